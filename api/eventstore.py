@@ -1,0 +1,57 @@
+"""The event store's PostgreSQL wiring: a least-privilege recorder for ``eventsourcing``.
+
+Selected through the library's ``PERSISTENCE_MODULE`` setting (this module's
+``Factory``), so the domain's application class never names it.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+from uuid import UUID
+
+from eventsourcing.persistence import Environment
+from eventsourcing import postgres
+from psycopg.sql import SQL, Identifier
+
+from sql import query
+
+ROLE_KEY = "LEDGER_DB_ROLE"
+
+
+class LedgerRecorder(postgres.PostgresApplicationRecorder):
+    """The library's recorder, but its writers may only INSERT and SELECT.
+
+    The library serialises writers with ``LOCK TABLE ... IN EXCLUSIVE MODE``,
+    which needs UPDATE or DELETE privilege; we call the owner-defined
+    ``export_ledger_lock_events()`` instead, which takes the same lock.
+    """
+
+    def __init__(self, datastore: postgres.PostgresDatastore, *, events_table_name: str = "stored_events"):
+        super().__init__(datastore, events_table_name=events_table_name)
+        self.lock_table_statements = [
+            SQL("SET LOCAL lock_timeout = '{0}s'").format(datastore.lock_timeout),
+            SQL(query("events", "lock_events")),
+        ]
+        self._select_positions = SQL(query("events", "event_positions")).format(
+            events=Identifier(datastore.schema, events_table_name)
+        )
+
+    def select_event_positions(self, originator_id: UUID) -> dict[int, int]:
+        """Log position (notification id) of each version of one aggregate."""
+        with self.datastore.get_connection() as conn, conn.cursor() as curs:
+            curs.execute(self._select_positions, (originator_id,), prepare=True)
+            return {row["originator_version"]: row["notification_id"] for row in curs}
+
+
+class Factory(postgres.PostgresFactory):
+    """Connects as the library does, then takes on ``LEDGER_DB_ROLE`` if set."""
+
+    application_recorder_class = LedgerRecorder
+
+    def __init__(self, env: Environment | Any):
+        super().__init__(env)
+        role = self.env.get(ROLE_KEY)
+        if role:
+            # A startup option, so every pooled connection has the role before
+            # its first statement; the URL's user must be a member.
+            self.datastore.pool.kwargs["options"] = f"-c role={role}"

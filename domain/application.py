@@ -1,0 +1,364 @@
+"""ExportLedger: the application service that runs commands against the event store.
+
+Storage is configured entirely by the ``env`` mapping the composition root passes
+in (the ``eventsourcing`` library's convention); nothing here knows about SQL.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from collections.abc import Callable, Iterator, Mapping, Sequence
+from contextlib import contextmanager
+from datetime import UTC, datetime
+from typing import Any, Protocol, runtime_checkable
+from uuid import UUID
+
+from eventsourcing.application import AggregateNotFoundError, Application
+from eventsourcing.domain import DomainEventProtocol
+from eventsourcing.persistence import IntegrityError, OperationalError, PersistenceError
+from pydantic import ValidationError
+
+from domain.exceptions import (
+    ConcurrentModification,
+    ExportNotFound,
+    IdempotencyKeyReused,
+    InvalidExport,
+    StoreUnavailable,
+)
+from domain.ids import aggregate_id, idempotency_claim_id, new_export_id
+from domain.model import SYSTEM_ACTOR, ExportLog, IdempotencyClaim
+from domain.values import ExportConfig, ExportFormat
+from domain.views import ExportState, HistoryEntry
+
+_EVENT_META = frozenset(
+    {"originator_id", "originator_version", "originator_topic", "timestamp", "actor"}
+)
+MAX_CONVERSATIONS = 10_000_000
+
+
+def utc_now() -> datetime:
+    return datetime.now(UTC)
+
+
+@runtime_checkable
+class EventPositions(Protocol):
+    """What a recorder offers when it can tell each event's log position."""
+
+    def select_event_positions(self, originator_id: UUID) -> dict[int, int]: ...
+
+
+class DueExportFinder(Protocol):
+    """Lists export ids that may be due to expire, after ``after``, in id order."""
+
+    def find_due(self, now: datetime, after: str | None, limit: int) -> Sequence[str]: ...
+
+
+class ExportLedger(Application[UUID]):
+    """Commands and queries over ExportLog aggregates."""
+
+    name = "ExportLedger"
+
+    def __init__(
+        self, env: Mapping[str, str] | None = None, *, clock: Callable[[], datetime] = utc_now
+    ) -> None:
+        super().__init__(env=dict(env) if env is not None else None)
+        self._clock = clock
+
+    # -- commands -------------------------------------------------------------
+
+    def request_export(  # noqa: PLR0913
+        self,
+        *,
+        user_id: str,
+        format: str,  # noqa: A002
+        config: Mapping[str, Any] | None,
+        conversation_count: int,
+        actor: str | None = None,
+        idempotency_key: str | None = None,
+    ) -> ExportState:
+        fmt, valid_config = _validate_request(user_id, format, config, conversation_count)
+        export = ExportLog(
+            export_id=new_export_id(),
+            user_id=user_id,
+            format=fmt,
+            config=valid_config,
+            conversation_count=conversation_count,
+            actor=actor or user_id,
+        )
+        if idempotency_key is None:
+            return self._save(export)
+        fingerprint = _fingerprint(user_id, fmt, valid_config, conversation_count)
+        claim = IdempotencyClaim(
+            claim_id=idempotency_claim_id(user_id, idempotency_key),
+            key=idempotency_key,
+            export_id=export.export_id,
+            fingerprint=fingerprint,
+        )
+        try:
+            return self._save(export, claim)
+        except ConcurrentModification:
+            return self._replay_claim(user_id, idempotency_key, fingerprint)
+
+    def start_processing(self, export_id: str, *, actor: str = SYSTEM_ACTOR) -> ExportState:
+        export = self._load(export_id)
+        export.start_processing(actor)
+        return self._save(export)
+
+    def complete(  # noqa: PLR0913
+        self,
+        export_id: str,
+        *,
+        file_size: int,
+        file_url: str,
+        expires_at: datetime | None = None,
+        file_sha256: str | None = None,
+        row_count: int | None = None,
+        actor: str = SYSTEM_ACTOR,
+    ) -> ExportState:
+        _check_completion(file_size, file_url, expires_at, file_sha256, row_count)
+        export = self._load(export_id)
+        export.complete(actor, file_size, file_url, expires_at, file_sha256, row_count)
+        return self._save(export)
+
+    def fail(self, export_id: str, *, error_message: str, actor: str = SYSTEM_ACTOR) -> ExportState:
+        if not error_message.strip():
+            raise InvalidExport("error_message must not be empty")
+        export = self._load(export_id)
+        export.fail(actor, error_message)
+        return self._save(export)
+
+    def retry(self, export_id: str, *, actor: str = SYSTEM_ACTOR) -> ExportState:
+        export = self._load(export_id)
+        export.retry(actor)
+        return self._save(export)
+
+    def record_download(
+        self, export_id: str, *, actor: str, file_sha256: str | None = None
+    ) -> ExportState:
+        if file_sha256 is not None:
+            _check_sha256(file_sha256)
+        export = self._load(export_id)
+        export.record_download(actor, self._clock(), file_sha256)
+        return self._save(export)
+
+    def expire(self, export_id: str, *, actor: str = SYSTEM_ACTOR) -> ExportState:
+        export = self._load(export_id)
+        export.expire(actor)
+        return self._save(export)
+
+    def delete(self, export_id: str, *, actor: str, reason: str | None = None) -> ExportState:
+        export = self._load(export_id)
+        export.delete(actor, reason)
+        return self._save(export)
+
+    def expire_due(
+        self, finder: DueExportFinder, now: datetime | None = None, batch_size: int = 500
+    ) -> int:
+        """Expire every completed export whose ``expires_at`` has passed.
+
+        Candidates come from ``finder`` and are re-checked against their events, so
+        a stale finder, a second run, or a concurrent run never expires twice:
+        an export another run got to first is skipped.
+        """
+        moment = now or self._clock()
+        expired, after = 0, None
+        while True:
+            candidates = finder.find_due(moment, after, batch_size)
+            if not candidates:
+                return expired
+            expired += self._expire_batch(candidates, moment)
+            after = candidates[-1]
+
+    # -- queries --------------------------------------------------------------
+
+    def get(self, export_id: str) -> ExportState:
+        return ExportState.of(self._load(export_id))
+
+    def history(self, export_id: str) -> list[HistoryEntry]:
+        originator_id = aggregate_id(export_id)
+        with _translated_errors(export_id):
+            events = list(self.events.get(originator_id))
+            positions = self._positions(originator_id)
+        if not events:
+            raise ExportNotFound(export_id)
+        return [_history_entry(e, positions.get(e.originator_version)) for e in events]
+
+    def state_as_of(
+        self, export_id: str, *, at: datetime | None = None, version: int | None = None
+    ) -> ExportState:
+        """The export as it stood at a moment (``at``) or after event ``version``."""
+        if (at is None) == (version is None):
+            raise InvalidExport("give exactly one of a timestamp or a version")
+        if at is not None:
+            version = self._version_at(export_id, _aware(at))
+        assert version is not None
+        if version < 1:
+            raise InvalidExport(f"version must be 1 or more, not {version}")
+        export = self._load(export_id, version=version)
+        if export.version < version:
+            raise ExportNotFound(
+                export_id, f"export {export_id!r} has only {export.version} events"
+            )
+        return ExportState.of(export)
+
+    def head_position(self) -> int:
+        with _translated_errors(""):
+            return self.recorder.max_notification_id() or 0
+
+    # -- helpers --------------------------------------------------------------
+
+    def _load(self, export_id: str, version: int | None = None) -> ExportLog:
+        try:
+            with _translated_errors(export_id):
+                export: ExportLog = self.repository.get(aggregate_id(export_id), version=version)
+        except AggregateNotFoundError:
+            raise ExportNotFound(export_id) from None
+        return export
+
+    def _save(self, *aggregates: ExportLog | IdempotencyClaim) -> ExportState:
+        export = aggregates[0]
+        assert isinstance(export, ExportLog)
+        with _translated_errors(export.export_id):
+            recordings = self.save(*aggregates)
+        positions = [r.notification.id for r in recordings if r.domain_event.originator_id == export.id]
+        return ExportState.of(export, positions[-1] if positions else None)
+
+    def _replay_claim(self, user_id: str, key: str, fingerprint: str) -> ExportState:
+        try:
+            with _translated_errors(key):
+                claim: IdempotencyClaim = self.repository.get(idempotency_claim_id(user_id, key))
+        except AggregateNotFoundError:
+            raise StoreUnavailable("idempotent request conflicted but left no claim") from None
+        if claim.fingerprint != fingerprint:
+            raise IdempotencyKeyReused(key, claim.export_id)
+        return self.get(claim.export_id)
+
+    def _expire_batch(self, candidates: Sequence[str], now: datetime) -> int:
+        due = []
+        for export_id in candidates:
+            try:
+                export = self._load(export_id)
+            except ExportNotFound:
+                continue
+            if export.is_due_to_expire(now):
+                export.expire(SYSTEM_ACTOR)
+                due.append(export)
+        if not due:
+            return 0
+        try:
+            with _translated_errors("expire batch"):
+                self.save(*due)
+            return len(due)
+        except ConcurrentModification:
+            # Another run got to some of them first: redo this batch one by one.
+            return sum(self._expire_one(e.export_id, now) for e in due)
+
+    def _expire_one(self, export_id: str, now: datetime) -> int:
+        export = self._load(export_id)
+        if not export.is_due_to_expire(now):
+            return 0
+        export.expire(SYSTEM_ACTOR)
+        try:
+            self._save(export)
+        except ConcurrentModification:
+            return 0
+        return 1
+
+    def _positions(self, originator_id: UUID) -> dict[int, int]:
+        if isinstance(self.recorder, EventPositions):
+            return self.recorder.select_event_positions(originator_id)
+        return {}
+
+    def _version_at(self, export_id: str, at: datetime) -> int:
+        with _translated_errors(export_id):
+            events = list(self.events.get(aggregate_id(export_id)))
+        if not events:
+            raise ExportNotFound(export_id)
+        versions = [e.originator_version for e in events if e.timestamp <= at]
+        if not versions:
+            raise ExportNotFound(
+                export_id,
+                f"export {export_id!r} did not exist yet at {at.isoformat()} "
+                f"(requested at {events[0].timestamp.isoformat()})",
+            )
+        return versions[-1]
+
+
+@contextmanager
+def _translated_errors(export_id: str) -> Iterator[None]:
+    """Turn the library's persistence errors into our own."""
+    try:
+        yield
+    except IntegrityError:
+        raise ConcurrentModification(export_id) from None
+    except (OperationalError, PersistenceError) as error:
+        raise StoreUnavailable(f"event store unavailable: {error}") from error
+
+
+def _validate_request(
+    user_id: str, fmt: str, config: Mapping[str, Any] | None, conversation_count: int
+) -> tuple[str, dict[str, Any]]:
+    if not user_id or not user_id.strip() or len(user_id) > 200:
+        raise InvalidExport("user_id must be 1 to 200 characters")
+    try:
+        valid_format = ExportFormat(fmt)
+    except ValueError:
+        allowed = ", ".join(f.value for f in ExportFormat)
+        raise InvalidExport(f"format must be one of {allowed}, not {fmt!r}") from None
+    if isinstance(conversation_count, bool) or not isinstance(conversation_count, int):
+        raise InvalidExport("conversation_count must be an integer")
+    if not 0 <= conversation_count <= MAX_CONVERSATIONS:
+        raise InvalidExport(f"conversation_count must be 0 to {MAX_CONVERSATIONS}")
+    try:
+        valid_config = ExportConfig.model_validate(dict(config or {}))
+    except ValidationError as error:
+        raise InvalidExport(f"invalid config: {error}") from None
+    return valid_format.value, valid_config.model_dump(mode="json", exclude_none=True)
+
+
+def _check_completion(
+    file_size: int,
+    file_url: str,
+    expires_at: datetime | None,
+    file_sha256: str | None,
+    row_count: int | None,
+) -> None:
+    if isinstance(file_size, bool) or not isinstance(file_size, int) or file_size < 0:
+        raise InvalidExport("file_size must be a non-negative integer")
+    if not file_url or len(file_url) > 2048:
+        raise InvalidExport("file_url must be 1 to 2048 characters")
+    if expires_at is not None and expires_at.tzinfo is None:
+        raise InvalidExport("expires_at must carry a timezone")
+    if file_sha256 is not None:
+        _check_sha256(file_sha256)
+    if row_count is not None and row_count < 0:
+        raise InvalidExport("row_count must not be negative")
+
+
+def _check_sha256(value: str) -> None:
+    if len(value) != 64 or any(c not in "0123456789abcdef" for c in value):
+        raise InvalidExport("file_sha256 must be 64 lowercase hex characters")
+
+
+def _aware(at: datetime) -> datetime:
+    if at.tzinfo is None:
+        raise InvalidExport("the timestamp must carry a timezone (e.g. 2026-03-03T14:00:00Z)")
+    return at.astimezone(UTC)
+
+
+def _fingerprint(user_id: str, fmt: str, config: dict[str, Any], count: int) -> str:
+    body = json.dumps([user_id, fmt, config, count], sort_keys=True, separators=(",", ":"))
+    return hashlib.sha256(body.encode()).hexdigest()
+
+
+def _history_entry(event: DomainEventProtocol[UUID], position: int | None) -> HistoryEntry:
+    data = {k: v for k, v in vars(event).items() if k not in _EVENT_META}
+    return HistoryEntry(
+        position=position,
+        version=event.originator_version,
+        type=type(event).__name__,
+        timestamp=event.timestamp,
+        actor=str(getattr(event, "actor", SYSTEM_ACTOR)),
+        data=data,
+    )

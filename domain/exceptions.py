@@ -1,0 +1,67 @@
+"""Every error Export Ledger raises on purpose derives from :class:`ExportLedgerError`.
+
+The entry points map these to exit codes (CLI) and problem+json responses (HTTP);
+anything else escaping is a bug.
+"""
+
+from __future__ import annotations
+
+
+class ExportLedgerError(Exception):
+    """Root of all errors raised deliberately by Export Ledger."""
+
+
+class InvalidExport(ExportLedgerError, ValueError):
+    """A command's input is malformed (bad format, config, count, date...)."""
+
+
+class ExportNotFound(ExportLedgerError, LookupError):
+    """No export has this id (or it did not exist at the requested moment)."""
+
+    def __init__(self, export_id: str, detail: str | None = None) -> None:
+        self.export_id = export_id
+        super().__init__(detail or f"export {export_id!r} not found")
+
+
+class IllegalTransition(ExportLedgerError):
+    """The export's lifecycle does not allow this command from its current state."""
+
+    def __init__(self, export_id: str, status: str, command: str, reason: str = "") -> None:
+        self.export_id = export_id
+        self.status = status
+        self.command = command
+        message = f"export {export_id!r} is {status}: cannot {command}"
+        if reason:
+            message += f" ({reason})"
+        super().__init__(message)
+
+
+class ConcurrentModification(ExportLedgerError):
+    """Another command changed the export first; nothing was recorded for this one."""
+
+    def __init__(self, export_id: str) -> None:
+        self.export_id = export_id
+        super().__init__(
+            f"export {export_id!r} was changed by another command at the same time; "
+            "nothing was recorded, reload it and retry"
+        )
+
+
+class IdempotencyKeyReused(ExportLedgerError):
+    """An idempotency key was sent again with a different request body."""
+
+    def __init__(self, key: str, export_id: str) -> None:
+        self.key = key
+        self.export_id = export_id
+        super().__init__(
+            f"idempotency key {key!r} was already used for export {export_id!r} "
+            "with a different request"
+        )
+
+
+class StoreUnavailable(ExportLedgerError):
+    """The database could not be reached or refused the connection."""
+
+
+class ConfigurationError(ExportLedgerError):
+    """Settings are missing or inconsistent."""

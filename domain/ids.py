@@ -1,0 +1,37 @@
+"""Export ids: readable, time-sortable, and mapped to aggregate ids without an index."""
+
+from __future__ import annotations
+
+import re
+import secrets
+import time
+from uuid import UUID, uuid5
+
+_CROCKFORD = "0123456789ABCDEFGHJKMNPQRSTVWXYZ"
+_EXPORT_ID = re.compile(r"^exp_[0-9A-HJKMNP-TV-Z]{26}$")
+# Fixed namespaces: changing either would orphan every stored export.
+_EXPORT_NAMESPACE = UUID("6f1c2a52-6a43-4d8e-9c53-2f0f4c1b7e11")
+_IDEMPOTENCY_NAMESPACE = UUID("0b7c9e0e-3f0a-4d35-8f3e-5b2d8c6a9f24")
+
+
+def new_export_id(now_ms: int | None = None) -> str:
+    """``exp_`` + a ULID: 48 bits of milliseconds then 80 random bits, base32."""
+    millis = int(time.time() * 1000) if now_ms is None else now_ms
+    value = (millis << 80) | secrets.randbits(80)
+    chars = []
+    for _ in range(26):
+        chars.append(_CROCKFORD[value & 31])
+        value >>= 5
+    return "exp_" + "".join(reversed(chars))
+
+
+def is_export_id(text: str) -> bool:
+    return bool(_EXPORT_ID.match(text))
+
+
+def aggregate_id(export_id: str) -> UUID:
+    return uuid5(_EXPORT_NAMESPACE, export_id)
+
+
+def idempotency_claim_id(user_id: str, key: str) -> UUID:
+    return uuid5(_IDEMPOTENCY_NAMESPACE, f"{user_id}\x00{key}")

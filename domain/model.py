@@ -1,0 +1,208 @@
+"""The ExportLog aggregate: an export's whole life as past-tense events.
+
+Public command methods check the lifecycle rules first and only then call the
+private ``@event`` method, so a refused command records nothing. The decorated
+methods only assign state: they run again, unchanged, whenever the aggregate is
+rebuilt from its stored events.
+"""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Any
+from uuid import UUID
+
+from eventsourcing.domain import Aggregate, event
+
+from domain.exceptions import IllegalTransition
+from domain.ids import aggregate_id
+from domain.values import Status
+
+SYSTEM_ACTOR = "system"
+
+# The lifecycle, as the set of states each command may start from.
+_ALLOWED_FROM: dict[str, frozenset[Status]] = {
+    "start processing": frozenset({Status.QUEUED}),
+    "complete": frozenset({Status.PROCESSING}),
+    "fail": frozenset({Status.QUEUED, Status.PROCESSING}),
+    "retry": frozenset({Status.FAILED}),
+    "record a download": frozenset({Status.COMPLETED}),
+    "expire": frozenset({Status.COMPLETED}),
+    "delete": frozenset(Status) - {Status.DELETED},
+}
+
+
+class ExportLog(Aggregate):
+    """One data export, from request to deletion."""
+
+    @staticmethod
+    def create_id(export_id: str, **_: Any) -> UUID:
+        return aggregate_id(export_id)
+
+    @event("Requested")
+    def __init__(  # noqa: PLR0913 - the seed's create input, plus attribution
+        self,
+        export_id: str,
+        user_id: str,
+        format: str,  # noqa: A002 - the seed's field name
+        config: dict[str, Any],
+        conversation_count: int,
+        actor: str,
+    ) -> None:
+        self.export_id = export_id
+        self.user_id = user_id
+        self.format = format
+        self.config = config
+        self.conversation_count = conversation_count
+        self.status = Status.QUEUED
+        self.file_size: int | None = None
+        self.file_url: str | None = None
+        self.file_sha256: str | None = None
+        self.row_count: int | None = None
+        self.expires_at: datetime | None = None
+        self.error_message: str | None = None
+        self.download_count = 0
+        self.last_actor = actor
+        self.deleted_by: str | None = None
+        self.delete_reason: str | None = None
+
+    # -- commands -------------------------------------------------------------
+
+    def start_processing(self, actor: str) -> None:
+        self._check_allowed("start processing")
+        self._processing_started(actor=actor)
+
+    def complete(  # noqa: PLR0913
+        self,
+        actor: str,
+        file_size: int,
+        file_url: str,
+        expires_at: datetime | None,
+        file_sha256: str | None = None,
+        row_count: int | None = None,
+    ) -> None:
+        self._check_allowed("complete")
+        self._completed(
+            actor=actor,
+            file_size=file_size,
+            file_url=file_url,
+            expires_at=expires_at,
+            file_sha256=file_sha256,
+            row_count=row_count,
+        )
+
+    def fail(self, actor: str, error_message: str) -> None:
+        self._check_allowed("fail")
+        self._failed(actor=actor, error_message=error_message)
+
+    def retry(self, actor: str) -> None:
+        self._check_allowed("retry")
+        self._retried(actor=actor)
+
+    def record_download(self, actor: str, now: datetime, file_sha256: str | None = None) -> None:
+        self._check_allowed("record a download")
+        self._check_unexpired("record a download", now)
+        self._downloaded(actor=actor, file_sha256=file_sha256)
+
+    def expire(self, actor: str) -> None:
+        self._check_allowed("expire")
+        self._expired(actor=actor)
+
+    def delete(self, actor: str, reason: str | None = None) -> None:
+        self._check_allowed("delete")
+        self._deleted(actor=actor, reason=reason)
+
+    def is_due_to_expire(self, now: datetime) -> bool:
+        return (
+            self.status == Status.COMPLETED
+            and self.expires_at is not None
+            and self.expires_at <= now
+        )
+
+    # -- rules ----------------------------------------------------------------
+
+    def _check_allowed(self, command: str) -> None:
+        if self.status not in _ALLOWED_FROM[command]:
+            raise IllegalTransition(self.export_id, self.status, command)
+
+    def _check_unexpired(self, command: str, now: datetime) -> None:
+        if self.expires_at is not None and self.expires_at <= now:
+            raise IllegalTransition(
+                self.export_id,
+                self.status,
+                command,
+                f"its file expired at {self.expires_at.isoformat()}",
+            )
+
+    # -- events (state changes only) -------------------------------------------
+
+    @event("ProcessingStarted")
+    def _processing_started(self, actor: str) -> None:
+        self.status = Status.PROCESSING
+        self.last_actor = actor
+
+    @event("Completed")
+    def _completed(  # noqa: PLR0913
+        self,
+        actor: str,
+        file_size: int,
+        file_url: str,
+        expires_at: datetime | None,
+        file_sha256: str | None,
+        row_count: int | None,
+    ) -> None:
+        self.status = Status.COMPLETED
+        self.file_size = file_size
+        self.file_url = file_url
+        self.expires_at = expires_at
+        self.file_sha256 = file_sha256
+        self.row_count = row_count
+        self.error_message = None
+        self.last_actor = actor
+
+    @event("Failed")
+    def _failed(self, actor: str, error_message: str) -> None:
+        self.status = Status.FAILED
+        self.error_message = error_message
+        self.last_actor = actor
+
+    @event("Retried")
+    def _retried(self, actor: str) -> None:
+        self.status = Status.QUEUED
+        self.error_message = None
+        self.last_actor = actor
+
+    @event("Downloaded")
+    def _downloaded(self, actor: str, file_sha256: str | None) -> None:
+        self.download_count += 1
+        self.last_actor = actor
+
+    @event("Expired")
+    def _expired(self, actor: str) -> None:
+        self.status = Status.EXPIRED
+        self.last_actor = actor
+
+    @event("Deleted")
+    def _deleted(self, actor: str, reason: str | None) -> None:
+        self.status = Status.DELETED
+        self.deleted_by = actor
+        self.delete_reason = reason
+        self.last_actor = actor
+
+
+class IdempotencyClaim(Aggregate):
+    """Binds (user, idempotency key) to one export, saved atomically with it.
+
+    Its id is derived from the user and key, so a second request with the same
+    key collides on the event store's primary key instead of creating a twin.
+    """
+
+    @staticmethod
+    def create_id(claim_id: UUID, **_: Any) -> UUID:
+        return claim_id
+
+    @event("Claimed")
+    def __init__(self, claim_id: UUID, key: str, export_id: str, fingerprint: str) -> None:
+        self.key = key
+        self.export_id = export_id
+        self.fingerprint = fingerprint

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import contextlib
+import warnings
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -46,7 +47,9 @@ def open_database(settings: Settings) -> Database:
 def start_embedded(pgdata: Path, database: str = EMBEDDED_DATABASE) -> Database:
     """Start (or join) the embedded PostgreSQL in ``pgdata`` and make sure the
     database exists. The server stops when the last process using it exits."""
-    import pgserver  # imported here: it starts a lock manager when imported
+    with warnings.catch_warnings():  # it warns when XDG_RUNTIME_DIR is unset
+        warnings.simplefilter("ignore")
+        import pgserver  # imported here: importing it sets up a lock file
 
     pgdata.mkdir(parents=True, exist_ok=True)
     server = pgserver.get_server(pgdata, cleanup_mode="stop")

@@ -65,3 +65,11 @@ class StoreUnavailable(ExportLedgerError):
 
 class ConfigurationError(ExportLedgerError):
     """Settings are missing or inconsistent."""
+
+
+class ReadModelError(ExportLedgerError):
+    """The read table cannot follow the events (it needs a rebuild)."""
+
+
+class RebuildInProgress(ExportLedgerError):
+    """Another rebuild of the read table holds the rebuild lock."""

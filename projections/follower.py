@@ -1,0 +1,181 @@
+"""The live follower: keeps export_logs up to date as events are committed.
+
+Why it can never skip a committed event
+---------------------------------------
+It reads events in notification-id order after its tracking position, and
+notification ids may have gaps (a rolled-back insert consumes ids). A gap is
+only dangerous if it can later be *filled*: a transaction that took a lower
+id committing after one that took a higher id, after the follower already
+moved past. This store rules that out. Every writer takes an EXCLUSIVE lock
+on the events table before it draws ids and holds it until it commits (see
+``sql/migrations/0002_event_store_guard.sql``), so the transaction holding
+id N has committed or rolled back before any transaction can draw N+1. When
+the follower sees N+1, every lower id is final: present, or gone for good.
+
+Waking up
+---------
+Writers ``NOTIFY`` the events table's channel in the inserting transaction,
+delivered at commit; the follower ``LISTEN``s and folds as soon as one
+arrives, many events per transaction when it is behind. A slow timeout is
+only a safety net. After each batch it notifies ``export_logs_projected``
+with its new position, which :class:`PositionWatcher` turns into
+read-your-writes waits.
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Any
+
+import psycopg
+from psycopg import sql
+
+from projections.store import (
+    EVENTS_TABLE,
+    LIVE_TABLE,
+    PROJECTED_CHANNEL,
+    PROJECTOR_ROLE,
+    head_position,
+    project_batch,
+    tracking_position,
+)
+
+log = logging.getLogger(__name__)
+_SAFETY_NET_SECONDS = 1.0
+
+
+@dataclass(frozen=True, slots=True)
+class FollowerStatus:
+    position: int
+    head: int
+
+    @property
+    def lag(self) -> int:
+        return max(self.head - self.position, 0)
+
+
+def projector_connection(url: str, *, autocommit: bool = False) -> psycopg.Connection[Any]:
+    return psycopg.connect(url, options=f"-c role={PROJECTOR_ROLE}", autocommit=autocommit)
+
+
+class Follower:
+    """Folds new events into ``table`` until stopped."""
+
+    def __init__(self, url: str, *, table: str = LIVE_TABLE, batch_size: int = 1000) -> None:
+        self.url = url
+        self.table = table
+        self.batch_size = batch_size
+        self.position = 0
+        self.stopping = threading.Event()
+
+    def catch_up(self, conn: psycopg.Connection[Any], upto: int | None = None) -> int:
+        """Fold until nothing is left (or ``upto`` is reached); returns events folded."""
+        total = 0
+        while not self.stopping.is_set():
+            folded, self.position = project_batch(
+                conn, self.table, upto=upto, limit=self.batch_size
+            )
+            total += folded
+            if folded < self.batch_size:
+                break
+        return total
+
+    def run(self, on_batch: Callable[[int, int], None] = lambda _n, _p: None) -> None:
+        """Follow until :meth:`stop`; resumes from the tracking position."""
+        with (
+            projector_connection(self.url, autocommit=True) as listener,
+            projector_connection(self.url) as conn,
+        ):
+            listener.execute(sql.SQL("LISTEN {}").format(sql.Identifier(EVENTS_TABLE)))
+            while not self.stopping.is_set():
+                folded = self.catch_up(conn)
+                if folded:
+                    on_batch(folded, self.position)
+                    continue
+                for _ in listener.notifies(timeout=_SAFETY_NET_SECONDS, stop_after=1):
+                    pass
+
+    def stop(self) -> None:
+        self.stopping.set()
+
+    def status(self) -> FollowerStatus:
+        with projector_connection(self.url, autocommit=True) as conn:
+            return read_status(conn, self.table)
+
+
+def read_status(conn: psycopg.Connection[Any], table: str = LIVE_TABLE) -> FollowerStatus:
+    return FollowerStatus(tracking_position(conn, table) or 0, head_position(conn))
+
+
+class PositionWatcher:
+    """Lets callers wait until the read table includes a log position.
+
+    One background connection LISTENs for the follower's notifications and
+    wakes the waiters, so a wait ends within a notification's latency of the
+    follower's commit instead of on a polling interval.
+    """
+
+    def __init__(self, url: str, *, table: str = LIVE_TABLE) -> None:
+        self.url = url
+        self.table = table
+        self._position = 0
+        self._changed = threading.Condition()
+        self._stopping = threading.Event()
+        self._thread = threading.Thread(target=self._listen, name="position-watcher", daemon=True)
+        self._ready = threading.Event()
+
+    def start(self) -> PositionWatcher:
+        self._thread.start()
+        self._ready.wait(timeout=10)
+        return self
+
+    def stop(self) -> None:
+        self._stopping.set()
+        self._thread.join(timeout=5)
+
+    @property
+    def position(self) -> int:
+        return self._position
+
+    def wait_for(self, position: int, timeout: float) -> bool:
+        """True once the read table includes ``position``; False after ``timeout``."""
+        deadline = time.monotonic() + timeout
+        with self._changed:
+            while self._position < position:
+                remaining = deadline - time.monotonic()
+                if remaining <= 0:
+                    return False
+                self._changed.wait(remaining)
+        return True
+
+    def _listen(self) -> None:
+        while not self._stopping.is_set():
+            try:
+                self._listen_once()
+            except psycopg.OperationalError as error:
+                log.warning("position watcher lost its connection: %s; retrying", error)
+                self._ready.set()
+                time.sleep(1)
+
+    def _listen_once(self) -> None:
+        with psycopg.connect(self.url, autocommit=True) as conn:
+            conn.execute(sql.SQL("LISTEN {}").format(sql.Identifier(PROJECTED_CHANNEL)))
+            self._advance(tracking_position(conn, self.table) or 0)
+            self._ready.set()
+            while not self._stopping.is_set():
+                for note in conn.notifies(timeout=_SAFETY_NET_SECONDS):
+                    table, _, position = note.payload.rpartition(":")
+                    if table == self.table:
+                        self._advance(int(position))
+                # A swap by the rebuild can move the position without a notification.
+                self._advance(tracking_position(conn, self.table) or 0)
+
+    def _advance(self, position: int) -> None:
+        with self._changed:
+            if position > self._position:
+                self._position = position
+                self._changed.notify_all()

@@ -1,0 +1,120 @@
+"""SQL access of the projection: tracking, reading events, writing rows.
+
+Every write of rows happens in the same transaction as the move of that
+table's tracking position, so a crash at any moment leaves either both or
+neither: each event is folded into the table exactly once.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Iterator, Sequence
+from typing import Any
+from uuid import UUID
+
+import orjson
+import psycopg
+from psycopg import sql
+from psycopg.types.json import Jsonb
+
+from projections.changes import Change, decode
+from projections.fold import COLUMNS, Row, apply
+from sql import query
+
+EVENTS_TABLE = "exportledger_events"
+LIVE_TABLE = "export_logs"
+PROJECTOR_ROLE = "export_ledger_projector"
+PROJECTED_CHANNEL = "export_logs_projected"
+
+Connection = psycopg.Connection[Any]
+
+
+def statement(name: str, **identifiers: str) -> sql.Composed:
+    """A named query of ``read_model.sql`` with its identifiers filled in."""
+    text = query("read_model", name)
+    return sql.SQL(text).format(**{k: sql.Identifier(v) for k, v in identifiers.items()})
+
+
+def head_position(conn: Connection) -> int:
+    row = conn.execute(statement("head_position", events=EVENTS_TABLE)).fetchone()
+    return int(row[0]) if row else 0
+
+
+def tracking_position(conn: Connection, table: str) -> int | None:
+    row = conn.execute(statement("tracking_position"), (table,)).fetchone()
+    return None if row is None else int(row[0])
+
+
+def project_batch(
+    conn: Connection, table: str = LIVE_TABLE, *, upto: int | None = None, limit: int = 1000
+) -> tuple[int, int]:
+    """Fold the next events after ``table``'s tracking position into it.
+
+    Returns (events folded, new position). Locks the tracking row first, so
+    two followers, or a follower and a rebuild's swap, take turns.
+    """
+    with conn.transaction():
+        row = conn.execute(statement("lock_tracking"), (table,)).fetchone()
+        if row is None:
+            raise LookupError(f"no tracking row for {table!r}: run 'export-ledger migrate'")
+        position = int(row[0])
+        bound = upto if upto is not None else 2**63 - 1
+        stored = conn.execute(
+            statement("events_after", events=EVENTS_TABLE), (position, bound, limit)
+        ).fetchall()
+        if not stored:
+            return 0, position
+        changes = [c for c in (decode(*map_row(r)) for r in stored) if c is not None]
+        write_changes(conn, table, changes)
+        new_position = int(stored[-1][0])
+        conn.execute(statement("set_tracking"), (new_position, table))
+        conn.execute(statement("notify_projected"), (f"{table}:{new_position}",))
+        return len(stored), new_position
+
+
+def map_row(row: Sequence[Any]) -> tuple[int, UUID, int, str, bytes]:
+    return int(row[0]), row[1], int(row[2]), str(row[3]), bytes(row[4])
+
+
+def write_changes(conn: Connection, table: str, changes: Sequence[Change]) -> None:
+    """Apply changes to the rows they touch, reading those rows first."""
+    if not changes:
+        return
+    ids = list({c.aggregate_id for c in changes})
+    with conn.cursor(row_factory=psycopg.rows.dict_row) as cur:
+        cur.execute(statement("rows_by_id", table=table), (ids,))
+        rows: dict[UUID, Row | None] = {r["id"]: r for r in cur}
+    for change in changes:
+        rows[change.aggregate_id] = apply(rows.get(change.aggregate_id), change)
+    upserts = [r for r in rows.values() if r is not None]
+    gone = [key for key, r in rows.items() if r is None]
+    if upserts:
+        columns = [[r[c] for r in upserts] for c in COLUMNS]
+        config_index = COLUMNS.index("config")
+        columns[config_index] = [Jsonb(v) for v in columns[config_index]]
+        conn.execute(statement("upsert_rows", table=table), columns)
+    if gone:
+        conn.execute(statement("delete_rows", table=table), (gone,))
+
+
+def copy_rows(conn: Connection, table: str, rows: Iterable[Row]) -> int:
+    """Bulk-load rows with COPY; returns how many."""
+    count = 0
+    with conn.cursor() as cur, cur.copy(statement("copy_rows", table=table)) as copy:
+        for row in rows:
+            values = [row[c] for c in COLUMNS]
+            values[5] = orjson.dumps(values[5]).decode()
+            copy.write_row(values)
+            count += 1
+    return count
+
+
+def stream_events_by_aggregate(conn: Connection, upto: int, chunk: int = 5000) -> Iterator[Change]:
+    """Every export event up to ``upto``, grouped by aggregate in version order,
+    through a server-side cursor (constant memory)."""
+    with conn.cursor(name="rebuild_events") as cur:
+        cur.itersize = chunk
+        cur.execute(statement("events_by_aggregate", events=EVENTS_TABLE), (upto,))
+        for row in cur:
+            change = decode(*map_row(row))
+            if change is not None:
+                yield change

@@ -1,0 +1,99 @@
+-- Queries of the projection. {table} and {events} are identifiers filled in
+-- with psycopg.sql.Identifier; every value is a query parameter.
+
+-- name: lock_tracking
+SELECT position FROM read_model_tracking WHERE table_name = %s FOR UPDATE;
+
+-- name: tracking_position
+SELECT position FROM read_model_tracking WHERE table_name = %s;
+
+-- name: set_tracking
+UPDATE read_model_tracking SET position = %s, updated_at = now() WHERE table_name = %s;
+
+-- name: start_tracking
+INSERT INTO read_model_tracking (table_name, position) VALUES (%s, %s)
+ON CONFLICT (table_name) DO UPDATE SET position = EXCLUDED.position, updated_at = now();
+
+-- name: drop_tracking
+DELETE FROM read_model_tracking WHERE table_name = %s;
+
+-- name: head_position
+SELECT coalesce(max(notification_id), 0) AS head FROM {events};
+
+-- name: events_after
+SELECT notification_id, originator_id, originator_version, topic, state
+FROM {events}
+WHERE notification_id > %s AND notification_id <= %s
+ORDER BY notification_id
+LIMIT %s;
+
+-- name: events_by_aggregate
+SELECT notification_id, originator_id, originator_version, topic, state
+FROM {events}
+WHERE notification_id <= %s
+ORDER BY originator_id, originator_version;
+
+-- name: rows_by_id
+SELECT * FROM {table} WHERE id = ANY(%s);
+
+-- name: upsert_rows
+INSERT INTO {table} AS t
+SELECT * FROM unnest(
+    %s::uuid[], %s::text[], %s::text[], %s::timestamptz[], %s::text[], %s::jsonb[],
+    %s::integer[], %s::bigint[], %s::text[], %s::text[], %s::timestamptz[], %s::text[],
+    %s::timestamptz[], %s::timestamptz[], %s::bigint[], %s::bigint[])
+ON CONFLICT (id) DO UPDATE SET
+    export_id = EXCLUDED.export_id, user_id = EXCLUDED.user_id,
+    "timestamp" = EXCLUDED."timestamp", format = EXCLUDED.format, config = EXCLUDED.config,
+    conversation_count = EXCLUDED.conversation_count, file_size = EXCLUDED.file_size,
+    status = EXCLUDED.status, file_url = EXCLUDED.file_url, expires_at = EXCLUDED.expires_at,
+    error_message = EXCLUDED.error_message, created_at = EXCLUDED.created_at,
+    updated_at = EXCLUDED.updated_at, version = EXCLUDED.version, position = EXCLUDED.position;
+
+-- name: delete_rows
+DELETE FROM {table} WHERE id = ANY(%s);
+
+-- name: copy_rows
+COPY {table} (id, export_id, user_id, "timestamp", format, config, conversation_count,
+    file_size, status, file_url, expires_at, error_message, created_at, updated_at,
+    version, position) FROM STDIN;
+
+-- name: notify_projected
+SELECT pg_notify('export_logs_projected', %s);
+
+-- name: create_read_table
+SELECT export_ledger_create_read_table(%s);
+
+-- name: index_read_table
+SELECT export_ledger_index_read_table(%s);
+
+-- name: swap_read_table
+SELECT export_ledger_swap_read_table(%s, %s);
+
+-- name: shadow_tables
+SELECT tablename FROM pg_tables
+WHERE schemaname = current_schema() AND tablename LIKE 'export\_logs\_rebuild\_%';
+
+-- name: drop_table
+DROP TABLE IF EXISTS {table};
+
+-- name: lock_shared
+LOCK TABLE {table} IN SHARE MODE;
+
+-- name: differences
+SELECT coalesce(l.export_id, s.export_id) AS export_id,
+       CASE WHEN s.id IS NULL THEN 'extra'
+            WHEN l.id IS NULL THEN 'missing'
+            ELSE 'different' END AS kind,
+       to_jsonb(l) AS live_row, to_jsonb(s) AS expected_row
+FROM {table} AS l FULL JOIN {shadow} AS s ON s.id = l.id
+WHERE l.id IS NULL OR s.id IS NULL OR to_jsonb(l) IS DISTINCT FROM to_jsonb(s)
+ORDER BY 1
+LIMIT %s;
+
+-- name: count_differences
+SELECT count(*) FILTER (WHERE s.id IS NULL) AS extra,
+       count(*) FILTER (WHERE l.id IS NULL) AS missing,
+       count(*) FILTER (WHERE l.id IS NOT NULL AND s.id IS NOT NULL) AS different
+FROM {table} AS l FULL JOIN {shadow} AS s ON s.id = l.id
+WHERE l.id IS NULL OR s.id IS NULL OR to_jsonb(l) IS DISTINCT FROM to_jsonb(s);

@@ -124,7 +124,7 @@ def _parse_timestamp(text: str) -> datetime:
     except ValueError:
         fail(f"not an RFC 3339 timestamp: {text!r} (e.g. 2026-03-03T14:00:00Z)")
     if moment.tzinfo is None:
-        fail(f"the timestamp {text!r} needs a timezone, e.g. {text}Z")
+        fail(f"the timestamp {text!r} needs a timezone, e.g. {moment.isoformat()}Z")
     return moment
 
 
@@ -164,4 +164,6 @@ def _print_json(value: Any) -> None:
 
 
 def main() -> None:
+    import api.cli_projection  # noqa: F401 - registers its commands
+
     app()

@@ -97,3 +97,9 @@ SELECT count(*) FILTER (WHERE s.id IS NULL) AS extra,
        count(*) FILTER (WHERE l.id IS NOT NULL AND s.id IS NOT NULL) AS different
 FROM {table} AS l FULL JOIN {shadow} AS s ON s.id = l.id
 WHERE l.id IS NULL OR s.id IS NULL OR to_jsonb(l) IS DISTINCT FROM to_jsonb(s);
+
+-- name: due_exports
+SELECT export_id FROM export_logs
+WHERE status = 'completed' AND expires_at <= %s AND export_id > %s
+ORDER BY export_id
+LIMIT %s;

@@ -1,0 +1,97 @@
+"""CLI commands of the read model: follow, rebuild, check, expire."""
+
+from __future__ import annotations
+
+import signal
+from types import FrameType
+from typing import Annotated
+
+import typer
+from rich.table import Table
+
+from api.cli import _errors, app, err, fail, out, settings
+from api.database import migrate, open_database
+from api.progress import progress_bar
+from projections.follower import Follower
+from projections.rebuild import RebuildReport, rebuild
+
+
+@app.command()
+def project(
+    batch_size: Annotated[int, typer.Option(min=1, max=50_000)] = 1000,
+) -> None:
+    """Keep export_logs up to date with the events until stopped (Ctrl-C)."""
+    with _errors():
+        database = open_database(settings())
+        migrate(database.url)
+        follower = Follower(database.url, batch_size=batch_size)
+        status = follower.status()
+        err.print(f"following from position {status.position} (head {status.head})")
+
+        def stop(signum: int, _: FrameType | None) -> None:
+            err.print(f"{signal.Signals(signum).name}: stopping after the current batch")
+            follower.stop()
+
+        signal.signal(signal.SIGINT, stop)
+        signal.signal(signal.SIGTERM, stop)
+        follower.run(lambda n, p: err.print(f"folded {n} events, now at position {p}"))
+    err.print(f"stopped at position {follower.position}")
+
+
+@app.command("rebuild")
+def rebuild_command(
+    check: Annotated[
+        bool, typer.Option("--check", help="Compare with the events; do not swap.")
+    ] = False,
+) -> None:
+    """Rebuild export_logs from the events into a shadow table and swap it in.
+
+    With --check, only report drift: exit 1 when the live table differs from
+    what the events say, 0 when it matches.
+    """
+    with _errors():
+        database = open_database(settings())
+        migrate(database.url)
+        label = "checking export_logs" if check else "rebuilding export_logs"
+        with progress_bar(label, None) as advance:
+            report = rebuild(database.url, swap=not check, on_events=advance)
+    _print_report(report, check)
+    if check and report.differences.total:
+        raise typer.Exit(1)
+
+
+def _print_report(report: RebuildReport, check: bool) -> None:
+    diff = report.differences
+    out.print(
+        f"{report.events:,} events folded into {report.rows:,} rows in {report.seconds:.1f} s "
+        f"({report.events_per_second:,.0f} events/s), position {report.position}"
+    )
+    if diff.total == 0:
+        out.print("live table matches the events")
+    else:
+        out.print(
+            f"live table differs from the events: {diff.missing} missing, "
+            f"{diff.extra} extra, {diff.different} different rows"
+        )
+        table = Table("export_id", "kind", "columns (live -> expected)")
+        for example in diff.examples:
+            columns = example.get("columns", {})
+            detail = "; ".join(f"{k}: {v['live']!r} -> {v['expected']!r}" for k, v in columns.items())
+            table.add_row(example["export_id"], example["kind"], detail)
+        out.print(table)
+    if not check:
+        out.print("swapped the rebuilt table in" + (" (differences fixed)" if diff.total else ""))
+
+
+@app.command()
+def expire() -> None:
+    """Expire every completed export whose expires_at has passed (safe to rerun)."""
+    from api.bootstrap import runtime
+    from projections.due import ReadModelDueExports
+
+    with _errors(), runtime(settings()) as rt:
+        count = rt.ledger.expire_due(ReadModelDueExports(rt.database.url))
+    out.print(f"expired {count} exports")
+
+
+__all__ = ["fail"]

@@ -6,7 +6,7 @@ import json
 import sys
 import time
 from datetime import datetime
-from typing import Annotated, Any, NoReturn
+from typing import Annotated, Any, Literal, NoReturn
 
 import typer
 from pydantic import ValidationError
@@ -90,7 +90,9 @@ def history(
         table.add_column(column, overflow="fold")
     for e in entries:
         data = json.dumps(e.data, default=str, separators=(",", ":"))
-        table.add_row(str(e.position), str(e.version), e.type, e.timestamp.isoformat(), e.actor, data)
+        table.add_row(
+            str(e.position), str(e.version), e.type, e.timestamp.isoformat(), e.actor, data
+        )
     out.print(table)
 
 
@@ -134,7 +136,9 @@ class _errors:
     def __enter__(self) -> None:
         return None
 
-    def __exit__(self, kind: type[BaseException] | None, error: BaseException | None, _: Any) -> bool:
+    def __exit__(
+        self, kind: type[BaseException] | None, error: BaseException | None, _: Any
+    ) -> Literal[False]:
         if isinstance(error, ExportLedgerError):
             fail(str(error))
         if isinstance(error, KeyboardInterrupt):

@@ -76,7 +76,9 @@ def _print_report(report: RebuildReport, check: bool) -> None:
         table = Table("export_id", "kind", "columns (live -> expected)")
         for example in diff.examples:
             columns = example.get("columns", {})
-            detail = "; ".join(f"{k}: {v['live']!r} -> {v['expected']!r}" for k, v in columns.items())
+            detail = "; ".join(
+                f"{k}: {v['live']!r} -> {v['expected']!r}" for k, v in columns.items()
+            )
             table.add_row(example["export_id"], example["kind"], detail)
         out.print(table)
     if not check:

@@ -49,10 +49,10 @@ def start_embedded(pgdata: Path, database: str = EMBEDDED_DATABASE) -> Database:
     database exists. The server stops when the last process using it exits."""
     with warnings.catch_warnings():  # it warns when XDG_RUNTIME_DIR is unset
         warnings.simplefilter("ignore")
-        import pgserver  # imported here: importing it sets up a lock file
+        import pgserver  # importing it sets up a lock file
 
     pgdata.mkdir(parents=True, exist_ok=True)
-    server = pgserver.get_server(pgdata, cleanup_mode="stop")
+    server = pgserver.get_server(pgdata, cleanup_mode="stop")  # type: ignore[attr-defined]
     create_database(server.get_uri(), database)
     return Database(url=server.get_uri(database), server=server)
 
@@ -139,7 +139,7 @@ def redacted(url: str) -> str:
     except psycopg.ProgrammingError:
         return "<unparsable URL>"
     params.pop("password", None)
-    return make_conninfo(**{k: v for k, v in params.items() if v is not None})
+    return make_conninfo("", **{k: str(v) for k, v in params.items() if v is not None})
 
 
 @contextlib.contextmanager

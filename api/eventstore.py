@@ -9,8 +9,8 @@ from __future__ import annotations
 from typing import Any
 from uuid import UUID
 
-from eventsourcing.persistence import Environment
 from eventsourcing import postgres
+from eventsourcing.utils import Environment
 from psycopg.sql import SQL, Identifier
 
 from sql import query
@@ -26,7 +26,9 @@ class LedgerRecorder(postgres.PostgresApplicationRecorder):
     ``export_ledger_lock_events()`` instead, which takes the same lock.
     """
 
-    def __init__(self, datastore: postgres.PostgresDatastore, *, events_table_name: str = "stored_events"):
+    def __init__(
+        self, datastore: postgres.PostgresDatastore, *, events_table_name: str = "stored_events"
+    ):
         super().__init__(datastore, events_table_name=events_table_name)
         self.lock_table_statements = [
             SQL("SET LOCAL lock_timeout = '{0}s'").format(datastore.lock_timeout),
@@ -54,4 +56,6 @@ class Factory(postgres.PostgresFactory):
         if role:
             # A startup option, so every pooled connection has the role before
             # its first statement; the URL's user must be a member.
-            self.datastore.pool.kwargs["options"] = f"-c role={role}"
+            kwargs = self.datastore.pool.kwargs
+            assert isinstance(kwargs, dict)
+            kwargs["options"] = f"-c role={role}"

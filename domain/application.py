@@ -67,11 +67,11 @@ class ExportLedger(Application[UUID]):
 
     # -- commands -------------------------------------------------------------
 
-    def request_export(  # noqa: PLR0913
+    def request_export(
         self,
         *,
         user_id: str,
-        format: str,  # noqa: A002
+        format: str,
         config: Mapping[str, Any] | None,
         conversation_count: int,
         actor: str | None = None,
@@ -105,7 +105,7 @@ class ExportLedger(Application[UUID]):
         export.start_processing(actor)
         return self._save(export)
 
-    def complete(  # noqa: PLR0913
+    def complete(
         self,
         export_id: str,
         *,
@@ -221,7 +221,9 @@ class ExportLedger(Application[UUID]):
         assert isinstance(export, ExportLog)
         with _translated_errors(export.export_id):
             recordings = self.save(*aggregates)
-        positions = [r.notification.id for r in recordings if r.domain_event.originator_id == export.id]
+        positions = [
+            r.notification.id for r in recordings if r.domain_event.originator_id == export.id
+        ]
         return ExportState.of(export, positions[-1] if positions else None)
 
     def _replay_claim(self, user_id: str, key: str, fingerprint: str) -> ExportState:
@@ -275,12 +277,12 @@ class ExportLedger(Application[UUID]):
             events = list(self.events.get(aggregate_id(export_id)))
         if not events:
             raise ExportNotFound(export_id)
-        versions = [e.originator_version for e in events if e.timestamp <= at]
+        versions = [e.originator_version for e in events if _timestamp(e) <= at]
         if not versions:
             raise ExportNotFound(
                 export_id,
                 f"export {export_id!r} did not exist yet at {at.isoformat()} "
-                f"(requested at {events[0].timestamp.isoformat()})",
+                f"(requested at {_timestamp(events[0]).isoformat()})",
             )
         return versions[-1]
 
@@ -358,7 +360,14 @@ def _history_entry(event: DomainEventProtocol[UUID], position: int | None) -> Hi
         position=position,
         version=event.originator_version,
         type=type(event).__name__,
-        timestamp=event.timestamp,
+        timestamp=_timestamp(event),
         actor=str(getattr(event, "actor", SYSTEM_ACTOR)),
         data=data,
     )
+
+
+def _timestamp(event: DomainEventProtocol[UUID]) -> datetime:
+    """When the event happened (every aggregate event has a tz-aware timestamp)."""
+    moment = vars(event)["timestamp"]
+    assert isinstance(moment, datetime)
+    return moment

@@ -40,11 +40,11 @@ class ExportLog(Aggregate):
         return aggregate_id(export_id)
 
     @event("Requested")
-    def __init__(  # noqa: PLR0913 - the seed's create input, plus attribution
+    def __init__(
         self,
         export_id: str,
         user_id: str,
-        format: str,  # noqa: A002 - the seed's field name
+        format: str,
         config: dict[str, Any],
         conversation_count: int,
         actor: str,
@@ -72,7 +72,7 @@ class ExportLog(Aggregate):
         self._check_allowed("start processing")
         self._processing_started(actor=actor)
 
-    def complete(  # noqa: PLR0913
+    def complete(
         self,
         actor: str,
         file_size: int,
@@ -142,7 +142,7 @@ class ExportLog(Aggregate):
         self.last_actor = actor
 
     @event("Completed")
-    def _completed(  # noqa: PLR0913
+    def _completed(
         self,
         actor: str,
         file_size: int,

@@ -29,7 +29,9 @@ class Change:
     data: dict[str, Any]
 
 
-def decode(position: int, aggregate_id: UUID, version: int, topic: str, state: bytes) -> Change | None:
+def decode(
+    position: int, aggregate_id: UUID, version: int, topic: str, state: bytes
+) -> Change | None:
     """The change, or None for events of other aggregates (idempotency claims)."""
     if not topic.startswith(EXPORT_TOPIC_PREFIX):
         return None

@@ -7,44 +7,44 @@ the projection only needs names and values.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
-from datetime import datetime
-from typing import Any
+from collections.abc import Sequence
+from typing import Any, NamedTuple
 from uuid import UUID
 
 import orjson
 
 EXPORT_TOPIC_PREFIX = "domain.model:ExportLog."
+_PREFIX_LENGTH = len(EXPORT_TOPIC_PREFIX)
 
 
-@dataclass(frozen=True, slots=True)
-class Change:
-    """One stored event of an export."""
+class Change(NamedTuple):
+    """One stored event of an export (a tuple: the rebuild makes a million)."""
 
     position: int
     aggregate_id: UUID
     version: int
     type: str
-    timestamp: datetime
+    timestamp: str  # ISO 8601, as stored; PostgreSQL parses it on write
     data: dict[str, Any]
 
 
-def decode(
-    position: int, aggregate_id: UUID, version: int, topic: str, state: bytes
-) -> Change | None:
-    """The change, or None for events of other aggregates (idempotency claims)."""
+def decode(row: Sequence[Any]) -> Change | None:
+    """A stored-event row (notification_id, originator_id, originator_version,
+    topic, state) as a change; None for other aggregates' events."""
+    topic: str = row[3]
     if not topic.startswith(EXPORT_TOPIC_PREFIX):
         return None
-    data = orjson.loads(state)
-    for key, value in data.items():
-        if isinstance(value, dict) and value.get("_type_") == "datetime_iso":
-            data[key] = datetime.fromisoformat(value["_data_"])
-    timestamp = data.pop("timestamp")
-    return Change(
-        position=position,
-        aggregate_id=aggregate_id,
-        version=version,
-        type=topic[len(EXPORT_TOPIC_PREFIX) :],
-        timestamp=timestamp,
-        data=data,
-    )
+    data = orjson.loads(row[4])
+    timestamp = data.pop("timestamp")["_data_"]
+    return Change(row[0], row[1], row[2], topic[_PREFIX_LENGTH:], timestamp, data)
+
+
+def instant(value: Any) -> str | None:
+    """The ISO 8601 text of a datetime as the library's JSON transcoder stores it
+    (``{"_type_": "datetime_iso", "_data_": "..."}``); parsing is left to
+    PostgreSQL, which saves the rebuild a million ``fromisoformat`` calls."""
+    if value is None:
+        return None
+    if type(value) is dict and value.get("_type_") == "datetime_iso":
+        return str(value["_data_"])
+    raise ValueError(f"not a stored datetime: {value!r}")

@@ -11,7 +11,7 @@ from collections.abc import Callable
 from typing import Any
 
 from domain.exceptions import ReadModelError
-from projections.changes import Change
+from projections.changes import Change, instant
 
 Row = dict[str, Any]
 
@@ -87,7 +87,7 @@ def _completed(data: dict[str, Any]) -> Row:
         "status": "completed",
         "file_size": data["file_size"],
         "file_url": data["file_url"],
-        "expires_at": data["expires_at"],
+        "expires_at": instant(data["expires_at"]),
         "error_message": None,
     }
 

@@ -121,24 +121,29 @@ def bulk_load(
         with reader.transaction():
             head = head_position(reader)
             on_total(head)
-            counter = _Counter(on_events)
-            changes = counter.count(stream_events_by_aggregate(reader, head))
+            events = 0
+
+            def counted(n: int) -> None:
+                nonlocal events
+                events += n
+                on_events(n)
+
+            changes = stream_events_by_aggregate(reader, head, counted)
             with writer.transaction():
                 rows = copy_rows(writer, shadow, fold_by_export(changes))
                 writer.execute(statement("start_tracking"), (shadow, head))
-            counter.flush()
-    return counter.total, rows, head
+    return events, rows, head
 
 
 def fold_by_export(changes: Iterable[Change]) -> Iterator[Row]:
     """One row per export still in the table, from changes grouped by export."""
-    current: Any = None
+    current = -1
     row: Row | None = None
     for change in changes:
-        if change.aggregate_id != current:
+        if change.aggregate_id.int != current:  # ints compare faster than UUIDs
             if row is not None:
                 yield row
-            current, row = change.aggregate_id, None
+            current, row = change.aggregate_id.int, None
         row = apply(row, change)
     if row is not None:
         yield row
@@ -170,19 +175,30 @@ def _finish(conn: Connection, shadow: str, *, swap: bool) -> tuple[Differences, 
 
 def compare(conn: Connection, shadow: str, examples: int = _EXAMPLES) -> Differences:
     """How the live table differs from ``shadow`` (what the events say)."""
-    counts = conn.execute(
-        statement("count_differences", table=LIVE_TABLE, shadow=shadow)
-    ).fetchone()
-    assert counts is not None
-    found = conn.execute(
-        statement("differences", table=LIVE_TABLE, shadow=shadow), (examples,)
-    ).fetchall()
-    return Differences(
-        extra=counts[0],
-        missing=counts[1],
-        different=counts[2],
-        examples=[_example(*row) for row in found],
+    found = conn.execute(statement("differences", table=LIVE_TABLE, shadow=shadow)).fetchall()
+    kinds = {row[0]: row[1] for row in found}
+    differences = Differences(
+        missing=sum(k == "missing" for k in kinds.values()),
+        extra=sum(k == "extra" for k in kinds.values()),
+        different=sum(k == "different" for k in kinds.values()),
     )
+    if kinds:
+        sample = sorted(kinds, key=str)[:examples]
+        pairs = conn.execute(
+            statement("row_pairs", table=LIVE_TABLE, shadow=shadow), (sample,)
+        ).fetchall()
+        kind_by_export = {
+            (live or expected)["export_id"]: (live, expected) for _, live, expected in pairs
+        }
+        differences.examples = [
+            _example(export_id, _kind(live, expected), live, expected)
+            for export_id, (live, expected) in sorted(kind_by_export.items())
+        ]
+    return differences
+
+
+def _kind(live: Any, expected: Any) -> str:
+    return "extra" if expected is None else "missing" if live is None else "different"
 
 
 def _example(export_id: str, kind: str, live: Any, expected: Any) -> dict[str, Any]:
@@ -219,23 +235,3 @@ def _exists(conn: Connection, table: str) -> bool:
 def _drop_shadow(conn: Connection, name: str) -> None:
     conn.execute(statement("drop_table", table=name))
     conn.execute(statement("drop_tracking"), (name,))
-
-
-class _Counter:
-    """Counts events as they stream past and reports them in chunks."""
-
-    def __init__(self, report: Progress, every: int = 10_000) -> None:
-        self.report, self.every, self.total, self._pending = report, every, 0, 0
-
-    def count(self, changes: Iterable[Change]) -> Iterator[Change]:
-        for change in changes:
-            self.total += 1
-            self._pending += 1
-            if self._pending >= self.every:
-                self.flush()
-            yield change
-
-    def flush(self) -> None:
-        if self._pending:
-            self.report(self._pending)
-            self._pending = 0

@@ -7,13 +7,18 @@ neither: each event is folded into the table exactly once.
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Iterator, Sequence
+import contextlib
+import queue
+import threading
+from collections.abc import Callable, Iterable, Iterator, Sequence
+from datetime import datetime
 from typing import Any
 from uuid import UUID
 
 import orjson
 import psycopg
 from psycopg import sql
+from psycopg.copy import QueuedLibpqWriter
 from psycopg.types.json import Jsonb
 
 from projections.changes import Change, decode
@@ -63,16 +68,12 @@ def project_batch(
         ).fetchall()
         if not stored:
             return 0, position
-        changes = [c for c in (decode(*map_row(r)) for r in stored) if c is not None]
+        changes = [c for c in map(decode, stored) if c is not None]
         write_changes(conn, table, changes)
         new_position = int(stored[-1][0])
         conn.execute(statement("set_tracking"), (new_position, table))
         conn.execute(statement("notify_projected"), (f"{table}:{new_position}",))
         return len(stored), new_position
-
-
-def map_row(row: Sequence[Any]) -> tuple[int, UUID, int, str, bytes]:
-    return int(row[0]), row[1], int(row[2]), str(row[3]), bytes(row[4])
 
 
 def write_changes(conn: Connection, table: str, changes: Sequence[Change]) -> None:
@@ -88,18 +89,32 @@ def write_changes(conn: Connection, table: str, changes: Sequence[Change]) -> No
     upserts = [r for r in rows.values() if r is not None]
     gone = [key for key, r in rows.items() if r is None]
     if upserts:
-        columns = [[r[c] for r in upserts] for c in COLUMNS]
-        config_index = COLUMNS.index("config")
-        columns[config_index] = [Jsonb(v) for v in columns[config_index]]
+        columns = [[_adapt(c, r[c]) for r in upserts] for c in COLUMNS]
         conn.execute(statement("upsert_rows", table=table), columns)
     if gone:
         conn.execute(statement("delete_rows", table=table), (gone,))
 
 
+_TIMESTAMPS = frozenset({"timestamp", "expires_at", "created_at", "updated_at"})
+
+
+def _adapt(column: str, value: Any) -> Any:
+    """Rows read back hold datetimes, folded ones ISO text: send one kind."""
+    if column == "config":
+        return Jsonb(value)
+    if column in _TIMESTAMPS and isinstance(value, datetime):
+        return value.isoformat()
+    return value
+
+
 def copy_rows(conn: Connection, table: str, rows: Iterable[Row]) -> int:
     """Bulk-load rows with COPY; returns how many."""
     count = 0
-    with conn.cursor() as cur, cur.copy(statement("copy_rows", table=table)) as copy:
+    with (
+        conn.cursor() as cur,
+        # A writer thread sends the data while this thread folds the next rows.
+        cur.copy(statement("copy_rows", table=table), writer=QueuedLibpqWriter(cur)) as copy,
+    ):
         for row in rows:
             values = [row[c] for c in COLUMNS]
             values[5] = orjson.dumps(values[5]).decode()
@@ -108,13 +123,48 @@ def copy_rows(conn: Connection, table: str, rows: Iterable[Row]) -> int:
     return count
 
 
-def stream_events_by_aggregate(conn: Connection, upto: int, chunk: int = 5000) -> Iterator[Change]:
+def stream_events_by_aggregate(
+    conn: Connection, upto: int, on_events: Callable[[int], None], chunk: int = 10_000
+) -> Iterator[Change]:
     """Every export event up to ``upto``, grouped by aggregate in version order,
-    through a server-side cursor (constant memory)."""
-    with conn.cursor(name="rebuild_events") as cur:
-        cur.itersize = chunk
+    through a binary server-side cursor (constant memory). ``on_events`` is
+    told how many stored events each chunk held."""
+    with conn.cursor(name="rebuild_events", binary=True) as cur:
         cur.execute(statement("events_by_aggregate", events=EVENTS_TABLE), (upto,))
-        for row in cur:
-            change = decode(*map_row(row))
-            if change is not None:
-                yield change
+        for rows in _prefetched(cur, chunk):
+            for row in rows:
+                change = decode(row)
+                if change is not None:
+                    yield change
+            on_events(len(rows))
+
+
+def _prefetched(cur: psycopg.ServerCursor[Any], chunk: int) -> Iterator[list[Any]]:
+    """Chunks of the cursor's rows, the next one fetched by a thread while the
+    caller works on the current one (the server sorts while Python folds)."""
+    chunks: queue.Queue[list[Any] | BaseException] = queue.Queue(maxsize=2)
+    stopping = threading.Event()
+
+    def fetch() -> None:
+        try:
+            while not stopping.is_set() and (rows := cur.fetchmany(chunk)):
+                chunks.put(rows)
+            chunks.put([])
+        except BaseException as error:  # handed to the consumer, raised there
+            chunks.put(error)
+
+    fetcher = threading.Thread(target=fetch, name="rebuild-prefetch", daemon=True)
+    fetcher.start()
+    try:
+        while True:
+            item = chunks.get()
+            if isinstance(item, BaseException):
+                raise item
+            if not item:
+                return
+            yield item
+    finally:
+        stopping.set()
+        while fetcher.is_alive():  # unblock a fetcher waiting on a full queue
+            with contextlib.suppress(queue.Empty):
+                chunks.get(timeout=0.1)

@@ -81,22 +81,19 @@ DROP TABLE IF EXISTS {table};
 LOCK TABLE {table} IN SHARE MODE;
 
 -- name: differences
-SELECT coalesce(l.export_id, s.export_id) AS export_id,
+SELECT coalesce(l.id, s.id) AS id,
        CASE WHEN s.id IS NULL THEN 'extra'
             WHEN l.id IS NULL THEN 'missing'
-            ELSE 'different' END AS kind,
-       to_jsonb(l) AS live_row, to_jsonb(s) AS expected_row
+            ELSE 'different' END AS kind
 FROM {table} AS l FULL JOIN {shadow} AS s ON s.id = l.id
-WHERE l.id IS NULL OR s.id IS NULL OR to_jsonb(l) IS DISTINCT FROM to_jsonb(s)
-ORDER BY 1
-LIMIT %s;
+WHERE l.id IS NULL OR s.id IS NULL OR ROW(l.*) IS DISTINCT FROM ROW(s.*);
 
--- name: count_differences
-SELECT count(*) FILTER (WHERE s.id IS NULL) AS extra,
-       count(*) FILTER (WHERE l.id IS NULL) AS missing,
-       count(*) FILTER (WHERE l.id IS NOT NULL AND s.id IS NOT NULL) AS different
+-- name: row_pairs
+SELECT coalesce(l.export_id, s.export_id) AS export_id, to_jsonb(l) AS live_row,
+       to_jsonb(s) AS expected_row
 FROM {table} AS l FULL JOIN {shadow} AS s ON s.id = l.id
-WHERE l.id IS NULL OR s.id IS NULL OR to_jsonb(l) IS DISTINCT FROM to_jsonb(s);
+WHERE coalesce(l.id, s.id) = ANY(%s)
+ORDER BY 1;
 
 -- name: due_exports
 SELECT export_id FROM export_logs

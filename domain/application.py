@@ -161,7 +161,7 @@ class ExportLedger(Application[UUID]):
         a stale finder, a second run, or a concurrent run never expires twice:
         an export another run got to first is skipped.
         """
-        moment = now or self._clock()
+        moment = _aware(now) if now is not None else self._clock()
         expired, after = 0, None
         while True:
             candidates = finder.find_due(moment, after, batch_size)
@@ -308,7 +308,7 @@ def _validate_request(
     except ValueError:
         allowed = ", ".join(f.value for f in ExportFormat)
         raise InvalidExport(f"format must be one of {allowed}, not {fmt!r}") from None
-    if isinstance(conversation_count, bool) or not isinstance(conversation_count, int):
+    if _not_int(conversation_count):
         raise InvalidExport("conversation_count must be an integer")
     if not 0 <= conversation_count <= MAX_CONVERSATIONS:
         raise InvalidExport(f"conversation_count must be 0 to {MAX_CONVERSATIONS}")
@@ -326,7 +326,7 @@ def _check_completion(
     file_sha256: str | None,
     row_count: int | None,
 ) -> None:
-    if isinstance(file_size, bool) or not isinstance(file_size, int) or file_size < 0:
+    if _not_int(file_size) or file_size < 0:
         raise InvalidExport("file_size must be a non-negative integer")
     if not file_url or len(file_url) > 2048:
         raise InvalidExport("file_url must be 1 to 2048 characters")
@@ -334,8 +334,12 @@ def _check_completion(
         raise InvalidExport("expires_at must carry a timezone")
     if file_sha256 is not None:
         _check_sha256(file_sha256)
-    if row_count is not None and row_count < 0:
-        raise InvalidExport("row_count must not be negative")
+    if row_count is not None and (_not_int(row_count) or row_count < 0):
+        raise InvalidExport("row_count must be a non-negative integer")
+
+
+def _not_int(value: object) -> bool:
+    return isinstance(value, bool) or not isinstance(value, int)
 
 
 def _check_sha256(value: str) -> None:

@@ -24,7 +24,7 @@ SYSTEM_ACTOR = "system"
 _ALLOWED_FROM: dict[str, frozenset[Status]] = {
     "start processing": frozenset({Status.QUEUED}),
     "complete": frozenset({Status.PROCESSING}),
-    "fail": frozenset({Status.QUEUED, Status.PROCESSING}),
+    "fail": frozenset({Status.PROCESSING}),
     "retry": frozenset({Status.FAILED}),
     "record a download": frozenset({Status.COMPLETED}),
     "expire": frozenset({Status.COMPLETED}),

@@ -26,6 +26,7 @@ from domain.exceptions import (
     InvalidExport,
     StoreUnavailable,
 )
+from domain.group_commit import GroupCommitter
 from domain.ids import aggregate_id, idempotency_claim_id, new_export_id
 from domain.model import SYSTEM_ACTOR, ExportLog, IdempotencyClaim
 from domain.values import ExportConfig, ExportFormat
@@ -60,10 +61,22 @@ class ExportLedger(Application[UUID]):
     name = "ExportLedger"
 
     def __init__(
-        self, env: Mapping[str, str] | None = None, *, clock: Callable[[], datetime] = utc_now
+        self,
+        env: Mapping[str, str] | None = None,
+        *,
+        clock: Callable[[], datetime] = utc_now,
+        group_commit: bool = False,
     ) -> None:
+        """With ``group_commit``, concurrent commands share transactions
+        (see domain/group_commit.py); each still waits for its own commit."""
         super().__init__(env=dict(env) if env is not None else None)
         self._clock = clock
+        self._committer = GroupCommitter(self.events.put) if group_commit else None
+
+    def close(self) -> None:
+        if self._committer is not None:
+            self._committer.close()
+        super().close()
 
     # -- commands -------------------------------------------------------------
 
@@ -220,7 +233,11 @@ class ExportLedger(Application[UUID]):
         export = aggregates[0]
         assert isinstance(export, ExportLog)
         with _translated_errors(export.export_id):
-            recordings = self.save(*aggregates)
+            if self._committer is None:
+                recordings = self.save(*aggregates)
+            else:
+                events = [e for aggregate in aggregates for e in aggregate.collect_events()]
+                recordings = list(self._committer.submit(events))
         positions = [
             r.notification.id for r in recordings if r.domain_event.originator_id == export.id
         ]

@@ -1,0 +1,131 @@
+"""GroupCommitter without a database: the record function is a fake store
+that keeps (originator_id, version) unique like the events table does."""
+
+from __future__ import annotations
+
+import threading
+from collections.abc import Sequence
+from dataclasses import dataclass
+from typing import Any
+from uuid import UUID, uuid4
+
+import pytest
+from eventsourcing.persistence import IntegrityError, OperationalError
+
+from domain.group_commit import GroupCommitter
+
+
+@dataclass(frozen=True)
+class FakeEvent:
+    originator_id: UUID
+    originator_version: int
+
+
+class FakeStore:
+    def __init__(self) -> None:
+        self.rows: list[FakeEvent] = []
+        self.transactions: list[int] = []
+        self.fail_with: BaseException | None = None
+
+    def record(self, events: list[Any]) -> Sequence[Any]:
+        if self.fail_with is not None:
+            raise self.fail_with
+        keys = {(e.originator_id, e.originator_version) for e in self.rows}
+        if any((e.originator_id, e.originator_version) in keys for e in events):
+            raise IntegrityError("duplicate key")
+        self.rows.extend(events)
+        self.transactions.append(len(events))
+        return [(e, len(self.rows) - len(events) + i + 1) for i, e in enumerate(events)]
+
+
+def submit_all(committer: GroupCommitter, batches: list[list[FakeEvent]]) -> list[Any]:
+    results: list[Any] = [None] * len(batches)
+
+    def run(i: int) -> None:
+        try:
+            results[i] = committer.submit(batches[i])
+        except Exception as error:
+            results[i] = error
+
+    threads = [threading.Thread(target=run, args=(i,)) for i in range(len(batches))]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    return results
+
+
+def test_concurrent_commands_share_transactions() -> None:
+    store = FakeStore()
+    committer = GroupCommitter(store.record, window=0.05)
+    batches = [[FakeEvent(uuid4(), 1)] for _ in range(20)]
+    results = submit_all(committer, batches)
+    committer.close()
+    assert all(not isinstance(r, Exception) for r in results)
+    assert sum(store.transactions) == 20
+    assert len(store.transactions) < 20
+    for batch, recordings in zip(batches, results, strict=True):
+        assert [r[0] for r in recordings] == batch
+
+
+def test_a_twin_in_the_batch_fails_alone_in_arrival_order() -> None:
+    store = FakeStore()
+    committer = GroupCommitter(store.record, window=0.2)
+    export = uuid4()
+    first, twin, other = [FakeEvent(export, 2)], [FakeEvent(export, 2)], [FakeEvent(uuid4(), 1)]
+    results: list[Any] = []
+    for events in (first, twin, other):  # submitted in order, within one window
+        thread = threading.Thread(target=lambda e=events: results.append(_outcome(committer, e)))
+        thread.start()
+        threading.Event().wait(0.01)
+    committer.close()
+    assert store.rows == [*first, *other]
+    assert sum(isinstance(r, IntegrityError) for r in results) == 1
+
+
+def test_a_conflict_with_another_writer_fails_only_its_command() -> None:
+    store = FakeStore()
+    taken = FakeEvent(uuid4(), 1)
+    store.rows.append(taken)
+    committer = GroupCommitter(store.record, window=0.05)
+    batches = [
+        [FakeEvent(uuid4(), 1)],
+        [FakeEvent(taken.originator_id, 1)],
+        [FakeEvent(uuid4(), 1)],
+    ]
+    results = submit_all(committer, batches)
+    committer.close()
+    assert isinstance(results[1], IntegrityError)
+    assert not isinstance(results[0], Exception) and not isinstance(results[2], Exception)
+    assert len(store.rows) == 3
+
+
+def test_an_outage_fails_every_command_of_the_batch() -> None:
+    store = FakeStore()
+    store.fail_with = OperationalError("server closed the connection")
+    committer = GroupCommitter(store.record, window=0.05)
+    results = submit_all(committer, [[FakeEvent(uuid4(), 1)] for _ in range(5)])
+    committer.close()
+    assert all(isinstance(r, OperationalError) for r in results)
+    assert store.rows == []
+
+
+def _outcome(committer: GroupCommitter, events: list[FakeEvent]) -> Any:
+    try:
+        return committer.submit(events)
+    except IntegrityError as error:
+        return error
+
+
+@pytest.mark.parametrize("group_commit", [False, True])
+def test_the_ledger_gives_the_same_answers_with_group_commit(group_commit: bool) -> None:
+    from domain.application import ExportLedger
+
+    ledger = ExportLedger(
+        env={"PERSISTENCE_MODULE": "eventsourcing.popo"}, group_commit=group_commit
+    )
+    state = ledger.request_export(user_id="u", format="csv", config=None, conversation_count=1)
+    ledger.start_processing(state.export_id)
+    assert ledger.get(state.export_id).status == "processing"
+    assert [e.type for e in ledger.history(state.export_id)] == ["Requested", "ProcessingStarted"]
+    ledger.close()

@@ -56,7 +56,7 @@ def rebuild_command(
         with progress_bar(label, None) as advance:
             report = rebuild(database.url, swap=not check, on_events=advance)
     _print_report(report, check)
-    if check and report.differences.total:
+    if check and report.differences.drifted:
         raise typer.Exit(1)
 
 
@@ -66,9 +66,11 @@ def _print_report(report: RebuildReport, check: bool) -> None:
         f"{report.events:,} events folded into {report.rows:,} rows in {report.seconds:.1f} s "
         f"({report.events_per_second:,.0f} events/s), position {report.position}"
     )
-    if diff.total == 0:
+    if diff.problem is not None:
+        out.print(diff.problem)
+    if diff.total == 0 and diff.problem is None:
         out.print("live table matches the events")
-    else:
+    elif diff.total:
         out.print(
             f"live table differs from the events: {diff.missing} missing, "
             f"{diff.extra} extra, {diff.different} different rows"
@@ -82,7 +84,7 @@ def _print_report(report: RebuildReport, check: bool) -> None:
             table.add_row(example["export_id"], example["kind"], detail)
         out.print(table)
     if not check:
-        out.print("swapped the rebuilt table in" + (" (differences fixed)" if diff.total else ""))
+        out.print("swapped the rebuilt table in" + (" (differences fixed)" if diff.drifted else ""))
 
 
 @app.command()

@@ -26,7 +26,7 @@ from typing import Any
 
 import psycopg
 
-from domain.exceptions import RebuildInProgress
+from domain.exceptions import ReadModelError, RebuildInProgress
 from projections.changes import Change
 from projections.fold import Row, apply
 from projections.store import (
@@ -43,6 +43,7 @@ from projections.store import (
 _REBUILD_LOCK = 0x4578_5265_6275  # one rebuild at a time per database
 SHADOW_PREFIX = LIVE_TABLE + "_rebuild_"
 _EXAMPLES = 20
+_MAX_LIVE_CATCH_UP = 50_000
 
 
 @dataclass
@@ -51,10 +52,15 @@ class Differences:
     extra: int = 0
     different: int = 0
     examples: list[dict[str, Any]] = field(default_factory=list)
+    problem: str | None = None  # why the tables could not be compared row by row
 
     @property
     def total(self) -> int:
         return self.missing + self.extra + self.different
+
+    @property
+    def drifted(self) -> bool:
+        return self.total > 0 or self.problem is not None
 
 
 @dataclass
@@ -164,13 +170,29 @@ def _finish(conn: Connection, shadow: str, *, swap: bool) -> tuple[Differences, 
         live_position = tracking_position(conn, LIVE_TABLE) or 0
         shadow_position = tracking_position(conn, shadow) or 0
         target = max(live_position, shadow_position)
-        _catch_up(conn, LIVE_TABLE, upto=target)
         _catch_up(conn, shadow, upto=target)
+        problem = _bring_live_to(conn, target, live_position, swap=swap)
         differences = compare(conn, shadow)
+        differences.problem = problem
         if swap:
             conn.execute("SET LOCAL lock_timeout = '30s'")
             conn.execute(statement("swap_read_table"), (shadow, LIVE_TABLE))
     return differences, target
+
+
+def _bring_live_to(conn: Connection, target: int, live_position: int, *, swap: bool) -> str | None:
+    """Fold the live table up to ``target`` so both tables can be compared at
+    one position; None when done, else why they cannot be compared."""
+    behind = target - live_position
+    if swap and behind > _MAX_LIVE_CATCH_UP:
+        # Its rows are about to be replaced: folding them first is wasted work.
+        return f"the live table was {behind:,} events behind; replaced without comparing"
+    try:
+        with conn.transaction():
+            _catch_up(conn, LIVE_TABLE, upto=target)
+    except ReadModelError as error:
+        return f"the live table cannot follow the events: {error}"
+    return None
 
 
 def compare(conn: Connection, shadow: str, examples: int = _EXAMPLES) -> Differences:

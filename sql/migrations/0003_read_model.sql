@@ -89,7 +89,7 @@ INSERT INTO read_model_tracking (table_name) VALUES ('export_logs') ON CONFLICT 
 
 -- Put a rebuilt shadow table in the live table's place, in the caller's
 -- (short) transaction: the old table goes, the shadow takes its name, its
--- indexes and its tracking position.
+-- indexes, its constraint names and its tracking position.
 CREATE OR REPLACE FUNCTION export_ledger_swap_read_table(shadow text, live text) RETURNS void
 LANGUAGE plpgsql AS $$
 DECLARE
@@ -102,6 +102,14 @@ BEGIN
         WHERE i.indrelid = to_regclass(quote_ident(live)) AND c.relname LIKE shadow || '%'
     LOOP
         EXECUTE format('ALTER INDEX %I RENAME TO %I', idx, live || substr(idx, length(shadow) + 1));
+    END LOOP;
+    FOR idx IN
+        SELECT conname FROM pg_constraint
+        WHERE conrelid = to_regclass(quote_ident(live)) AND contype = 'c'
+          AND conname LIKE shadow || '%'
+    LOOP
+        EXECUTE format('ALTER TABLE %I RENAME CONSTRAINT %I TO %I',
+                       live, idx, live || substr(idx, length(shadow) + 1));
     END LOOP;
     UPDATE read_model_tracking AS t
     SET position = s.position, updated_at = now()

@@ -1,0 +1,262 @@
+"""Proofs over the sealed log, and the proof bundle an auditor checks offline.
+
+The connection must be able to read the stored events (the admin or projector
+role): a proof carries each event's stored bytes, so its leaf is recomputed by
+whoever checks it rather than taken on trust.
+
+A bundle (``export-ledger proof``, ``verify-proof``) is JSON::
+
+    {"format": "export-ledger proof v1", "export_id": "exp_...",
+     "checkpoint": CHECKPOINT,
+     "events": [{"position", "leaf_index", "aggregate_id" (UUID text), "version",
+                 "topic", "state" (base64), "leaf_hash" (hex), "path" ([hex, ...])}],
+     "unsealed": [positions of the export's events the checkpoint does not cover],
+     "consistency": [{"from": CHECKPOINT, "proof": [hex, ...]}]}
+
+where CHECKPOINT is :meth:`projections.sealer.Checkpoint.to_json`, the same line ``export-ledger
+checkpoints`` writes. Hashes and signatures are lowercase hex.
+"""
+
+from __future__ import annotations
+
+import base64
+from collections.abc import Iterator, Sequence
+from dataclasses import dataclass, field
+from typing import Any
+from uuid import UUID
+
+import psycopg
+
+from domain import merkle
+from domain.exceptions import ExportNotFound, InvalidExport
+from domain.ids import aggregate_id
+from projections.sealer import (
+    Checkpoint,
+    all_checkpoints,
+    checkpoint,
+    fetch_nodes,
+    latest_checkpoint,
+    statement,
+)
+
+Connection = psycopg.Connection[Any]
+BUNDLE_FORMAT = "export-ledger proof v1"
+EXAMPLES_PER_KIND = 20
+
+
+__all__ = ["Checkpoint", "all_checkpoints", "checkpoint", "latest_checkpoint"]
+
+
+@dataclass(frozen=True, slots=True)
+class EventProof:
+    position: int
+    aggregate_id: bytes
+    version: int
+    topic: str
+    state: bytes
+    leaf_index: int
+    leaf_hash: bytes
+    path: list[bytes]
+
+    def to_json(self) -> dict[str, Any]:
+        return {
+            "position": self.position,
+            "leaf_index": self.leaf_index,
+            "aggregate_id": str(UUID(bytes=self.aggregate_id)),
+            "version": self.version,
+            "topic": self.topic,
+            "state": base64.b64encode(self.state).decode(),
+            "leaf_hash": self.leaf_hash.hex(),
+            "path": [node.hex() for node in self.path],
+        }
+
+
+def _require_checkpoint(conn: Connection, tree_size: int | None) -> Checkpoint:
+    found = latest_checkpoint(conn) if tree_size is None else checkpoint(conn, tree_size)
+    if found is None:
+        what = "no checkpoint yet" if tree_size is None else f"no checkpoint of size {tree_size}"
+        raise InvalidExport(f"{what}: the sealer has not sealed that far")
+    return found
+
+
+def inclusion_proofs(
+    conn: Connection, export_id: str, tree_size: int | None = None
+) -> tuple[Checkpoint, list[EventProof], list[int]]:
+    """The checkpoint (the latest, or of ``tree_size`` leaves), an inclusion proof
+    for each of the export's events it covers, and the positions it does not."""
+    signed = _require_checkpoint(conn, tree_size)
+    rows = conn.execute(statement("export_leaves"), (aggregate_id(export_id),)).fetchall()
+    if not rows:
+        raise ExportNotFound(export_id)
+    size = signed.tree_size
+    sealed = [r for r in rows if r[5] is not None and r[5] < size]
+    ranges = [rng for r in sealed for rng in merkle.inclusion_ranges(r[5], size)]
+    found = fetch_nodes(conn, merkle.nodes_needed(ranges))
+
+    def node(level: int, index: int) -> bytes:
+        return found[level, index]
+
+    proofs = [
+        EventProof(*_event(r), int(r[5]), bytes(r[6]), merkle.inclusion_path(r[5], size, node))
+        for r in sealed
+    ]
+    unsealed = [int(r[0]) for r in rows if r[5] is None or r[5] >= size]
+    return signed, proofs, unsealed
+
+
+def _event(row: Any) -> tuple[int, bytes, int, str, bytes]:
+    return int(row[0]), bytes(row[1]), int(row[2]), row[3] or "", bytes(row[4] or b"")
+
+
+def consistency_proof(conn: Connection, size1: int, size2: int) -> list[bytes]:
+    """RFC 6962 consistency proof between two sizes of the sealed tree."""
+    counted = conn.execute(statement("leaf_count")).fetchone()
+    sealed = int(counted[0]) if counted else 0
+    if not 0 < size1 <= size2 <= sealed:
+        raise InvalidExport(f"need 0 < size1 <= size2 <= {sealed}, not {size1} and {size2}")
+    ranges = merkle.consistency_ranges(size1, size2)
+    found = fetch_nodes(conn, merkle.nodes_needed(ranges))
+    return merkle.consistency_path(size1, size2, lambda level, index: found[level, index])
+
+
+def proof_bundle(
+    conn: Connection, export_id: str, tree_size: int | None = None, since: int | None = None
+) -> dict[str, Any]:
+    """The JSON bundle of an export's inclusion proofs (see the module docstring);
+    with ``since``, also the consistency proof from that older checkpoint."""
+    signed, proofs, unsealed = inclusion_proofs(conn, export_id, tree_size)
+    bundle: dict[str, Any] = {
+        "format": BUNDLE_FORMAT,
+        "export_id": export_id,
+        "checkpoint": signed.to_json(),
+        "events": [p.to_json() for p in proofs],
+        "unsealed": unsealed,
+        "consistency": [],
+    }
+    if since is not None:
+        older = _require_checkpoint(conn, since)
+        proof = consistency_proof(conn, older.tree_size, signed.tree_size)
+        bundle["consistency"].append({"from": older.to_json(), "proof": [p.hex() for p in proof]})
+    return bundle
+
+
+def verify_bundle(bundle: dict[str, Any], trusted: frozenset[str] | None = None) -> list[str]:
+    """Everything wrong with a proof bundle, checked with domain.merkle alone
+    (an empty list: the export's events are in the signed log)."""
+    try:
+        if bundle.get("format") != BUNDLE_FORMAT:
+            return [f"not a proof bundle of format {BUNDLE_FORMAT!r}"]
+        signed = Checkpoint.from_json(bundle["checkpoint"])
+        problems = _checkpoint_problems("checkpoint", signed, trusted)
+        expected_id = aggregate_id(str(bundle["export_id"]))
+        for number, event in enumerate(bundle["events"], start=1):
+            problems += _event_problems(event, number, expected_id, signed)
+        for link in bundle.get("consistency", []):
+            problems += _consistency_problems(link, signed, trusted)
+    except (KeyError, TypeError, ValueError) as error:
+        return [f"malformed bundle: {error!r}"]
+    return problems
+
+
+def _checkpoint_problems(
+    label: str, signed: Checkpoint, trusted: frozenset[str] | None
+) -> list[str]:
+    problem = signed.signature_problem(trusted)
+    return [] if problem is None else [f"{label} of size {signed.tree_size}: {problem}"]
+
+
+def _event_problems(
+    event: dict[str, Any], version: int, expected_id: UUID, signed: Checkpoint
+) -> list[str]:
+    position, index = int(event["position"]), int(event["leaf_index"])
+    aggregate = UUID(event["aggregate_id"])
+    state = base64.b64decode(event["state"], validate=True)
+    leaf = merkle.leaf_hash(position, aggregate.bytes, int(event["version"]), event["topic"], state)
+    path = [bytes.fromhex(node) for node in event["path"]]
+    where = f"event at position {position}"
+    if aggregate != expected_id:
+        return [f"{where} belongs to another aggregate ({aggregate})"]
+    if int(event["version"]) != version:
+        return [f"{where} is version {event['version']}, expected {version}"]
+    if leaf.hex() != event["leaf_hash"]:
+        return [f"{where}: its data does not hash to the leaf hash given"]
+    if not merkle.verify_inclusion(leaf, index, signed.tree_size, path, signed.root):
+        return [f"{where}: not included at leaf {index} of the signed tree"]
+    return []
+
+
+def _consistency_problems(
+    link: dict[str, Any], signed: Checkpoint, trusted: frozenset[str] | None
+) -> list[str]:
+    older = Checkpoint.from_json(link["from"])
+    problems = _checkpoint_problems("older checkpoint", older, trusted)
+    proof = [bytes.fromhex(node) for node in link["proof"]]
+    if not merkle.verify_consistency(
+        older.tree_size, signed.tree_size, proof, older.root, signed.root
+    ):
+        problems.append(
+            f"the tree of size {signed.tree_size} does not extend the one of size {older.tree_size}"
+        )
+    return problems
+
+
+@dataclass(frozen=True, slots=True)
+class Problem:
+    position: int
+    kind: str
+    message: str
+
+
+@dataclass
+class Problems:
+    """What a check found wrong: a few examples of each kind (one deleted event
+    misplaces every later leaf), and how many of each kind there were."""
+
+    examples: list[Problem] = field(default_factory=list)
+    counts: dict[str, int] = field(default_factory=dict)
+
+    def add(self, position: int, kind: str, message: str, count: int = 1) -> None:
+        """Count ``count`` problems of ``kind``; keep this one as an example."""
+        seen = self.counts.get(kind, 0)
+        self.counts[kind] = seen + count
+        if seen < EXAMPLES_PER_KIND and message:
+            self.examples.append(Problem(position, kind, message))
+
+    def merge(self, other: Problems) -> None:
+        self.examples += other.examples
+        for kind, count in other.counts.items():
+            self.counts[kind] = self.counts.get(kind, 0) + count
+
+    @property
+    def total(self) -> int:
+        return sum(self.counts.values())
+
+    def sorted(self) -> list[Problem]:
+        return sorted(self.examples, key=lambda p: (p.position, p.kind))
+
+
+def checkpoint_problems(
+    stored: Sequence[Checkpoint], saved: Sequence[Checkpoint], trusted: frozenset[str] | None
+) -> Iterator[tuple[int, str, str]]:
+    """(position, kind, message) for each stored checkpoint whose signature fails
+    and each saved one (kept outside the database) that the database no longer has
+    exactly as saved."""
+    for cp in stored:
+        if problem := cp.signature_problem(trusted):
+            yield cp.position, "signature", f"checkpoint of size {cp.tree_size}: {problem}"
+    by_size = {cp.tree_size: cp for cp in stored}
+    for cp in saved:
+        where = f"saved checkpoint of size {cp.tree_size}"
+        if problem := cp.signature_problem():
+            yield cp.position, "signature", f"{where}: {problem}"
+        ours = by_size.get(cp.tree_size)
+        if ours is None:
+            yield cp.position, "resigned", f"{where} is missing from the database"
+        elif ours != cp:
+            yield (
+                cp.position,
+                "resigned",
+                f"{where} differs from the database's, signed by key {ours.key_id} "
+                f"(saved: key {cp.key_id}, root {cp.root.hex()[:16]}...; "
+                f"database: root {ours.root.hex()[:16]}...)",
+            )

@@ -1,0 +1,264 @@
+"""The sealer: appends every stored event to the Merkle tree and signs checkpoints.
+
+Each batch is one transaction, exactly like the projection's
+(:func:`projections.store.project_batch`): lock the ``ledger_seal`` tracking
+row, read the events after its position, append their leaves and the subtree
+nodes they complete, sign a checkpoint of the new tree size, move the
+tracking position. A crash leaves all of it or none, so every event becomes
+exactly one leaf, in log order. Why reading in notification-id order never
+skips an event that commits later: see projections/follower.py.
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+import time
+from collections.abc import Callable, Iterable, Sequence
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from typing import Any, Protocol
+
+import psycopg
+from psycopg import sql
+
+from domain import merkle
+from projections.follower import projector_connection
+from projections.store import EVENTS_TABLE
+from sql import query
+
+log = logging.getLogger(__name__)
+SEALED_CHANNEL = "ledger_sealed"
+_SAFETY_NET_SECONDS = 1.0
+
+Connection = psycopg.Connection[Any]
+
+
+class Signer(Protocol):
+    """An Ed25519 key that signs checkpoints (api.signing makes one)."""
+
+    @property
+    def key_id(self) -> str: ...
+
+    @property
+    def public_key(self) -> bytes: ...
+
+    def sign(self, message: bytes, /) -> bytes: ...
+
+
+@dataclass(frozen=True, slots=True)
+class SealResult:
+    events: int
+    tree_size: int
+    position: int
+
+
+@dataclass(frozen=True, slots=True)
+class Checkpoint:
+    """A signed tree head, as stored or as saved elsewhere (JSON)."""
+
+    tree_size: int
+    root: bytes
+    position: int
+    created_at: datetime
+    key_id: str
+    signature: bytes
+    public_key: bytes | None  # None when the key is not registered
+
+    @classmethod
+    def of_row(cls, row: Any) -> Checkpoint:
+        public_key = bytes(row[6]) if row[6] is not None else None
+        return cls(
+            int(row[0]), bytes(row[1]), int(row[2]), row[3], row[4], bytes(row[5]), public_key
+        )
+
+    def text(self) -> bytes:
+        return merkle.checkpoint_text(self.tree_size, self.root, self.position, self.created_at)
+
+    def signature_problem(self, trusted: frozenset[str] | None = None) -> str | None:
+        """Why the signature does not hold (None when it does)."""
+        if self.public_key is None:
+            return f"signed by unknown key {self.key_id}"
+        if merkle.key_id(self.public_key) != self.key_id:
+            return f"key id {self.key_id} does not match its public key"
+        if trusted is not None and self.key_id not in trusted:
+            return f"signed by key {self.key_id}, which is not trusted"
+        if not merkle.verify_signature(self.public_key, self.signature, self.text()):
+            return f"signature by key {self.key_id} does not verify"
+        return None
+
+    def to_json(self) -> dict[str, Any]:
+        return {
+            "tree_size": self.tree_size,
+            "root": self.root.hex(),
+            "position": self.position,
+            "time": merkle.checkpoint_time(self.created_at),
+            "key_id": self.key_id,
+            "public_key": self.public_key.hex() if self.public_key is not None else None,
+            "signature": self.signature.hex(),
+        }
+
+    @classmethod
+    def from_json(cls, data: dict[str, Any]) -> Checkpoint:
+        """Raises ValueError (or KeyError/TypeError) when malformed."""
+        key = data.get("public_key")
+        return cls(
+            int(data["tree_size"]),
+            bytes.fromhex(data["root"]),
+            int(data["position"]),
+            datetime.fromisoformat(data["time"]),
+            str(data["key_id"]),
+            bytes.fromhex(data["signature"]),
+            bytes.fromhex(key) if key is not None else None,
+        )
+
+
+def latest_checkpoint(conn: Connection) -> Checkpoint | None:
+    row = conn.execute(statement("latest_checkpoint")).fetchone()
+    return None if row is None else Checkpoint.of_row(row)
+
+
+def checkpoint(conn: Connection, tree_size: int) -> Checkpoint | None:
+    row = conn.execute(statement("checkpoint"), (tree_size,)).fetchone()
+    return None if row is None else Checkpoint.of_row(row)
+
+
+def all_checkpoints(conn: Connection) -> list[Checkpoint]:
+    return [Checkpoint.of_row(r) for r in conn.execute(statement("all_checkpoints"))]
+
+
+def statement(name: str) -> sql.Composed:
+    """A named query of ``seal.sql`` with the events table filled in."""
+    return sql.SQL(query("seal", name)).format(events=sql.Identifier(EVENTS_TABLE))
+
+
+def row_leaf_hash(row: Sequence[Any]) -> bytes:
+    """The leaf hash of a stored-event row (notification_id, originator_id as 16
+    raw bytes, originator_version, topic, state), as domain.merkle defines it."""
+    return merkle.leaf_hash(row[0], row[1], row[2], row[3] or "", row[4] or b"")
+
+
+def fetch_nodes(conn: Connection, nodes: Iterable[merkle.Node]) -> dict[merkle.Node, bytes]:
+    """The stored hashes of these complete subtrees (level 0: the leaves), one query."""
+    wanted = set(nodes)
+    inner = [(level, index) for level, index in wanted if level > 0]
+    leaves = [index for level, index in wanted if level == 0]
+    rows = conn.execute(
+        statement("nodes"), ([n[0] for n in inner], [n[1] for n in inner], leaves)
+    ).fetchall()
+    found = {(int(r[0]), int(r[1])): bytes(r[2]) for r in rows}
+    if len(found) != len(wanted):
+        missing = sorted(wanted - found.keys())[:5]
+        raise LookupError(f"the sealed log lacks subtree nodes {missing}")
+    return found
+
+
+def seal_batch(conn: Connection, signer: Signer, limit: int = 10_000) -> SealResult:
+    """Seal the next ``limit`` events at most; returns what was sealed."""
+    with conn.transaction():
+        row = conn.execute(statement("lock_tracking")).fetchone()
+        if row is None:
+            raise LookupError("no tracking row 'ledger_seal': run 'export-ledger migrate'")
+        position = int(row[0])
+        counted = conn.execute(statement("leaf_count")).fetchone()
+        size = int(counted[0]) if counted else 0
+        events = conn.execute(statement("events_after"), (position, limit)).fetchall()
+        if not events:
+            return SealResult(0, size, position)
+        peaks = _peaks(conn, size)
+        leaves = [row_leaf_hash(e) for e in events]
+        nodes = _grow(peaks, size, leaves)
+        positions = [int(e[0]) for e in events]
+        indexes = list(range(size, size + len(leaves)))
+        conn.execute(statement("insert_leaves"), (indexes, positions, leaves))
+        if nodes:
+            conn.execute(statement("insert_nodes"), [list(c) for c in zip(*nodes, strict=True)])
+        new_size, position = size + len(leaves), positions[-1]
+        _sign(conn, signer, new_size, merkle.peaks_root([p[2] for p in peaks]), position)
+        conn.execute(statement("set_tracking"), (position,))
+        conn.execute(statement("notify_sealed"), (str(new_size),))
+        return SealResult(len(events), new_size, position)
+
+
+Peak = tuple[int, int, bytes]  # (level, index, hash) of a complete subtree on the right edge
+
+
+def _peaks(conn: Connection, size: int) -> list[Peak]:
+    nodes = merkle.range_nodes(0, size)
+    found = fetch_nodes(conn, nodes)
+    return [(level, index, found[level, index]) for level, index in nodes]
+
+
+def _grow(peaks: list[Peak], size: int, leaves: list[bytes]) -> list[Peak]:
+    """Append leaves to the right edge ``peaks`` (in place); returns every
+    subtree node they complete, as (level, index, hash)."""
+    completed: list[Peak] = []
+    for offset, leaf in enumerate(leaves):
+        level, index, node = 0, size + offset, leaf
+        while peaks and peaks[-1][0] == level:
+            node = merkle.hash_children(peaks.pop()[2], node)
+            level, index = level + 1, index >> 1
+            completed.append((level, index, node))
+        peaks.append((level, index, node))
+    return completed
+
+
+def _sign(conn: Connection, signer: Signer, size: int, root: bytes, position: int) -> None:
+    created = datetime.now(UTC)
+    signature = signer.sign(merkle.checkpoint_text(size, root, position, created))
+    conn.execute(statement("register_key"), (signer.key_id, signer.public_key))
+    conn.execute(
+        statement("insert_checkpoint"),
+        (size, root, position, created, signer.key_id, signature),
+    )
+
+
+class Sealer:
+    """Seals new events until stopped; meant to run beside the follower.
+
+    Each batch signs one checkpoint, so ``min_interval`` spaces batches out
+    when following live traffic: at most one checkpoint per interval, which
+    bounds the checkpoints a ``verify`` has to check.
+    """
+
+    def __init__(
+        self, url: str, signer: Signer, *, batch_size: int = 10_000, min_interval: float = 1.0
+    ) -> None:
+        self.url = url
+        self.signer = signer
+        self.batch_size = batch_size
+        self.min_interval = min_interval
+        self.tree_size = 0
+        self.position = 0
+        self.stopping = threading.Event()
+
+    def catch_up(self, conn: Connection) -> int:
+        """Seal until nothing is left; returns events sealed."""
+        total = 0
+        while not self.stopping.is_set():
+            result = seal_batch(conn, self.signer, self.batch_size)
+            self.tree_size, self.position = result.tree_size, result.position
+            total += result.events
+            if result.events < self.batch_size:
+                break
+        return total
+
+    def run(self, on_batch: Callable[[int, int], None] = lambda _n, _s: None) -> None:
+        """Seal until :meth:`stop`, waking on the events table's notifications."""
+        with (
+            projector_connection(self.url, autocommit=True) as listener,
+            projector_connection(self.url) as conn,
+        ):
+            listener.execute(sql.SQL("LISTEN {}").format(sql.Identifier(EVENTS_TABLE)))
+            while not self.stopping.is_set():
+                started = time.monotonic()
+                sealed = self.catch_up(conn)
+                if sealed:
+                    on_batch(sealed, self.tree_size)
+                    self.stopping.wait(self.min_interval - (time.monotonic() - started))
+                    continue
+                for _ in listener.notifies(timeout=_SAFETY_NET_SECONDS, stop_after=1):
+                    pass
+
+    def stop(self) -> None:
+        self.stopping.set()

@@ -168,6 +168,6 @@ def _print_json(value: Any) -> None:
 
 
 def main() -> None:
-    import api.cli_projection  # noqa: F401 - registers its commands
+    from api import cli_projection, cli_server  # noqa: F401 - registers their commands
 
     app()

@@ -28,6 +28,37 @@ class Settings(BaseSettings):
     )
     pool_size: int = Field(default=4, ge=1, le=64)
     lock_timeout_seconds: int = Field(default=10, ge=0, le=600)
+    jwt_secret: SecretStr | None = Field(
+        default=None,
+        description="HS256 key of the API's tokens (at least 32 characters); unset with the "
+        "embedded server: generated once and kept in the data directory",
+    )
+    jwks_url: str | None = Field(
+        default=None, description="JWKS URL whose keys also verify RS256/ES256 tokens"
+    )
+    jwt_audience: str | None = Field(default=None, description="required 'aud' claim, if set")
+    jwt_issuer: str | None = Field(default=None, description="required 'iss' claim, if set")
+    read_wait_seconds: float = Field(
+        default=5.0, ge=0, le=60, description="how long a read waits for min_position"
+    )
+    pool_timeout_seconds: float = Field(
+        default=5.0, gt=0, le=120, description="how long a request waits for a connection"
+    )
+    max_body_bytes: int = Field(default=64 * 1024, ge=1024, le=16 * 1024 * 1024)
+
+    @field_validator("jwt_secret")
+    @classmethod
+    def _long_secret(cls, value: SecretStr | None) -> SecretStr | None:
+        if value is None or not value.get_secret_value():
+            return None
+        if len(value.get_secret_value()) < 32:
+            raise ValueError("EXPORT_LEDGER_JWT_SECRET must be at least 32 characters")
+        return value
+
+    @field_validator("jwks_url", "jwt_audience", "jwt_issuer")
+    @classmethod
+    def _blank_is_unset(cls, value: str | None) -> str | None:
+        return value.strip() or None if value is not None else None
 
     @field_validator("database_url")
     @classmethod

@@ -1,0 +1,151 @@
+"""What route handlers depend on, as ``Annotated`` aliases."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Annotated
+
+from fastapi import Depends, Header, Query, Request
+from fastapi.routing import APIRoute
+from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
+
+from api.auth import InvalidToken, KeysUnavailable, Principal, TokenVerifier
+from api.database import Database
+from api.problems import Problem, unavailable
+from api.queries import ReadStore
+from api.schemas import Position
+from api.settings import Settings
+from domain.application import ExportLedger
+from projections.follower import PositionWatcher
+
+
+@dataclass
+class Services:
+    """Everything the app opened at start-up; closed at shutdown."""
+
+    settings: Settings
+    database: Database
+    ledger: ExportLedger
+    reads: ReadStore
+    watcher: PositionWatcher
+    verifier: TokenVerifier
+    projector_alive: Callable[[], bool] | None = None
+
+
+def known_query_only(request: Request) -> None:
+    """Unknown query parameters are refused (422), as unknown body fields are."""
+    route = request.scope.get("route")
+    allowed = _query_names(route) if isinstance(route, APIRoute) else frozenset()
+    unknown = sorted(set(request.query_params) - allowed)
+    if unknown:
+        errors = [
+            {
+                "field": f"query.{name}",
+                "message": "unknown query parameter",
+                "type": "extra_forbidden",
+            }
+            for name in unknown
+        ]
+        raise Problem(
+            422, f"unknown query parameters: {', '.join(unknown)}", kind="validation", errors=errors
+        )
+
+
+def _query_names(route: APIRoute) -> frozenset[str]:
+    names: set[str] = set()
+    pending = [route.dependant]
+    while pending:
+        dependant = pending.pop()
+        names.update(field.alias for field in dependant.query_params)
+        pending.extend(dependant.dependencies)
+    return frozenset(names)
+
+
+def get_services(request: Request) -> Services:
+    services: Services = request.app.state.services
+    return services
+
+
+ServicesDep = Annotated[Services, Depends(get_services)]
+
+
+def get_ledger(services: ServicesDep) -> ExportLedger:
+    return services.ledger
+
+
+def get_reads(services: ServicesDep) -> ReadStore:
+    return services.reads
+
+
+LedgerDep = Annotated[ExportLedger, Depends(get_ledger)]
+ReadsDep = Annotated[ReadStore, Depends(get_reads)]
+
+bearer = HTTPBearer(
+    auto_error=False,
+    bearerFormat="JWT",
+    description="A JWT whose 'sub' is the user id; a 'role' claim of 'admin' makes an admin.",
+)
+
+
+def unauthorized(detail: str) -> Problem:
+    return Problem(401, detail, headers={"WWW-Authenticate": 'Bearer realm="export-ledger"'})
+
+
+def current_principal(
+    services: ServicesDep,
+    credentials: Annotated[HTTPAuthorizationCredentials | None, Depends(bearer)],
+) -> Principal:
+    if credentials is None:
+        raise unauthorized("missing bearer token")
+    try:
+        return services.verifier.verify(credentials.credentials)
+    except InvalidToken as error:
+        raise unauthorized(str(error)) from None
+    except KeysUnavailable:
+        raise unavailable("the token signing keys cannot be fetched") from None
+
+
+PrincipalDep = Annotated[Principal, Depends(current_principal)]
+
+
+def admin_principal(principal: PrincipalDep) -> Principal:
+    if not principal.admin:
+        raise Problem(403, "this operation is for admins only")
+    return principal
+
+
+AdminDep = Annotated[Principal, Depends(admin_principal)]
+
+
+def read_after(
+    services: ServicesDep,
+    min_position: Annotated[
+        Position | None,
+        Query(
+            description="Wait until the read table includes this log position "
+            "(from a command's X-Ledger-Position header).",
+        ),
+    ] = None,
+    x_min_position: Annotated[
+        Position | None,
+        Header(alias="X-Min-Position", description="Same as the min_position query parameter."),
+    ] = None,
+) -> None:
+    """Read-your-writes: hold the read until the projection has caught up, within a bound."""
+    wanted = max(min_position or 0, x_min_position or 0)
+    if wanted == 0 or services.watcher.position >= wanted:
+        return
+    head = services.ledger.head_position()
+    if wanted > head:
+        raise Problem(
+            422, f"min_position {wanted} is ahead of the ledger (head {head})", kind="validation"
+        )
+    if not services.watcher.wait_for(wanted, services.settings.read_wait_seconds):
+        raise unavailable(
+            f"the read table has not reached position {wanted} yet "
+            f"(at {services.watcher.position}); retry shortly"
+        )
+
+
+ReadAfterDep = Annotated[None, Depends(read_after)]

@@ -1,0 +1,295 @@
+"""Request and response bodies of the HTTP API (snake_case, the seed's field names)."""
+
+from __future__ import annotations
+
+import json
+import re
+from datetime import UTC, datetime, timedelta
+from typing import Annotated, Any, Literal
+from uuid import UUID
+
+from pydantic import (
+    BaseModel,
+    BeforeValidator,
+    ConfigDict,
+    Field,
+    PlainValidator,
+    ValidationError,
+    WithJsonSchema,
+    field_validator,
+    model_validator,
+)
+
+from domain.application import MAX_CONVERSATIONS
+from domain.values import ExportConfig, ExportFormat
+
+EXAMPLE_ID = "exp_01JQ8Z6Y4N3M2K1H0G9F8E7D6C"
+_URL = "https://storage.example.com/exports/file.jsonl"
+NO_NUL = r"^[^\x00]*$"
+NOT_BLANK = r"^[^\x00]*[^\s\x00][^\x00]*$"
+SHA256 = r"^[0-9a-f]{64}$"
+MAX_INTEGER = 2**53 - 1  # exact in every JSON parser
+_RFC3339 = re.compile(r"^\d{4}-\d{2}-\d{2}[Tt]\d{2}:\d{2}:\d{2}(\.\d{1,9})?([Zz]|[+-]\d{2}:\d{2})$")
+_DIGITS = re.compile(r"^-?[0-9]{1,20}$")
+_UNSTORABLE = re.compile("[\x00\ud800-\udfff]")  # NUL, lone surrogates
+_EARLIEST = datetime.min.replace(tzinfo=UTC)
+_LATEST = datetime.max.replace(tzinfo=UTC)
+
+
+def utc(when: datetime) -> datetime:
+    """The same instant in UTC, clamped to the years 1 to 9999."""
+    offset = when.utcoffset() or timedelta(0)
+    naive = when.replace(tzinfo=None)
+    if offset > timedelta(0) and naive - datetime.min < offset:
+        return _EARLIEST
+    if offset < timedelta(0) and datetime.max - naive < -offset:
+        return _LATEST
+    return when.astimezone(UTC)
+
+
+def storable(value: Any) -> Any:
+    """Refuse text PostgreSQL cannot store (NUL) or UTF-8 cannot encode (lone surrogates),
+    anywhere in a request body, before any of it reaches the ledger."""
+    if isinstance(value, dict):
+        for key, item in value.items():
+            storable(key)
+            storable(item)
+    elif isinstance(value, list):
+        for item in value:
+            storable(item)
+    elif isinstance(value, str) and _UNSTORABLE.search(value):
+        raise ValueError("text must be valid Unicode without NUL characters")
+    return value
+
+
+def _example(**fields: Any) -> ConfigDict:
+    return ConfigDict(json_schema_extra={"examples": [fields]})
+
+
+class _Request(BaseModel):
+    """A request body: unknown fields and unstorable text are refused."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    @model_validator(mode="before")
+    @classmethod
+    def _storable(cls, data: Any) -> Any:
+        return storable(data)
+
+
+def moment(value: Any) -> datetime:
+    """An RFC 3339 timestamp with an offset (no numbers, no bare dates), in UTC."""
+    if isinstance(value, datetime) and value.tzinfo is not None:
+        return utc(value)
+    if not isinstance(value, str) or not _RFC3339.match(value):
+        raise ValueError("must be an RFC 3339 timestamp with an offset, e.g. 2026-03-03T14:00:00Z")
+    return utc(datetime.fromisoformat(value.upper()))
+
+
+def _json_integer(value: Any) -> Any:
+    if isinstance(value, bool | str):
+        raise ValueError("must be a JSON integer")
+    return value
+
+
+def _digits(value: Any) -> Any:
+    if isinstance(value, str) and not _DIGITS.match(value):
+        raise ValueError("must be a whole number")
+    return value
+
+
+# Query and header integers: digits only, no "1.0".
+Position = Annotated[int, Field(ge=0, le=MAX_INTEGER), BeforeValidator(_digits)]
+PageNumber = Annotated[int, Field(ge=1, le=1_000_000), BeforeValidator(_digits)]
+PageSize = Annotated[int, Field(ge=1, le=200), BeforeValidator(_digits)]
+Version = Annotated[int, Field(ge=1, le=2**31 - 1), BeforeValidator(_digits)]
+
+# Integers as JSON Schema has them: 42 or 42.0, never "42" or true. (The bounds come
+# before the validator, or the document would lose them.)
+Count = Annotated[int, Field(ge=0, le=MAX_CONVERSATIONS), BeforeValidator(_json_integer)]
+NonNegative = Annotated[int, Field(ge=0, le=MAX_INTEGER), BeforeValidator(_json_integer)]
+
+Moment = Annotated[
+    datetime,
+    PlainValidator(moment),
+    WithJsonSchema({"type": "string", "format": "date-time", "example": "2026-03-03T14:00:00Z"}),
+]
+"""An RFC 3339 timestamp with an offset; normalised to UTC."""
+
+ReadStatus = Literal["queued", "processing", "completed", "failed", "expired"]
+AnyStatus = Literal["queued", "processing", "completed", "failed", "expired", "deleted"]
+
+_CONFIG_EXAMPLE: dict[str, Any] = {
+    "scope": "filtered",
+    "include_metadata": True,
+    "filters": {"tiers": ["template"], "quality_score_min": 7.5},
+}
+_EXPORT_EXAMPLE: dict[str, Any] = {
+    "id": "0b5c0a7e-4f55-5d0e-9d42-6a1f0c1d2e3f",
+    "export_id": EXAMPLE_ID,
+    "user_id": "user-123",
+    "timestamp": "2026-03-03T14:00:00Z",
+    "format": "jsonl",
+    "config": _CONFIG_EXAMPLE,
+    "conversation_count": 42,
+    **dict.fromkeys(("file_size", "file_url", "expires_at", "error_message")),
+    "status": "queued",
+    "created_at": "2026-03-03T14:00:00Z",
+    "updated_at": "2026-03-03T14:00:00Z",
+    "version": 1,
+    "position": 17,
+}
+
+
+class ExportCreate(_Request):
+    """A new export request; the user comes from the bearer token."""
+
+    model_config = _example(format="jsonl", config=_CONFIG_EXAMPLE, conversation_count=42)
+
+    format: ExportFormat = Field(description="File format of the export.")
+    config: ExportConfig = Field(description="What the export includes and which conversations.")
+    conversation_count: Count = Field(description="How many conversations the export holds.")
+
+    @field_validator("config", mode="before")
+    @classmethod
+    def _config_has_json_types(cls, value: Any) -> Any:
+        """JSON types as the document states them: no "1" for 1, no 0 for false, and
+        filter dates as RFC 3339 timestamps with an offset."""
+        try:
+            ExportConfig.model_validate_json(json.dumps(value), strict=True)
+        except ValidationError as error:
+            first = error.errors()[0]
+            raise ValueError(f"{'.'.join(map(str, first['loc']))}: {first['msg']}") from None
+        except (TypeError, ValueError) as error:
+            raise ValueError(str(error)) from None
+        filters = value.get("filters") if isinstance(value, dict) else None
+        for name in ("date_from", "date_to"):
+            if isinstance(filters, dict) and filters.get(name) is not None:
+                moment(filters[name])
+        return value
+
+
+class ToProcessing(_Request):
+    """Start processing a queued export."""
+
+    model_config = _example(status="processing")
+    status: Literal["processing"]
+
+
+class ToCompleted(_Request):
+    """Complete a processing export with its file."""
+
+    model_config = _example(
+        status="completed", file_size=1024, file_url=_URL, expires_at="2030-01-01T00:00:00Z"
+    )
+    status: Literal["completed"]
+    file_size: NonNegative = Field(description="Size of the file in bytes.")
+    file_url: str = Field(min_length=1, max_length=2048, pattern=NO_NUL)
+    expires_at: Moment | None = Field(default=None, description="When the file link expires.")
+    file_sha256: str | None = Field(default=None, pattern=SHA256, description="Lowercase hex.")
+    row_count: NonNegative | None = Field(default=None, description="Rows in the file.")
+
+
+class ToFailed(_Request):
+    """Record that a processing export failed."""
+
+    model_config = _example(status="failed", error_message="disk full")
+    status: Literal["failed"]
+    error_message: str = Field(min_length=1, max_length=10_000, pattern=NOT_BLANK)
+
+
+class ToQueued(_Request):
+    """Retry a failed export: it goes back to the queue."""
+
+    model_config = _example(status="queued")
+    status: Literal["queued"]
+
+
+class ToExpired(_Request):
+    """Expire a completed export's file now."""
+
+    model_config = _example(status="expired")
+    status: Literal["expired"]
+
+
+ExportUpdate = ToProcessing | ToCompleted | ToFailed | ToQueued | ToExpired
+"""The seed's update, one shape per target status (each runs one lifecycle command)."""
+
+
+class DownloadCreate(_Request):
+    """A download of a completed export's file."""
+
+    model_config = _example(file_sha256="ab" * 32)
+    file_sha256: str | None = Field(
+        default=None, pattern=SHA256, description="Checksum the downloader saw, if known."
+    )
+
+
+class ExportPublic(BaseModel):
+    """An export as the read table holds it (the seed's export_logs row)."""
+
+    model_config = _example(**_EXPORT_EXAMPLE)
+    id: UUID = Field(description="Internal id (derived from export_id).")
+    export_id: str
+    user_id: str
+    timestamp: datetime = Field(description="When the export was requested.")
+    format: ExportFormat
+    config: dict[str, Any]
+    conversation_count: int
+    file_size: int | None
+    status: ReadStatus
+    file_url: str | None
+    expires_at: datetime | None
+    error_message: str | None
+    created_at: datetime
+    updated_at: datetime
+    version: int = Field(description="Number of events the export has had.")
+    position: int | None = Field(description="Log position of the export's latest event.")
+
+
+class ExportDetail(ExportPublic):
+    """An export as its events tell it: after a command, or at a past moment."""
+
+    model_config = _example(
+        **_EXPORT_EXAMPLE, file_sha256=None, row_count=None, download_count=0, last_actor="user-123"
+    )
+    status: AnyStatus  # type: ignore[assignment]
+    file_sha256: str | None
+    row_count: int | None
+    download_count: int
+    last_actor: str = Field(description="Who ran the latest command.")
+
+
+class ExportList(BaseModel):
+    """One page of exports, newest first."""
+
+    model_config = _example(logs=[_EXPORT_EXAMPLE], total=1, page=1, limit=25, next_cursor=None)
+    logs: list[ExportPublic]
+    total: int = Field(description="Exports matching the filters, on every page.")
+    page: int
+    limit: int
+    next_cursor: str | None = Field(description="The next page's 'cursor'; null on the last.")
+
+
+class ExpireResult(BaseModel):
+    model_config = _example(expired=3)
+    expired: int = Field(ge=0, description="Exports expired by this run.")
+
+
+class HistoryEntryPublic(BaseModel):
+    """One stored event of an export."""
+
+    model_config = _example(
+        position=17,
+        version=1,
+        type="Requested",
+        timestamp="2026-03-03T14:00:00Z",
+        actor="user-123",
+        data={"export_id": EXAMPLE_ID, "user_id": "user-123", "format": "jsonl"},
+    )
+    position: int | None
+    version: int
+    type: str
+    timestamp: datetime
+    actor: str
+    data: dict[str, Any]

@@ -1,0 +1,52 @@
+-- Queries of the HTTP API. They run inside a transaction that has taken on
+-- export_ledger_reader (row-level security: own rows only) or
+-- export_ledger_admin, so isolation holds in the database. {role} is an
+-- identifier filled in with psycopg.sql.Identifier; every value is a parameter.
+
+-- name: set_role
+SET LOCAL ROLE {role};
+
+-- name: set_session
+SELECT set_config('export_ledger.user_id', %s, true),
+       set_config('statement_timeout', %s, true);
+
+-- name: get_export
+SELECT id, export_id, user_id, "timestamp", format, config, conversation_count, file_size,
+       status, file_url, expires_at, error_message, created_at, updated_at, version, position
+FROM export_logs
+WHERE export_id = %s;
+
+-- name: list_exports
+-- A page of exports, newest first. A filter given as NULL is off; the planner
+-- folds those away (the pool does not prepare statements, so each plan sees
+-- the values). The keyset condition repeats its leading column on its own so
+-- the index scan starts at the cursor even under row-level security.
+SELECT id, export_id, user_id, "timestamp", format, config, conversation_count, file_size,
+       status, file_url, expires_at, error_message, created_at, updated_at, version, position
+FROM export_logs
+WHERE (%(user_id)s::text IS NULL OR user_id = %(user_id)s::text)
+  AND (%(status)s::text IS NULL OR status = %(status)s::text)
+  AND (%(format)s::text IS NULL OR format = %(format)s::text)
+  AND (%(date_from)s::timestamptz IS NULL OR "timestamp" >= %(date_from)s::timestamptz)
+  AND (%(date_to)s::timestamptz IS NULL OR "timestamp" <= %(date_to)s::timestamptz)
+  AND (%(after_ts)s::timestamptz IS NULL OR "timestamp" <= %(after_ts)s::timestamptz)
+  AND (%(after_ts)s::timestamptz IS NULL
+       OR ("timestamp", export_id) < (%(after_ts)s::timestamptz, %(after_id)s::text))
+ORDER BY "timestamp" DESC, export_id DESC
+LIMIT %(limit)s OFFSET %(offset)s;
+
+-- name: count_exports
+SELECT count(*) AS total
+FROM export_logs
+WHERE (%(user_id)s::text IS NULL OR user_id = %(user_id)s::text)
+  AND (%(status)s::text IS NULL OR status = %(status)s::text)
+  AND (%(format)s::text IS NULL OR format = %(format)s::text)
+  AND (%(date_from)s::timestamptz IS NULL OR "timestamp" >= %(date_from)s::timestamptz)
+  AND (%(date_to)s::timestamptz IS NULL OR "timestamp" <= %(date_to)s::timestamptz);
+
+-- name: readiness
+SELECT (SELECT position FROM read_model_tracking WHERE table_name = 'export_logs') AS position,
+       to_regclass('export_logs') IS NOT NULL
+       AND to_regprocedure('export_ledger_lock_events()') IS NOT NULL
+       AND to_regprocedure('export_ledger_swap_read_table(text, text)') IS NOT NULL
+       AS migrated;

@@ -92,7 +92,7 @@ def ledger_env(
         "POSTGRES_PASSWORD": str(params.get("password") or ""),
         "POSTGRES_POOL_SIZE": str(pool_size),
         "POSTGRES_LOCK_TIMEOUT": str(lock_timeout_seconds),
-        "POSTGRES_PRE_PING": "y",
+        "POSTGRES_PRE_PING": "n",  # with pre-ping, pool back-off stalls recovery ~16 s
         "CREATE_TABLE": "y" if create_table else "n",
     }
     if role:

@@ -135,8 +135,8 @@ class ExportLedger(Application[UUID]):
         return self._save(export)
 
     def fail(self, export_id: str, *, error_message: str, actor: str = SYSTEM_ACTOR) -> ExportState:
-        if not error_message.strip():
-            raise InvalidExport("error_message must not be empty")
+        if not error_message.strip() or len(error_message) > 10_000:
+            raise InvalidExport("error_message must be 1 to 10000 characters")
         export = self._load(export_id)
         export.fail(actor, error_message)
         return self._save(export)
@@ -232,6 +232,9 @@ class ExportLedger(Application[UUID]):
     def _save(self, *aggregates: ExportLog | IdempotencyClaim) -> ExportState:
         export = aggregates[0]
         assert isinstance(export, ExportLog)
+        for aggregate in aggregates:
+            for pending in aggregate.pending_events:
+                _check_no_nul(vars(pending))
         with _translated_errors(export.export_id):
             if self._committer is None:
                 recordings = self.save(*aggregates)
@@ -353,6 +356,13 @@ def _check_completion(
         _check_sha256(file_sha256)
     if row_count is not None and (_not_int(row_count) or row_count < 0):
         raise InvalidExport("row_count must be a non-negative integer")
+
+
+def _check_no_nul(data: Mapping[str, Any]) -> None:
+    """PostgreSQL text cannot hold NUL: a recorded NUL would stop the projection."""
+    for key, value in data.items():
+        if isinstance(value, str) and "\x00" in value:
+            raise InvalidExport(f"{key} must not contain NUL characters")
 
 
 def _not_int(value: object) -> bool:

@@ -4,9 +4,11 @@ from __future__ import annotations
 
 from datetime import datetime
 from enum import StrEnum
-from typing import Literal
+from typing import Annotated, Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, ConfigDict, Field, Strict, field_validator, model_validator
+
+StrictFloat = Annotated[float, Strict()]
 
 
 class ExportFormat(StrEnum):
@@ -32,11 +34,23 @@ class ExportFilters(BaseModel):
 
     tiers: list[str] | None = Field(default=None, max_length=20)
     statuses: list[str] | None = Field(default=None, max_length=20)
-    quality_score_min: float | None = Field(default=None, ge=0, le=10)
-    quality_score_max: float | None = Field(default=None, ge=0, le=10)
+    quality_score_min: StrictFloat | None = Field(default=None, ge=0, le=10)
+    quality_score_max: StrictFloat | None = Field(default=None, ge=0, le=10)
     date_from: datetime | None = None
     date_to: datetime | None = None
     search_query: str | None = Field(default=None, max_length=500)
+
+    @field_validator("date_from", "date_to", mode="before")
+    @classmethod
+    def _dates_are_text(cls, value: Any) -> Any:
+        if value is not None and not isinstance(value, str | datetime):
+            raise ValueError("dates must be RFC 3339 strings")
+        return value
+
+    @model_validator(mode="before")
+    @classmethod
+    def _no_nul(cls, data: Any) -> Any:
+        return _refuse_nul(data)
 
 
 class ExportConfig(BaseModel):
@@ -45,11 +59,33 @@ class ExportConfig(BaseModel):
     model_config = ConfigDict(extra="forbid", frozen=True)
 
     scope: Literal["selected", "filtered", "all"] = "all"
-    include_metadata: bool = True
-    include_quality_scores: bool = True
-    include_timestamps: bool = True
-    include_approval_history: bool = False
-    include_parent_references: bool = False
-    include_full_content: bool = True
+    include_metadata: Annotated[bool, Strict()] = True
+    include_quality_scores: Annotated[bool, Strict()] = True
+    include_timestamps: Annotated[bool, Strict()] = True
+    include_approval_history: Annotated[bool, Strict()] = False
+    include_parent_references: Annotated[bool, Strict()] = False
+    include_full_content: Annotated[bool, Strict()] = True
     conversation_ids: list[str] | None = Field(default=None, max_length=10_000)
     filters: ExportFilters | None = None
+
+    @model_validator(mode="before")
+    @classmethod
+    def _no_nul(cls, data: Any) -> Any:
+        return _refuse_nul(data)
+
+
+def _refuse_nul(data: Any) -> Any:
+    """PostgreSQL's jsonb cannot hold NUL: refuse it before it is recorded."""
+    if _has_nul(data):
+        raise ValueError("text must not contain NUL characters")
+    return data
+
+
+def _has_nul(value: Any) -> bool:
+    if isinstance(value, str):
+        return "\x00" in value
+    if isinstance(value, dict):
+        return any(_has_nul(k) or _has_nul(v) for k, v in value.items())
+    if isinstance(value, list | tuple):
+        return any(_has_nul(v) for v in value)
+    return False

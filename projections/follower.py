@@ -24,6 +24,7 @@ read-your-writes waits.
 
 from __future__ import annotations
 
+import contextlib
 import logging
 import threading
 import time
@@ -135,6 +136,8 @@ class PositionWatcher:
 
     def stop(self) -> None:
         self._stopping.set()
+        with contextlib.suppress(psycopg.Error), psycopg.connect(self.url, autocommit=True) as conn:
+            conn.execute("SELECT pg_notify(%s, 'stop:0')", (PROJECTED_CHANNEL,))  # wake it
         self._thread.join(timeout=5)
 
     @property
@@ -167,7 +170,7 @@ class PositionWatcher:
             self._advance(tracking_position(conn, self.table) or 0)
             self._ready.set()
             while not self._stopping.is_set():
-                for note in conn.notifies(timeout=_SAFETY_NET_SECONDS):
+                for note in conn.notifies(timeout=_SAFETY_NET_SECONDS, stop_after=1):
                     table, _, position = note.payload.rpartition(":")
                     if table == self.table:
                         self._advance(int(position))

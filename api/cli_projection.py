@@ -54,7 +54,9 @@ def rebuild_command(
         migrate(database.url)
         label = "checking export_logs" if check else "rebuilding export_logs"
         with progress_bar(label, None) as advance:
-            report = rebuild(database.url, swap=not check, on_events=advance)
+            report = rebuild(
+                database.url, swap=not check, on_total=advance.set_total, on_events=advance
+            )
     _print_report(report, check)
     if check and report.differences.drifted:
         raise typer.Exit(1)

@@ -7,21 +7,46 @@ import time
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 
+from rich.console import Console
 from rich.progress import (
     BarColumn,
     MofNCompleteColumn,
     Progress,
+    ProgressColumn,
+    Task,
     TextColumn,
     TimeElapsedColumn,
     TimeRemainingColumn,
 )
+from rich.text import Text
 
 _PLAIN_EVERY_SECONDS = 5.0
 
 
+class RateColumn(ProgressColumn):
+    """Items per second (rich's own speed column counts bytes)."""
+
+    def render(self, task: Task) -> Text:
+        speed = task.finished_speed or task.speed
+        return Text(f"{speed:,.0f}/s" if speed else "", style="progress.data.speed")
+
+
+class Advance:
+    """Callable ``advance(n)``; ``set_total(n)`` once the total is known."""
+
+    def __init__(self, step: Callable[[int], None], total: Callable[[int], None]) -> None:
+        self._step, self._total = step, total
+
+    def __call__(self, n: int) -> None:
+        self._step(n)
+
+    def set_total(self, total: int) -> None:
+        self._total(total)
+
+
 @contextmanager
-def progress_bar(label: str, total: int | None) -> Iterator[Callable[[int], None]]:
-    """Yields ``advance(n)``; shows rate and ETA."""
+def progress_bar(label: str, total: int | None) -> Iterator[Advance]:
+    """Yields an :class:`Advance`; shows rate and ETA."""
     if not sys.stderr.isatty():
         with _plain_lines(label, total) as advance:
             yield advance
@@ -30,19 +55,20 @@ def progress_bar(label: str, total: int | None) -> Iterator[Callable[[int], None
         TextColumn("{task.description}"),
         BarColumn(),
         MofNCompleteColumn(),
-        TextColumn("{task.speed:>9.0f}/s" if total else ""),
+        RateColumn(),
         TimeElapsedColumn(),
         TimeRemainingColumn(),
     )
-    with Progress(*columns, transient=False) as progress:
+    with Progress(*columns, transient=False, console=Console(stderr=True)) as progress:
         task = progress.add_task(label, total=total)
-        yield lambda n: progress.advance(task, n)
+        yield Advance(lambda n: progress.advance(task, n), lambda t: progress.update(task, total=t))
 
 
 @contextmanager
-def _plain_lines(label: str, total: int | None) -> Iterator[Callable[[int], None]]:
+def _plain_lines(label: str, total: int | None) -> Iterator[Advance]:
     started = last = time.monotonic()
     done = 0
+    expected = total
 
     def advance(n: int) -> None:
         nonlocal done, last
@@ -51,9 +77,13 @@ def _plain_lines(label: str, total: int | None) -> Iterator[Callable[[int], None
         if now - last >= _PLAIN_EVERY_SECONDS:
             last = now
             rate = done / max(now - started, 1e-9)
-            of = f"/{total}" if total else ""
+            of = f"/{expected}" if expected else ""
             print(f"{label}: {done}{of} ({rate:,.0f}/s)", file=sys.stderr, flush=True)
 
-    yield advance
+    def set_total(value: int) -> None:
+        nonlocal expected
+        expected = value
+
+    yield Advance(advance, set_total)
     elapsed = time.monotonic() - started
     print(f"{label}: {done} done in {elapsed:.1f} s", file=sys.stderr, flush=True)

@@ -361,8 +361,18 @@ def _check_completion(
 def _check_no_nul(data: Mapping[str, Any]) -> None:
     """PostgreSQL text cannot hold NUL: a recorded NUL would stop the projection."""
     for key, value in data.items():
-        if isinstance(value, str) and "\x00" in value:
+        if _has_nul(value):
             raise InvalidExport(f"{key} must not contain NUL characters")
+
+
+def _has_nul(value: Any) -> bool:
+    if isinstance(value, str):
+        return "\x00" in value
+    if isinstance(value, dict):
+        return any(_has_nul(k) or _has_nul(v) for k, v in value.items())
+    if isinstance(value, list | tuple):
+        return any(_has_nul(v) for v in value)
+    return False
 
 
 def _not_int(value: object) -> bool:

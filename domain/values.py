@@ -4,9 +4,9 @@ from __future__ import annotations
 
 from datetime import datetime
 from enum import StrEnum
-from typing import Annotated, Any, Literal
+from typing import Annotated, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, Strict, field_validator, model_validator
+from pydantic import BaseModel, ConfigDict, Field, Strict
 
 StrictFloat = Annotated[float, Strict()]
 
@@ -40,18 +40,6 @@ class ExportFilters(BaseModel):
     date_to: datetime | None = None
     search_query: str | None = Field(default=None, max_length=500)
 
-    @field_validator("date_from", "date_to", mode="before")
-    @classmethod
-    def _dates_are_text(cls, value: Any) -> Any:
-        if value is not None and not isinstance(value, str | datetime):
-            raise ValueError("dates must be RFC 3339 strings")
-        return value
-
-    @model_validator(mode="before")
-    @classmethod
-    def _no_nul(cls, data: Any) -> Any:
-        return _refuse_nul(data)
-
 
 class ExportConfig(BaseModel):
     """The seed's export configuration: scope, what to include, and filters."""
@@ -67,25 +55,3 @@ class ExportConfig(BaseModel):
     include_full_content: Annotated[bool, Strict()] = True
     conversation_ids: list[str] | None = Field(default=None, max_length=10_000)
     filters: ExportFilters | None = None
-
-    @model_validator(mode="before")
-    @classmethod
-    def _no_nul(cls, data: Any) -> Any:
-        return _refuse_nul(data)
-
-
-def _refuse_nul(data: Any) -> Any:
-    """PostgreSQL's jsonb cannot hold NUL: refuse it before it is recorded."""
-    if _has_nul(data):
-        raise ValueError("text must not contain NUL characters")
-    return data
-
-
-def _has_nul(value: Any) -> bool:
-    if isinstance(value, str):
-        return "\x00" in value
-    if isinstance(value, dict):
-        return any(_has_nul(k) or _has_nul(v) for k, v in value.items())
-    if isinstance(value, list | tuple):
-        return any(_has_nul(v) for v in value)
-    return False

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import signal
+import threading
 from types import FrameType
 from typing import Annotated
 
@@ -19,22 +20,38 @@ from projections.rebuild import RebuildReport, rebuild
 @app.command()
 def project(
     batch_size: Annotated[int, typer.Option(min=1, max=50_000)] = 1000,
+    seal: Annotated[
+        bool, typer.Option("--seal/--no-seal", help="Also seal the log into signed checkpoints.")
+    ] = True,
 ) -> None:
-    """Keep export_logs up to date with the events until stopped (Ctrl-C)."""
+    """Keep export_logs up to date with the events until stopped (Ctrl-C);
+    also seals the log (Merkle leaves, signed checkpoints) unless --no-seal."""
+    from api.signing import signer_for
+    from projections.sealer import Sealer
+
+    config = settings()
     with _errors():
-        database = open_database(settings())
+        database = open_database(config)
         migrate(database.url)
         follower = Follower(database.url, batch_size=batch_size)
+        sealer = Sealer(database.url, signer_for(config)) if seal else None
         status = follower.status()
         err.print(f"following from position {status.position} (head {status.head})")
 
         def stop(signum: int, _: FrameType | None) -> None:
             err.print(f"{signal.Signals(signum).name}: stopping after the current batch")
             follower.stop()
+            if sealer is not None:
+                sealer.stop()
 
         signal.signal(signal.SIGINT, stop)
         signal.signal(signal.SIGTERM, stop)
+        sealing = threading.Thread(target=sealer.run, name="sealer") if sealer else None
+        if sealing is not None:
+            sealing.start()
         follower.run(lambda n, p: err.print(f"folded {n} events, now at position {p}"))
+        if sealing is not None:
+            sealing.join(timeout=30)
     err.print(f"stopped at position {follower.position}")
 
 

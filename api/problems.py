@@ -119,6 +119,7 @@ def invalid_field(field: str, message: str, status: int = 422) -> Problem:
 
 _DOMAIN: tuple[tuple[type[errors.ExportLedgerError], int, str], ...] = (
     (errors.ExportNotFound, 404, "not-found"),
+    (errors.CheckpointNotFound, 404, "checkpoint-not-found"),
     (errors.IllegalTransition, 409, "illegal-transition"),
     (errors.ConcurrentModification, 409, "concurrent-modification"),
     (errors.IdempotencyKeyReused, 409, "idempotency-key-reused"),

@@ -26,6 +26,11 @@ class Settings(BaseSettings):
         default_factory=default_data_dir,
         description="where the embedded server keeps its data and generated secrets",
     )
+    signing_key_file: Path | None = Field(
+        default=None,
+        description="Ed25519 PEM key that signs checkpoints; unset: generated once (0600) "
+        "in the data directory",
+    )
     pool_size: int = Field(default=4, ge=1, le=64)
     lock_timeout_seconds: int = Field(default=10, ge=0, le=600)
     jwt_secret: SecretStr | None = Field(

@@ -73,3 +73,7 @@ class ReadModelError(ExportLedgerError):
 
 class RebuildInProgress(ExportLedgerError):
     """Another rebuild of the read table holds the rebuild lock."""
+
+
+class CheckpointNotFound(ExportLedgerError, LookupError):
+    """No signed checkpoint covers the requested tree size yet."""

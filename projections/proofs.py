@@ -28,7 +28,7 @@ from uuid import UUID
 import psycopg
 
 from domain import merkle
-from domain.exceptions import ExportNotFound, InvalidExport
+from domain.exceptions import CheckpointNotFound, ExportNotFound, InvalidExport
 from domain.ids import aggregate_id
 from projections.sealer import (
     Checkpoint,
@@ -43,8 +43,21 @@ Connection = psycopg.Connection[Any]
 BUNDLE_FORMAT = "export-ledger proof v1"
 EXAMPLES_PER_KIND = 20
 
-
-__all__ = ["Checkpoint", "all_checkpoints", "checkpoint", "latest_checkpoint"]
+__all__ = [
+    "BUNDLE_FORMAT",
+    "Checkpoint",
+    "EventProof",
+    "Problem",
+    "Problems",
+    "all_checkpoints",
+    "checkpoint",
+    "checkpoint_problems",
+    "consistency_proof",
+    "inclusion_proofs",
+    "latest_checkpoint",
+    "proof_bundle",
+    "verify_bundle",
+]
 
 
 @dataclass(frozen=True, slots=True)
@@ -75,7 +88,7 @@ def _require_checkpoint(conn: Connection, tree_size: int | None) -> Checkpoint:
     found = latest_checkpoint(conn) if tree_size is None else checkpoint(conn, tree_size)
     if found is None:
         what = "no checkpoint yet" if tree_size is None else f"no checkpoint of size {tree_size}"
-        raise InvalidExport(f"{what}: the sealer has not sealed that far")
+        raise CheckpointNotFound(f"{what}: the sealer has not sealed that far")
     return found
 
 

@@ -11,7 +11,6 @@ skips an event that commits later: see projections/follower.py.
 
 from __future__ import annotations
 
-import logging
 import threading
 import time
 from collections.abc import Callable, Iterable, Sequence
@@ -27,7 +26,6 @@ from projections.follower import projector_connection
 from projections.store import EVENTS_TABLE
 from sql import query
 
-log = logging.getLogger(__name__)
 SEALED_CHANNEL = "ledger_sealed"
 _SAFETY_NET_SECONDS = 1.0
 
@@ -162,7 +160,7 @@ def seal_batch(conn: Connection, signer: Signer, limit: int = 10_000) -> SealRes
         position = int(row[0])
         counted = conn.execute(statement("leaf_count")).fetchone()
         size = int(counted[0]) if counted else 0
-        events = conn.execute(statement("events_after"), (position, limit)).fetchall()
+        events = conn.execute(statement("events_after"), (position, limit), binary=True).fetchall()
         if not events:
             return SealResult(0, size, position)
         peaks = _peaks(conn, size)

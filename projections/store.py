@@ -131,7 +131,7 @@ def stream_events_by_aggregate(
     told how many stored events each chunk held."""
     with conn.cursor(name="rebuild_events", binary=True) as cur:
         cur.execute(statement("events_by_aggregate", events=EVENTS_TABLE), (upto,))
-        for rows in _prefetched(cur, chunk):
+        for rows in prefetched(cur, chunk):
             for row in rows:
                 change = decode(row)
                 if change is not None:
@@ -139,7 +139,7 @@ def stream_events_by_aggregate(
             on_events(len(rows))
 
 
-def _prefetched(cur: psycopg.ServerCursor[Any], chunk: int) -> Iterator[list[Any]]:
+def prefetched(cur: psycopg.ServerCursor[Any], chunk: int) -> Iterator[list[Any]]:
     """Chunks of the cursor's rows, the next one fetched by a thread while the
     caller works on the current one (the server sorts while Python folds)."""
     chunks: queue.Queue[list[Any] | BaseException] = queue.Queue(maxsize=2)

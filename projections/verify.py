@@ -37,7 +37,7 @@ from projections.changes import Change
 from projections.proofs import EXAMPLES_PER_KIND, Problems, checkpoint_problems
 from projections.rebuild import compare, fold_by_export
 from projections.sealer import Checkpoint, all_checkpoints, statement
-from projections.store import _prefetched, copy_rows, stream_events_by_aggregate
+from projections.store import copy_rows, prefetched, stream_events_by_aggregate
 
 Connection = psycopg.Connection[Any]
 Progress = Callable[[int], None]
@@ -133,7 +133,7 @@ def _check_log(
     leaf_hash, sha256 = merkle.leaf_hash, hashlib.sha256
     with conn.cursor(name="verify_log", binary=True) as cur:
         cur.execute(statement("log_events"))
-        for rows in _prefetched(cur, 10_000):
+        for rows in prefetched(cur, 10_000):
             for position, aggregate, version, topic, state in rows:
                 previous = versions.get(aggregate, 0)
                 if previous + 1 != version:

@@ -12,7 +12,7 @@ from uuid import UUID, uuid4
 import pytest
 from eventsourcing.persistence import IntegrityError, OperationalError
 
-from domain.group_commit import GroupCommitter
+from domain.group_commit import GroupCommitter, _Pending
 
 
 @dataclass(frozen=True)
@@ -70,17 +70,16 @@ def test_concurrent_commands_share_transactions() -> None:
 
 def test_a_twin_in_the_batch_fails_alone_in_arrival_order() -> None:
     store = FakeStore()
-    committer = GroupCommitter(store.record, window=0.2)
+    committer = GroupCommitter(store.record)
     export = uuid4()
     first, twin, other = [FakeEvent(export, 2)], [FakeEvent(export, 2)], [FakeEvent(uuid4(), 1)]
-    results: list[Any] = []
-    for events in (first, twin, other):  # submitted in order, within one window
-        thread = threading.Thread(target=lambda e=events: results.append(_outcome(committer, e)))
-        thread.start()
-        threading.Event().wait(0.01)
+    batch = [_Pending(first), _Pending(twin), _Pending(other)]  # one batch, in arrival order
+    committer._commit(batch)
     committer.close()
     assert store.rows == [*first, *other]
-    assert sum(isinstance(r, IntegrityError) for r in results) == 1
+    assert store.transactions == [2]
+    assert [p.error is None for p in batch] == [True, False, True]
+    assert isinstance(batch[1].error, IntegrityError)
 
 
 def test_a_conflict_with_another_writer_fails_only_its_command() -> None:
@@ -108,13 +107,6 @@ def test_an_outage_fails_every_command_of_the_batch() -> None:
     committer.close()
     assert all(isinstance(r, OperationalError) for r in results)
     assert store.rows == []
-
-
-def _outcome(committer: GroupCommitter, events: list[FakeEvent]) -> Any:
-    try:
-        return committer.submit(events)
-    except IntegrityError as error:
-        return error
 
 
 @pytest.mark.parametrize("group_commit", [False, True])

@@ -28,7 +28,9 @@ from api.queries import ReadStore
 from api.routes import downloads, exports, health, history
 from api.schemas import NO_NUL
 from api.settings import Settings
+from api.signing import Ed25519Signer, signer_for
 from projections.follower import Follower, PositionWatcher
+from projections.sealer import Sealer
 from projections.store import EVENTS_TABLE
 
 log = logging.getLogger(__name__)
@@ -44,35 +46,45 @@ to see your own write. Errors are RFC 9457 `application/problem+json`.
 
 
 class Projector:
-    """Runs the projection follower in a thread, restarting it after errors."""
+    """Runs the projection follower and the sealer in threads, restarting them after errors."""
 
-    def __init__(self, url: str) -> None:
+    def __init__(self, url: str, signer: Ed25519Signer | None = None) -> None:
         self.url = url
-        self._follower = Follower(url)
+        self._workers: list[Follower | Sealer] = [Follower(url)]
+        if signer is not None:
+            self._workers.append(Sealer(url, signer))
         self._stopping = threading.Event()
-        self._thread = threading.Thread(target=self._run, name="projector", daemon=True)
+        self._threads = [
+            threading.Thread(target=self._run, args=(w,), name=type(w).__name__, daemon=True)
+            for w in self._workers
+        ]
 
     def start(self) -> Projector:
-        self._thread.start()
+        for thread in self._threads:
+            thread.start()
         return self
 
     def alive(self) -> bool:
-        return self._thread.is_alive()
+        return all(thread.is_alive() for thread in self._threads)
 
     def stop(self) -> None:
         self._stopping.set()
-        self._follower.stop()
+        for worker in self._workers:
+            worker.stop()
         self._wake()
-        self._thread.join(timeout=10)
+        for thread in self._threads:
+            thread.join(timeout=10)
 
-    def _run(self) -> None:
+    def _run(self, worker: Follower | Sealer) -> None:
         backoff = 1.0
         while not self._stopping.is_set():
             started = time.monotonic()
             try:
-                self._follower.run()
+                worker.run()
             except Exception as error:  # keep projecting whatever went wrong
-                log.warning("projector stopped: %s; restarting in %.0f s", error, backoff)
+                log.warning(
+                    "%s stopped: %s; restarting in %.0f s", type(worker).__name__, error, backoff
+                )
                 if time.monotonic() - started > 60:
                     backoff = 1.0
                 self._stopping.wait(backoff)
@@ -160,7 +172,7 @@ def open_services(
             database.url, size=settings.pool_size, timeout=settings.pool_timeout_seconds
         ).open()
         stack.callback(reads.close)
-        projector = Projector(database.url).start() if run_projector else None
+        projector = Projector(database.url, signer_for(settings)).start() if run_projector else None
         if projector is not None:
             stack.callback(projector.stop)
         watcher = PositionWatcher(database.url).start()

@@ -46,12 +46,17 @@ def project(
 
         signal.signal(signal.SIGINT, stop)
         signal.signal(signal.SIGTERM, stop)
-        sealing = threading.Thread(target=sealer.run, name="sealer") if sealer else None
+        sealing = (
+            threading.Thread(target=sealer.run, name="sealer", daemon=True) if sealer else None
+        )
         if sealing is not None:
             sealing.start()
-        follower.run(lambda n, p: err.print(f"folded {n} events, now at position {p}"))
-        if sealing is not None:
-            sealing.join(timeout=30)
+        try:
+            follower.run(lambda n, p: err.print(f"folded {n} events, now at position {p}"))
+        finally:  # the follower stopped (or failed): the sealer stops with it
+            if sealer is not None and sealing is not None:
+                sealer.stop()
+                sealing.join(timeout=30)
     err.print(f"stopped at position {follower.position}")
 
 

@@ -24,7 +24,7 @@ from tests.benchmarks.machine import OtherLoad, describe, machine_info, wait_unt
 from tests.benchmarks.report import BenchResult, Figure, markdown, table
 from tests.benchmarks.support import server
 
-BENCHMARKS = ("commands", "demo", "rebuild", "follower_lag", "api_lists")
+BENCHMARKS = ("commands", "group_commit", "demo", "rebuild", "follower_lag", "api_lists")
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import contextlib
 import warnings
-from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -140,10 +139,3 @@ def redacted(url: str) -> str:
         return "<unparsable URL>"
     params.pop("password", None)
     return make_conninfo("", **{k: str(v) for k, v in params.items() if v is not None})
-
-
-@contextlib.contextmanager
-def connect(url: str, role: str | None = None) -> Iterator[psycopg.Connection[Any]]:
-    options = f"-c role={role}" if role else None
-    with psycopg.connect(url, options=options) if options else psycopg.connect(url) as conn:
-        yield conn

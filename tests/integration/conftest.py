@@ -9,6 +9,7 @@ import psycopg
 import pytest
 
 from api.database import ledger_env
+from api.signing import Ed25519Signer, generate
 from domain.application import ExportLedger
 from tests.integration.helpers import connect_as, connect_writer
 
@@ -41,3 +42,9 @@ def open_ledgers(database_url: str) -> Iterator[Callable[..., ExportLedger]]:
     yield open_one
     for app in opened:
         app.close()
+
+
+@pytest.fixture
+def signer() -> Ed25519Signer:
+    """A fresh checkpoint-signing key for the test."""
+    return generate()

@@ -84,10 +84,6 @@ def with_triggers_off(
             conn.execute(f"ALTER TABLE {table} ENABLE TRIGGER USER")
 
 
-@pytest.fixture
-def signer() -> Ed25519Signer:
-    return generate()
-
 
 @pytest.fixture
 def exports(ledger: ExportLedger, database_url: str) -> dict[str, str]:

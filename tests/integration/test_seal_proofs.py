@@ -32,10 +32,6 @@ from tests.integration.test_seal import populate, seal_all, stored_events
 Conn = psycopg.Connection[Any]
 
 
-@pytest.fixture
-def signer() -> Ed25519Signer:
-    return generate()
-
 
 @pytest.fixture
 def exports(ledger: ExportLedger, database_url: str, signer: Ed25519Signer) -> dict[str, str]:

@@ -26,11 +26,6 @@ from tests.integration.test_seal import (
 
 
 @pytest.fixture
-def signer() -> Ed25519Signer:
-    return generate()
-
-
-@pytest.fixture
 def exports(ledger: ExportLedger, database_url: str, signer: Ed25519Signer) -> dict[str, str]:
     """populate()'s exports, with a gap in the notification ids, sealed in fours."""
     found = populate(ledger, database_url, gap=True)

@@ -11,7 +11,7 @@ from __future__ import annotations
 import base64
 import binascii
 from collections.abc import Iterator
-from contextlib import contextmanager
+from contextlib import AbstractContextManager, contextmanager
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
@@ -91,6 +91,11 @@ class ReadStore:
             row = conn.execute(query("api", "readiness")).fetchone()
         assert row is not None
         return Readiness(position=int(row["position"] or 0), migrated=bool(row["migrated"]))
+
+    def session(self, principal: Principal) -> AbstractContextManager[psycopg.Connection[Row]]:
+        """A transaction under the principal's role and user id, for reads kept elsewhere
+        (the console's and the metrics' named queries)."""
+        return self._session(principal)
 
     @contextmanager
     def _session(self, principal: Principal) -> Iterator[psycopg.Connection[Row]]:

@@ -4,20 +4,23 @@ Every read runs in its own transaction on a pooled connection that first
 takes on ``export_ledger_reader`` (or ``export_ledger_admin``) and sets
 ``export_ledger.user_id``, so a user can only ever see their own rows, even
 if a query here forgot a filter.
+
+A read is one round trip: its statements go out together in pipeline mode.
+A connection broken by a database restart fails its read, which is then
+retried on another connection (reads change nothing, so a retry is safe).
 """
 
 from __future__ import annotations
 
 import base64
 import binascii
-from collections.abc import Iterator
-from contextlib import AbstractContextManager, contextmanager
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import datetime
-from typing import Any
+from typing import Any, TypeVar
 
 import psycopg
-from psycopg import sql
 from psycopg.rows import dict_row
 from psycopg_pool import ConnectionPool
 
@@ -26,7 +29,11 @@ from api.database import ADMIN_ROLE, READER_ROLE
 from sql import query
 
 Row = dict[str, Any]
+T = TypeVar("T")
 _STATEMENT_TIMEOUT_MS = "10000"
+TOTAL_CAP = 10_000
+"""``total`` of a list counts matching exports up to this many, no further: an
+exact count of a large table costs a scan on every page."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -39,6 +46,14 @@ class ListFilters:
     limit: int = 25
     page: int = 1
     cursor: tuple[datetime, str] | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class Page:
+    rows: list[Row]
+    """Up to ``limit`` + 1 rows: the extra one tells there is a next page."""
+    total: int
+    total_exact: bool
 
 
 @dataclass(frozen=True, slots=True)
@@ -75,56 +90,64 @@ class ReadStore:
         self.pool.close(timeout=2)
 
     def get(self, principal: Principal, export_id: str) -> Row | None:
-        with self._session(principal) as conn:
+        def work(conn: psycopg.Connection[Row]) -> Row | None:
             return conn.execute(query("api", "get_export"), (export_id,)).fetchone()
 
-    def page(self, principal: Principal, filters: ListFilters) -> tuple[list[Row], int]:
-        """Up to ``limit`` + 1 rows (the extra one tells there is a next page), and the total."""
+        return self._read(principal, work)
+
+    def page(self, principal: Principal, filters: ListFilters) -> Page:
         params = _list_params(principal, filters)
-        with self._session(principal) as conn:
-            rows = conn.execute(query("api", "list_exports"), params).fetchall()
-            counted = conn.execute(query("api", "count_exports"), params).fetchone()
-        return rows, int(counted["total"]) if counted else 0
+
+        def work(conn: psycopg.Connection[Row]) -> Page:
+            listed = conn.execute(query("api", "list_exports"), params)
+            counted = conn.execute(query("api", "count_exports"), params)
+            rows, total = listed.fetchall(), _total(counted.fetchone())
+            return Page(rows, min(total, TOTAL_CAP), total <= TOTAL_CAP)
+
+        return self._read(principal, work)
 
     def readiness(self) -> Readiness:
-        with self._session(Principal(user_id="", admin=False)) as conn:
-            row = conn.execute(query("api", "readiness")).fetchone()
+        def work(conn: psycopg.Connection[Row]) -> Row | None:
+            return conn.execute(query("api", "readiness")).fetchone()
+
+        row = self._read(Principal(user_id="", admin=False), work)
         assert row is not None
         return Readiness(position=int(row["position"] or 0), migrated=bool(row["migrated"]))
 
-    def session(self, principal: Principal) -> AbstractContextManager[psycopg.Connection[Row]]:
+    @contextmanager
+    def session(self, principal: Principal) -> Iterator[psycopg.Connection[Row]]:
         """A transaction under the principal's role and user id, for reads kept elsewhere
         (the console's and the metrics' named queries)."""
-        return self._session(principal)
-
-    @contextmanager
-    def _session(self, principal: Principal) -> Iterator[psycopg.Connection[Row]]:
-        role = ADMIN_ROLE if principal.admin else READER_ROLE
-        with self._live_connection() as conn, conn.transaction():
-            conn.execute(sql.SQL(query("api", "set_role")).format(role=sql.Identifier(role)))
-            conn.execute(query("api", "set_session"), (principal.user_id, _STATEMENT_TIMEOUT_MS))
+        with self.pool.connection() as conn, conn.transaction():
+            _start_session(conn, principal)
             yield conn
 
-    @contextmanager
-    def _live_connection(self) -> Iterator[psycopg.Connection[Row]]:
-        """A pooled connection that answers. Dead ones (after a database restart) are
-        handed back, and so dropped by the pool, at once: the pool's own check would
-        back off for seconds after each dead connection it meets."""
-        for _ in range(self._size):
+    def _read(self, principal: Principal, work: Callable[[psycopg.Connection[Row]], T]) -> T:
+        """Run ``work`` in a read-only transaction as the principal's database role.
+
+        A connection the database dropped (after a restart) fails at once; the
+        pool discards it and the read goes again on another, up to one more
+        time than the pool has connections.
+        """
+        for attempt in range(self._size + 1):
             with self.pool.connection() as conn:
-                if _answers(conn):
-                    yield conn
-                    return
-        with self.pool.connection() as conn:
-            yield conn
+                try:
+                    with conn.pipeline(), conn.transaction():
+                        _start_session(conn, principal)
+                        return work(conn)
+                except psycopg.OperationalError:
+                    if not conn.broken or attempt == self._size:
+                        raise
+        raise AssertionError("unreachable")
 
 
-def _answers(conn: psycopg.Connection[Row]) -> bool:
-    try:
-        ConnectionPool.check_connection(conn)
-    except psycopg.OperationalError:
-        return False
-    return True
+def _start_session(conn: psycopg.Connection[Row], principal: Principal) -> None:
+    role = ADMIN_ROLE if principal.admin else READER_ROLE
+    conn.execute(query("api", "start_session"), (role, principal.user_id, _STATEMENT_TIMEOUT_MS))
+
+
+def _total(row: Row | None) -> int:
+    return int(row["total"]) if row else 0
 
 
 def _list_params(principal: Principal, filters: ListFilters) -> dict[str, Any]:
@@ -140,6 +163,7 @@ def _list_params(principal: Principal, filters: ListFilters) -> dict[str, Any]:
         "after_id": after_id,
         "limit": filters.limit + 1,
         "offset": 0 if filters.cursor else (filters.page - 1) * filters.limit,
+        "count_cap": TOTAL_CAP + 1,
     }
 
 

@@ -263,9 +263,17 @@ class ExportDetail(ExportPublic):
 class ExportList(BaseModel):
     """One page of exports, newest first."""
 
-    model_config = _example(logs=[_EXPORT_EXAMPLE], total=1, page=1, limit=25, next_cursor=None)
+    model_config = _example(
+        logs=[_EXPORT_EXAMPLE], total=1, total_exact=True, page=1, limit=25, next_cursor=None
+    )
     logs: list[ExportPublic]
-    total: int = Field(description="Exports matching the filters, on every page.")
+    total: int = Field(
+        description=(
+            "Exports matching the filters, on every page, counted up to 10,000: when more "
+            "match, this is 10,000 and total_exact is false."
+        )
+    )
+    total_exact: bool = Field(description="False when total stopped counting at 10,000.")
     page: int
     limit: int
     next_cursor: str | None = Field(description="The next page's 'cursor'; null on the last.")

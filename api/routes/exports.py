@@ -143,11 +143,13 @@ def list_exports(
     except ValueError as error:
         raise invalid_field("query.cursor", str(error)) from None
     filters = ListFilters(user_id, status, format, date_from, date_to, limit, page, after)
-    rows, total = reads.page(principal, filters)
+    found = reads.page(principal, filters)
+    rows = found.rows
     more = len(rows) > limit
     return ExportList(
         logs=[ExportPublic.model_validate(row) for row in rows[:limit]],
-        total=total,
+        total=found.total,
+        total_exact=found.total_exact,
         page=page,
         limit=limit,
         next_cursor=encode_cursor(rows[limit - 1]) if more else None,

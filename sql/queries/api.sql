@@ -10,6 +10,13 @@ SET LOCAL ROLE {role};
 SELECT set_config('export_ledger.user_id', %s, true),
        set_config('statement_timeout', %s, true);
 
+-- name: start_session
+-- SET LOCAL ROLE, as a function so the role can be a parameter; the database
+-- checks the connecting user may take it on.
+SELECT set_config('role', %s, true),
+       set_config('export_ledger.user_id', %s, true),
+       set_config('statement_timeout', %s, true);
+
 -- name: get_export
 SELECT id, export_id, user_id, "timestamp", format, config, conversation_count, file_size,
        status, file_url, expires_at, error_message, created_at, updated_at, version, position
@@ -36,13 +43,18 @@ ORDER BY "timestamp" DESC, export_id DESC
 LIMIT %(limit)s OFFSET %(offset)s;
 
 -- name: count_exports
+-- Matching exports, counted up to %(count_cap)s and no further.
 SELECT count(*) AS total
-FROM export_logs
-WHERE (%(user_id)s::text IS NULL OR user_id = %(user_id)s::text)
-  AND (%(status)s::text IS NULL OR status = %(status)s::text)
-  AND (%(format)s::text IS NULL OR format = %(format)s::text)
-  AND (%(date_from)s::timestamptz IS NULL OR "timestamp" >= %(date_from)s::timestamptz)
-  AND (%(date_to)s::timestamptz IS NULL OR "timestamp" <= %(date_to)s::timestamptz);
+FROM (
+    SELECT 1
+    FROM export_logs
+    WHERE (%(user_id)s::text IS NULL OR user_id = %(user_id)s::text)
+      AND (%(status)s::text IS NULL OR status = %(status)s::text)
+      AND (%(format)s::text IS NULL OR format = %(format)s::text)
+      AND (%(date_from)s::timestamptz IS NULL OR "timestamp" >= %(date_from)s::timestamptz)
+      AND (%(date_to)s::timestamptz IS NULL OR "timestamp" <= %(date_to)s::timestamptz)
+    LIMIT %(count_cap)s
+) AS matching;
 
 -- name: readiness
 SELECT (SELECT position FROM read_model_tracking WHERE table_name = 'export_logs') AS position,

@@ -194,3 +194,17 @@ def test_timestamps_must_be_rfc3339(api: Api, moment: str) -> None:
     assert_problem(api.list(date_to=moment), 422)
     body = export_body(config={"filters": {"date_from": 0}})
     assert_problem(api.client.post("/api/exports", json=body, headers=USER_A), 422)
+
+
+def test_total_stops_counting_at_the_cap(api: Api, monkeypatch: pytest.MonkeyPatch) -> None:
+    for _ in range(4):
+        position = api.create()["_position"]
+    exact = api.list(min_position=position).json()
+    assert (exact["total"], exact["total_exact"]) == (4, True)
+    monkeypatch.setattr("api.queries.TOTAL_CAP", 4)
+    at_cap = api.list().json()
+    assert (at_cap["total"], at_cap["total_exact"]) == (4, True)
+    monkeypatch.setattr("api.queries.TOTAL_CAP", 3)
+    capped = api.list(limit=2).json()
+    assert (capped["total"], capped["total_exact"]) == (3, False)
+    assert len(capped["logs"]) == 2 and capped["next_cursor"] is not None

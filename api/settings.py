@@ -2,11 +2,13 @@
 
 from __future__ import annotations
 
+import json
 from pathlib import Path
+from typing import Annotated, Any
 
 import platformdirs
 from pydantic import Field, SecretStr, field_validator
-from pydantic_settings import BaseSettings, SettingsConfigDict
+from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
 
 
 def default_data_dir() -> Path:
@@ -21,6 +23,11 @@ class Settings(BaseSettings):
     database_url: SecretStr | None = Field(
         default=None,
         description="postgresql:// URL of the production database; unset: embedded server",
+    )
+    read_database_urls: Annotated[list[SecretStr], NoDecode] = Field(
+        default_factory=list,
+        description="postgresql:// URLs of streaming replicas that serve list, get and as-of "
+        "reads; comma-separated, or a JSON list (for URLs that contain commas)",
     )
     data_dir: Path = Field(
         default_factory=default_data_dir,
@@ -70,7 +77,24 @@ class Settings(BaseSettings):
     def _postgres_url(cls, value: SecretStr | None) -> SecretStr | None:
         if value is None or not value.get_secret_value().strip():
             return None
-        url = value.get_secret_value().strip()
-        if not url.startswith(("postgresql://", "postgres://")):
-            raise ValueError("EXPORT_LEDGER_DATABASE_URL must start with postgresql://")
-        return SecretStr(url)
+        return SecretStr(_checked_url(value.get_secret_value(), "EXPORT_LEDGER_DATABASE_URL"))
+
+    @field_validator("read_database_urls", mode="before")
+    @classmethod
+    def _url_list(cls, value: Any) -> list[str]:
+        if isinstance(value, SecretStr):
+            value = value.get_secret_value()
+        if isinstance(value, str):
+            text = value.strip()
+            value = json.loads(text) if text.startswith("[") else text.split(",")
+        if not isinstance(value, list):
+            raise ValueError("EXPORT_LEDGER_READ_DATABASE_URLS must be a list of URLs")
+        urls = [u.get_secret_value() if isinstance(u, SecretStr) else str(u) for u in value]
+        return [_checked_url(u, "EXPORT_LEDGER_READ_DATABASE_URLS") for u in urls if u.strip()]
+
+
+def _checked_url(url: str, variable: str) -> str:
+    url = url.strip()
+    if not url.startswith(("postgresql://", "postgres://")):
+        raise ValueError(f"{variable} takes postgresql:// URLs only")
+    return url

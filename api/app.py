@@ -26,6 +26,7 @@ from api.database import migrate, open_database, open_ledger
 from api.deps import Services
 from api.queries import ReadStore
 from api.routes import downloads, exports, health, history
+from api.routes import ledger as ledger_routes
 from api.schemas import NO_NUL
 from api.settings import Settings
 from api.signing import Ed25519Signer, signer_for
@@ -215,6 +216,7 @@ def create_app(
             {"name": "exports", "description": "Export requests and their lifecycle."},
             {"name": "downloads", "description": "Downloads of exported files."},
             {"name": "history", "description": "The audit trail of an export."},
+            {"name": "ledger", "description": "The signed Merkle seal and its proofs."},
             {"name": "health", "description": "Liveness and readiness probes."},
         ],
     )
@@ -222,6 +224,7 @@ def create_app(
     app.add_middleware(BodyLimit, max_bytes=settings.max_body_bytes)
     for module in (health, exports, downloads, history):
         app.include_router(module.router)
+    app.include_router(ledger_routes.router)
     app.openapi = _openapi_builder(app)  # type: ignore[method-assign]
     return app
 

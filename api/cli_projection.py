@@ -4,16 +4,18 @@ from __future__ import annotations
 
 import signal
 import threading
+from datetime import datetime
 from types import FrameType
 from typing import Annotated
 
 import typer
 from rich.table import Table
 
-from api.cli import _errors, app, err, fail, out, settings
+from api.cli import _errors, _parse_timestamp, app, err, fail, out, settings
 from api.database import migrate, open_database
 from api.progress import progress_bar
 from projections.follower import Follower
+from projections.history import check_snapshot_table, snapshot
 from projections.rebuild import RebuildReport, rebuild
 
 
@@ -65,12 +67,37 @@ def rebuild_command(
     check: Annotated[
         bool, typer.Option("--check", help="Compare with the events; do not swap.")
     ] = False,
+    as_of: Annotated[
+        str | None,
+        typer.Option(
+            "--as-of",
+            help="With --into: the moment (RFC 3339, e.g. 2026-03-03T14:00:00Z) to snapshot.",
+        ),
+    ] = None,
+    into: Annotated[
+        str | None,
+        typer.Option("--into", help="With --as-of: the new table to write the snapshot to."),
+    ] = None,
+    replace: Annotated[
+        bool, typer.Option("--replace", help="With --into: overwrite an existing table.")
+    ] = False,
 ) -> None:
-    """Rebuild export_logs from the events into a shadow table and swap it in.
+    """Rebuild export_logs and its history from the events into shadow tables
+    and swap them in.
 
-    With --check, only report drift: exit 1 when the live table differs from
-    what the events say, 0 when it matches.
+    With --check, only report drift: exit 1 when the live tables differ from
+    what the events say, 0 when they match. With --as-of T --into TABLE, leave
+    export_logs alone and write the table as it stood at T into TABLE.
     """
+    if (as_of is None) != (into is None):
+        fail("--as-of and --into go together")
+    if as_of is not None and into is not None:
+        if check:
+            fail("--check does not go with --as-of/--into")
+        _snapshot(into, _parse_timestamp(as_of), replace=replace)
+        return
+    if replace:
+        fail("--replace goes with --as-of/--into")
     with _errors():
         database = open_database(settings())
         migrate(database.url)
@@ -84,6 +111,27 @@ def rebuild_command(
         raise typer.Exit(1)
 
 
+def _snapshot(table: str, at: datetime, *, replace: bool) -> None:
+    with _errors():
+        check_snapshot_table(table)
+        database = open_database(settings())
+        migrate(database.url)
+        with progress_bar(f"export_logs as of {at.isoformat()}", None) as advance:
+            report = snapshot(
+                database.url,
+                table,
+                at,
+                replace=replace,
+                on_total=advance.set_total,
+                on_events=advance,
+            )
+    out.print(
+        f"{report.rows:,} exports as they stood at {report.at.isoformat()} written to "
+        f"{report.table} ({report.events:,} events up to position {report.position} "
+        f"read in {report.seconds:.1f} s)"
+    )
+
+
 def _print_report(report: RebuildReport, check: bool) -> None:
     diff = report.differences
     out.print(
@@ -92,7 +140,9 @@ def _print_report(report: RebuildReport, check: bool) -> None:
     )
     if diff.problem is not None:
         out.print(diff.problem)
-    if diff.total == 0 and diff.problem is None:
+    if diff.versions:
+        out.print(f"export_log_versions differs from the events in {diff.versions:,} versions")
+    if not diff.drifted:
         out.print("live table matches the events")
     elif diff.total:
         out.print(

@@ -77,3 +77,8 @@ class RebuildInProgress(ExportLedgerError):
 
 class CheckpointNotFound(ExportLedgerError, LookupError):
     """No signed checkpoint covers the requested tree size yet."""
+
+
+class SnapshotTableRefused(ExportLedgerError, ValueError):
+    """A point-in-time snapshot cannot go into the table named (a bad identifier,
+    a table of the ledger's own, or an existing table without --replace)."""

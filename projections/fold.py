@@ -7,7 +7,7 @@ the stored events differ.
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from typing import Any
 
 from domain.exceptions import ReadModelError
@@ -34,6 +34,10 @@ COLUMNS = (
     "position",
 )
 
+VALIDITY = ("valid_from", "valid_from_time", "valid_to", "valid_to_time")
+VERSION_COLUMNS = (*COLUMNS, *VALIDITY)
+"""A row of export_log_versions: the row after one event, and when it held."""
+
 
 def apply(row: Row | None, change: Change) -> Row | None:
     """The row after ``change``; None when the export has left the table."""
@@ -54,6 +58,35 @@ def apply(row: Row | None, change: Change) -> Row | None:
         "version": change.version,
         "position": change.position,
     }
+
+
+def fold_export(row: Row | None, changes: Sequence[Change]) -> tuple[Row | None, list[Row]]:
+    """Fold one export's changes (in version order) onto its row.
+
+    Returns the row after them and the versions they open: each is the row
+    after one change, valid from that change's position and time until the
+    export's next change (None: still current). A change that takes the
+    export out of the table (Deleted) opens none; it only closes the one
+    before. The version open before ``changes[0]`` (the one matching
+    ``row``) is closed by the caller, at ``changes[0]``.
+    """
+    versions: list[Row] = []
+    for change in changes:
+        if versions:
+            versions[-1]["valid_to"] = change.position
+            versions[-1]["valid_to_time"] = change.timestamp
+        row = apply(row, change)
+        if row is not None:
+            versions.append(
+                {
+                    **row,
+                    "valid_from": change.position,
+                    "valid_from_time": change.timestamp,
+                    "valid_to": None,
+                    "valid_to_time": None,
+                }
+            )
+    return row, versions
 
 
 def _requested(change: Change) -> Row:

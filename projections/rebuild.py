@@ -29,15 +29,18 @@ import psycopg
 from domain.exceptions import ReadModelError, RebuildInProgress
 from projections.changes import Change
 from projections.fold import Row, apply
+from projections.history import fold_versions_by_export
 from projections.store import (
     LIVE_TABLE,
+    VERSIONS_TABLE,
     Connection,
-    copy_rows,
+    copy_versions,
     head_position,
     project_batch,
     statement,
     stream_events_by_aggregate,
     tracking_position,
+    versions_table,
 )
 
 _REBUILD_LOCK = 0x4578_5265_6275  # one rebuild at a time per database
@@ -53,6 +56,7 @@ class Differences:
     different: int = 0
     examples: list[dict[str, Any]] = field(default_factory=list)
     problem: str | None = None  # why the tables could not be compared row by row
+    versions: int = 0  # versions of export_log_versions missing, extra or different
 
     @property
     def total(self) -> int:
@@ -60,7 +64,7 @@ class Differences:
 
     @property
     def drifted(self) -> bool:
-        return self.total > 0 or self.problem is not None
+        return self.total > 0 or self.versions > 0 or self.problem is not None
 
 
 @dataclass
@@ -95,13 +99,16 @@ def rebuild(
         shadow = SHADOW_PREFIX + secrets.token_hex(4)
         try:
             control.execute(statement("create_read_table"), (shadow,))
+            control.execute(statement("create_versions_table"), (versions_table(shadow),))
             events, rows, _ = bulk_load(url, shadow, on_total, on_events)
             control.execute(statement("index_read_table"), (shadow,))
+            control.execute(statement("index_versions_table"), (versions_table(shadow),))
             events += _catch_up(control, shadow, upto=None)
             differences, position = _finish(control, shadow, swap=swap)
         finally:
             if not swap or _exists(control, shadow):
                 _drop_shadow(control, shadow)
+            _drop_shadow(control, versions_table(shadow))
     return RebuildReport(
         events=events,
         rows=rows,
@@ -115,7 +122,8 @@ def rebuild(
 def bulk_load(
     url: str, shadow: str, on_total: Callable[[int], None], on_events: Progress
 ) -> tuple[int, int, int]:
-    """Fold every event up to a consistent head into ``shadow`` with COPY.
+    """Fold every event up to a consistent head into ``shadow``'s history
+    with COPY, and fill ``shadow`` with the open versions.
 
     Returns (events, rows, head). The snapshot is repeatable-read, so the
     head and the events read agree; ids at or below a visible id are final
@@ -135,8 +143,12 @@ def bulk_load(
                 on_events(n)
 
             changes = stream_events_by_aggregate(reader, head, counted)
+            history = versions_table(shadow)
             with writer.transaction():
-                rows = copy_rows(writer, shadow, fold_by_export(changes))
+                copy_versions(writer, history, fold_versions_by_export(changes))
+                rows = writer.execute(
+                    statement("rows_from_versions", table=shadow, versions=history)
+                ).rowcount
                 writer.execute(statement("start_tracking"), (shadow, head))
     return events, rows, head
 
@@ -174,9 +186,13 @@ def _finish(conn: Connection, shadow: str, *, swap: bool) -> tuple[Differences, 
         problem = _bring_live_to(conn, target, live_position, swap=swap)
         differences = compare(conn, shadow)
         differences.problem = problem
+        differences.versions = compare_versions(conn, versions_table(shadow))
         if swap:
             conn.execute("SET LOCAL lock_timeout = '30s'")
             conn.execute(statement("swap_read_table"), (shadow, LIVE_TABLE))
+            conn.execute(
+                statement("swap_versions_table"), (versions_table(shadow), VERSIONS_TABLE)
+            )
     return differences, target
 
 
@@ -217,6 +233,14 @@ def compare(conn: Connection, shadow: str, examples: int = _EXAMPLES) -> Differe
             for export_id, (live, expected) in sorted(kind_by_export.items())
         ]
     return differences
+
+
+def compare_versions(conn: Connection, shadow_versions: str) -> int:
+    """How many versions the live history lacks, has extra, or holds otherwise."""
+    row = conn.execute(
+        statement("version_differences", table=VERSIONS_TABLE, shadow=shadow_versions)
+    ).fetchone()
+    return sum(row) if row else 0
 
 
 def _kind(live: Any, expected: Any) -> str:

@@ -22,11 +22,12 @@ from psycopg.copy import QueuedLibpqWriter
 from psycopg.types.json import Jsonb
 
 from projections.changes import Change, decode
-from projections.fold import COLUMNS, Row, apply
+from projections.fold import COLUMNS, VERSION_COLUMNS, Row, fold_export
 from sql import query
 
 EVENTS_TABLE = "exportledger_events"
 LIVE_TABLE = "export_logs"
+VERSIONS_TABLE = "export_log_versions"
 PROJECTOR_ROLE = "export_ledger_projector"
 PROJECTED_CHANNEL = "export_logs_projected"
 
@@ -37,6 +38,11 @@ def statement(name: str, **identifiers: str) -> sql.Composed:
     """A named query of ``read_model.sql`` with its identifiers filled in."""
     text = query("read_model", name)
     return sql.SQL(text).format(**{k: sql.Identifier(v) for k, v in identifiers.items()})
+
+
+def versions_table(table: str) -> str:
+    """The history table that goes with a read table (a shadow has its own)."""
+    return VERSIONS_TABLE if table == LIVE_TABLE else f"{table}_versions"
 
 
 def head_position(conn: Connection) -> int:
@@ -77,25 +83,46 @@ def project_batch(
 
 
 def write_changes(conn: Connection, table: str, changes: Sequence[Change]) -> None:
-    """Apply changes to the rows they touch, reading those rows first."""
+    """Apply changes to the rows they touch, reading those rows first, and
+    record the versions they make in the table's history (same transaction)."""
     if not changes:
         return
-    ids = list({c.aggregate_id for c in changes})
-    with conn.cursor(row_factory=psycopg.rows.dict_row) as cur:
-        cur.execute(statement("rows_by_id", table=table), (ids,))
-        rows: dict[UUID, Row | None] = {r["id"]: r for r in cur}
+    by_export: dict[UUID, list[Change]] = {}
     for change in changes:
-        rows[change.aggregate_id] = apply(rows.get(change.aggregate_id), change)
+        by_export.setdefault(change.aggregate_id, []).append(change)
+    with conn.cursor(row_factory=psycopg.rows.dict_row) as cur:
+        cur.execute(statement("rows_by_id", table=table), (list(by_export),))
+        rows: dict[UUID, Row | None] = {r["id"]: r for r in cur}
+    versions: list[Row] = []
+    for key, export_changes in by_export.items():
+        rows[key], opened = fold_export(rows.get(key), export_changes)
+        versions.extend(opened)
     upserts = [r for r in rows.values() if r is not None]
     gone = [key for key, r in rows.items() if r is None]
     if upserts:
-        columns = [[_adapt(c, r[c]) for r in upserts] for c in COLUMNS]
-        conn.execute(statement("upsert_rows", table=table), columns)
+        conn.execute(statement("upsert_rows", table=table), _columns(upserts, COLUMNS))
     if gone:
         conn.execute(statement("delete_rows", table=table), (gone,))
+    history = versions_table(table)
+    firsts = [c[0] for c in by_export.values()]
+    closing = ([c.aggregate_id for c in firsts], [c.position for c in firsts],
+               [c.timestamp for c in firsts])  # fmt: skip
+    # Each export's open version ends at its first change here (before new ones open).
+    conn.execute(statement("close_versions", table=history), closing)
+    if versions:
+        conn.execute(
+            statement("insert_versions", table=history), _columns(versions, VERSION_COLUMNS)
+        )
 
 
-_TIMESTAMPS = frozenset({"timestamp", "expires_at", "created_at", "updated_at"})
+def _columns(rows: Sequence[Row], names: Sequence[str]) -> list[list[Any]]:
+    """Rows as one list per column, for the unnest() of a bulk write."""
+    return [[_adapt(c, r[c]) for r in rows] for c in names]
+
+
+_TIMESTAMPS = frozenset(
+    {"timestamp", "expires_at", "created_at", "updated_at", "valid_from_time", "valid_to_time"}
+)
 
 
 def _adapt(column: str, value: Any) -> Any:
@@ -117,6 +144,21 @@ def copy_rows(conn: Connection, table: str, rows: Iterable[Row]) -> int:
     ):
         for row in rows:
             values = [row[c] for c in COLUMNS]
+            values[5] = orjson.dumps(values[5]).decode()
+            copy.write_row(values)
+            count += 1
+    return count
+
+
+def copy_versions(conn: Connection, table: str, versions: Iterable[Row]) -> int:
+    """Bulk-load version rows with COPY; returns how many."""
+    count = 0
+    with (
+        conn.cursor() as cur,
+        cur.copy(statement("copy_versions", table=table), writer=QueuedLibpqWriter(cur)) as copy,
+    ):
+        for version in versions:
+            values = [version[c] for c in VERSION_COLUMNS]
             values[5] = orjson.dumps(values[5]).decode()
             copy.write_row(values)
             count += 1

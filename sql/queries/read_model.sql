@@ -58,6 +58,52 @@ COPY {table} (id, export_id, user_id, "timestamp", format, config, conversation_
     file_size, status, file_url, expires_at, error_message, created_at, updated_at,
     version, position) FROM STDIN;
 
+-- name: close_versions
+-- An export's open version ends at its next change (valid_to is NULL only on
+-- the open one; a new export has none).
+UPDATE {table} AS v
+SET valid_to = c.position, valid_to_time = c.at
+FROM unnest(%s::uuid[], %s::bigint[], %s::timestamptz[]) AS c (id, position, at)
+WHERE v.id = c.id AND v.valid_to IS NULL;
+
+-- name: insert_versions
+INSERT INTO {table}
+SELECT * FROM unnest(
+    %s::uuid[], %s::text[], %s::text[], %s::timestamptz[], %s::text[], %s::jsonb[],
+    %s::integer[], %s::bigint[], %s::text[], %s::text[], %s::timestamptz[], %s::text[],
+    %s::timestamptz[], %s::timestamptz[], %s::bigint[], %s::bigint[],
+    %s::bigint[], %s::timestamptz[], %s::bigint[], %s::timestamptz[]);
+
+-- name: copy_versions
+COPY {table} (id, export_id, user_id, "timestamp", format, config, conversation_count,
+    file_size, status, file_url, expires_at, error_message, created_at, updated_at,
+    version, position, valid_from, valid_from_time, valid_to, valid_to_time) FROM STDIN;
+
+-- name: rows_from_versions
+-- The read table is the open versions (a bulk-loaded shadow is filled so).
+INSERT INTO {table}
+SELECT id, export_id, user_id, "timestamp", format, config, conversation_count, file_size,
+       status, file_url, expires_at, error_message, created_at, updated_at, version, position
+FROM {versions}
+WHERE valid_to IS NULL;
+
+-- name: create_versions_table
+SELECT export_ledger_create_versions_table(%s);
+
+-- name: index_versions_table
+SELECT export_ledger_index_versions_table(%s);
+
+-- name: swap_versions_table
+SELECT export_ledger_swap_versions_table(%s, %s);
+
+-- name: version_differences
+-- How many versions one history table has that the other lacks or holds otherwise.
+SELECT count(*) FILTER (WHERE s.id IS NULL) AS extra,
+       count(*) FILTER (WHERE l.id IS NULL) AS missing,
+       count(*) FILTER (WHERE l.id IS NOT NULL AND s.id IS NOT NULL) AS different
+FROM {table} AS l FULL JOIN {shadow} AS s ON s.id = l.id AND s.version = l.version
+WHERE l.id IS NULL OR s.id IS NULL OR ROW(l.*) IS DISTINCT FROM ROW(s.*);
+
 -- name: notify_projected
 SELECT pg_notify('export_logs_projected', %s);
 

@@ -58,8 +58,8 @@ BEGIN
 END
 $$;
 
--- The seed's secondary indexes, plus the keyset index of the list queries
--- (a user's exports, newest first). Built after a bulk load for speed.
+-- The seed's secondary indexes, plus the keyset indexes of the list queries
+-- (newest first: all, a user's, a status's). Built after a bulk load for speed.
 CREATE OR REPLACE FUNCTION export_ledger_index_read_table(target text) RETURNS void
 LANGUAGE plpgsql AS $$
 BEGIN
@@ -74,6 +74,9 @@ BEGIN
                    target || '_user_keyset_idx', target);
     EXECUTE format('CREATE INDEX IF NOT EXISTS %I ON %I ("timestamp" DESC, export_id DESC)',
                    target || '_keyset_idx', target);
+    -- Lists by status, newest first, and their capped counts (index-only).
+    EXECUTE format('CREATE INDEX IF NOT EXISTS %I ON %I (status, "timestamp" DESC, export_id DESC)',
+                   target || '_status_keyset_idx', target);
 END
 $$;
 

@@ -20,13 +20,16 @@ import psycopg
 from fastapi import FastAPI
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
-from api import problems
+from api import problems, ui
 from api.auth import verifier_for
 from api.database import migrate, open_database, open_ledger
 from api.deps import Services
+from api.logs import RequestLog
+from api.metrics import Metrics, observe_commands
 from api.queries import ReadStore
 from api.routes import downloads, exports, health, history
 from api.routes import ledger as ledger_routes
+from api.routes import metrics as metrics_route
 from api.schemas import NO_NUL
 from api.settings import Settings
 from api.signing import Ed25519Signer, signer_for
@@ -159,7 +162,11 @@ def _replay(body: bytes, receive: Receive) -> Receive:
 
 
 def open_services(
-    settings: Settings, *, run_projector: bool = True, run_migrations: bool = True
+    settings: Settings,
+    *,
+    run_projector: bool = True,
+    run_migrations: bool = True,
+    metrics: Metrics | None = None,
 ) -> tuple[Services, ExitStack]:
     """Everything the routes need, and the stack that closes it again."""
     verifier = verifier_for(settings)  # fail on bad auth settings before starting anything
@@ -169,6 +176,8 @@ def open_services(
             migrate(database.url)
         ledger = open_ledger(database, settings)
         stack.callback(ledger.close)
+        metrics = metrics or Metrics()
+        observe_commands(ledger, metrics)
         reads = ReadStore(
             database.url, size=settings.pool_size, timeout=settings.pool_timeout_seconds
         ).open()
@@ -186,6 +195,7 @@ def open_services(
             watcher=watcher,
             verifier=verifier,
             projector_alive=projector.alive if projector else None,
+            metrics=metrics,
         )
         closing = stack.pop_all()  # start-up went well: the caller closes it all later
     return services, closing
@@ -194,11 +204,16 @@ def open_services(
 def create_app(
     settings: Settings, *, run_projector: bool = True, run_migrations: bool = True
 ) -> FastAPI:
+    metrics = Metrics()
+
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
         services, stack = await anyio.to_thread.run_sync(
             lambda: open_services(
-                settings, run_projector=run_projector, run_migrations=run_migrations
+                settings,
+                run_projector=run_projector,
+                run_migrations=run_migrations,
+                metrics=metrics,
             )
         )
         app.state.services = services
@@ -222,9 +237,12 @@ def create_app(
     )
     problems.install(app)
     app.add_middleware(BodyLimit, max_bytes=settings.max_body_bytes)
+    app.add_middleware(RequestLog, metrics=metrics)
     for module in (health, exports, downloads, history):
         app.include_router(module.router)
     app.include_router(ledger_routes.router)
+    app.include_router(metrics_route.router)
+    ui.install(app, settings, metrics)
     app.openapi = _openapi_builder(app)  # type: ignore[method-assign]
     return app
 

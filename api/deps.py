@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Annotated
 
 from fastapi import Depends, Header, Query, Request
@@ -12,6 +12,7 @@ from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 
 from api.auth import InvalidToken, KeysUnavailable, Principal, TokenVerifier
 from api.database import Database
+from api.metrics import Metrics
 from api.problems import Problem, unavailable
 from api.queries import ReadStore
 from api.schemas import Position
@@ -31,6 +32,7 @@ class Services:
     watcher: PositionWatcher
     verifier: TokenVerifier
     projector_alive: Callable[[], bool] | None = None
+    metrics: Metrics = field(default_factory=Metrics)
 
 
 def known_query_only(request: Request) -> None:
@@ -95,15 +97,18 @@ def unauthorized(detail: str) -> Problem:
 def current_principal(
     services: ServicesDep,
     credentials: Annotated[HTTPAuthorizationCredentials | None, Depends(bearer)],
+    request: Request,
 ) -> Principal:
     if credentials is None:
         raise unauthorized("missing bearer token")
     try:
-        return services.verifier.verify(credentials.credentials)
+        principal = services.verifier.verify(credentials.credentials)
     except InvalidToken as error:
         raise unauthorized(str(error)) from None
     except KeysUnavailable:
         raise unavailable("the token signing keys cannot be fetched") from None
+    request.state.user_id = principal.user_id  # for the request's log line
+    return principal
 
 
 PrincipalDep = Annotated[Principal, Depends(current_principal)]

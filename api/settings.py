@@ -57,6 +57,11 @@ class Settings(BaseSettings):
         default=5.0, gt=0, le=120, description="how long a request waits for a connection"
     )
     max_body_bytes: int = Field(default=64 * 1024, ge=1024, le=16 * 1024 * 1024)
+    ui_dev_sign_in: bool = Field(
+        default=True,
+        description="offer the console's dev sign-in (any user or admin, no token); only ever "
+        "on with the embedded database, never with EXPORT_LEDGER_DATABASE_URL set",
+    )
 
     @field_validator("jwt_secret")
     @classmethod

@@ -1,0 +1,180 @@
+"""Prometheus metrics of one app, in a registry of its own (made at start-up, not import).
+
+The domain knows nothing of them: commands are counted by wrapping the
+ledger's command methods at the API layer (:func:`observe_commands`), requests
+by the :class:`RequestLog` middleware, ledger positions when ``/metrics`` is
+scraped, and background jobs (rebuild, verify) through :meth:`Metrics.job`.
+"""
+
+from __future__ import annotations
+
+import functools
+import logging
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Any
+
+from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram, generate_latest
+from prometheus_client.exposition import CONTENT_TYPE_LATEST
+
+from domain.application import ExportLedger
+from domain.views import ExportState
+
+CONTENT_TYPE = CONTENT_TYPE_LATEST
+COMMANDS = (
+    "request_export",
+    "start_processing",
+    "complete",
+    "fail",
+    "retry",
+    "record_download",
+    "expire",
+    "delete",
+    "expire_due",
+)
+_LATENCY_BUCKETS = (0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0)
+command_log = logging.getLogger("export_ledger.command")
+
+
+@dataclass(frozen=True, slots=True)
+class LedgerPositions:
+    head: int
+    projected: int
+    sealed: int
+    checkpoint_size: int
+
+
+class Metrics:
+    def __init__(self) -> None:
+        self.registry = CollectorRegistry()
+        r = self.registry
+        self.commands = Counter(
+            "export_ledger_commands", "Commands run, by type and outcome.",
+            ["command", "outcome"], registry=r,
+        )  # fmt: skip
+        self.requests = Counter(
+            "export_ledger_http_requests", "HTTP requests, by route template and status.",
+            ["method", "route", "status"], registry=r,
+        )  # fmt: skip
+        self.latency = Histogram(
+            "export_ledger_http_request_duration_seconds", "Request latency by route template.",
+            ["method", "route"], buckets=_LATENCY_BUCKETS, registry=r,
+        )  # fmt: skip
+        self.head = Gauge("export_ledger_head_position", "Latest log position.", registry=r)
+        self.projected = Gauge(
+            "export_ledger_projection_position", "Log position export_logs includes.", registry=r
+        )
+        self.projection_lag = Gauge(
+            "export_ledger_projection_lag_events", "Events not yet in export_logs.", registry=r
+        )
+        self.sealed = Gauge(
+            "export_ledger_sealer_position", "Log position the Merkle tree includes.", registry=r
+        )
+        self.seal_lag = Gauge(
+            "export_ledger_sealer_lag_events", "Events not yet sealed.", registry=r
+        )
+        self.checkpoint = Gauge(
+            "export_ledger_checkpoint_tree_size", "Leaves of the latest checkpoint.", registry=r
+        )
+        self.job_done = Gauge(
+            "export_ledger_job_events_done", "Events a rebuild or verify has read so far.",
+            ["job"], registry=r,
+        )  # fmt: skip
+        self.job_total = Gauge(
+            "export_ledger_job_events_total", "Events a rebuild or verify will read.",
+            ["job"], registry=r,
+        )  # fmt: skip
+        self.job_running = Gauge(
+            "export_ledger_job_running", "1 while a rebuild or verify runs.", ["job"], registry=r
+        )
+
+    def observe_request(self, method: str, route: str, status: int, seconds: float) -> None:
+        self.requests.labels(method, route, str(status)).inc()
+        self.latency.labels(method, route).observe(seconds)
+
+    def observe_positions(self, positions: LedgerPositions) -> None:
+        self.head.set(positions.head)
+        self.projected.set(positions.projected)
+        self.projection_lag.set(max(positions.head - positions.projected, 0))
+        self.sealed.set(positions.sealed)
+        self.seal_lag.set(max(positions.head - positions.sealed, 0))
+        self.checkpoint.set(positions.checkpoint_size)
+
+    def job(self, name: str) -> JobProgress:
+        for gauge in (self.job_done, self.job_total):
+            gauge.labels(name).set(0)
+        return JobProgress(self, name)
+
+    def exposition(self) -> bytes:
+        return generate_latest(self.registry)
+
+
+class JobProgress:
+    """``on_total``/``on_events`` callbacks (as rebuild and verify take) feeding the gauges."""
+
+    def __init__(self, metrics: Metrics, name: str) -> None:
+        self.done = metrics.job_done.labels(name)
+        self.total = metrics.job_total.labels(name)
+        self.running = metrics.job_running.labels(name)
+
+    def __enter__(self) -> JobProgress:
+        self.running.set(1)
+        return self
+
+    def __exit__(self, *_: object) -> None:
+        self.running.set(0)
+
+    def on_total(self, total: int) -> None:
+        self.total.set(total)
+
+    def on_events(self, n: int) -> None:
+        self.done.inc(n)
+
+
+def observe_commands(ledger: ExportLedger, metrics: Metrics) -> ExportLedger:
+    """Counts and logs every command the ledger runs, replacing its command methods
+    on this instance only."""
+    for name in COMMANDS:
+        setattr(ledger, name, _observed(name, getattr(ledger, name), metrics))
+    return ledger
+
+
+def _observed(name: str, method: Callable[..., Any], metrics: Metrics) -> Callable[..., Any]:
+    @functools.wraps(method)
+    def observed(*args: Any, **kwargs: Any) -> Any:
+        started = time.perf_counter()
+        target = args[0] if args and isinstance(args[0], str) else None
+        try:
+            result = method(*args, **kwargs)
+        except Exception as error:
+            _record(metrics, name, type(error).__name__, started, target, None)
+            raise
+        if isinstance(result, ExportState):
+            _record(metrics, name, "ok", started, result.export_id, result.position)
+        else:
+            _record(metrics, name, "ok", started, target, None, result=result)
+        return result
+
+    return observed
+
+
+def _record(
+    metrics: Metrics,
+    command: str,
+    outcome: str,
+    started: float,
+    export_id: str | None,
+    position: int | None,
+    **more: Any,
+) -> None:
+    metrics.commands.labels(command, outcome).inc()
+    fields = {
+        "command": command,
+        "outcome": outcome,
+        "export_id": export_id,
+        "position": position,
+        "duration_ms": round((time.perf_counter() - started) * 1000, 2),
+        **more,
+    }
+    command_log.info("%s %s", command, outcome, extra={"fields": fields})

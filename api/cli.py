@@ -168,6 +168,6 @@ def _print_json(value: Any) -> None:
 
 
 def main() -> None:
-    from api import cli_ledger, cli_projection, cli_server  # noqa: F401 - registers commands
+    from api import cli_audit, cli_ledger, cli_projection, cli_server  # noqa: F401 - registers commands
 
     app()

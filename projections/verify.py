@@ -7,7 +7,9 @@ From one repeatable-read snapshot:
    rebuilt from nothing. Each event must match the sealed leaf of its
    position, each checkpoint (and each checkpoint saved elsewhere, ``against``)
    the rebuilt root at its size, every signature must hold, and each
-   aggregate's versions must run 1, 2, 3... in log order.
+   aggregate's versions must run 1, 2, 3... in log order; and every download
+   must name its export's completed file's checksum, if it names one
+   (projections/artifacts.py).
 2. The read table. Every export_logs row must equal what the projection's own
    fold (:func:`projections.rebuild.fold_by_export`) makes of the events up to
    the table's tracking position. On a large log this pass runs in a second
@@ -25,6 +27,7 @@ from collections.abc import Callable, Generator, Iterator, Sequence
 from concurrent.futures import ProcessPoolExecutor, wait
 from contextlib import contextmanager
 from dataclasses import dataclass
+from itertools import chain
 from typing import Any
 from uuid import UUID
 
@@ -33,6 +36,7 @@ from psycopg import sql
 
 from domain import merkle
 from domain.exceptions import ReadModelError
+from projections.artifacts import download_problems
 from projections.changes import Change
 from projections.proofs import EXAMPLES_PER_KIND, Problems, checkpoint_problems
 from projections.rebuild import compare, fold_by_export
@@ -86,7 +90,8 @@ def verify(
         upto, events = _one(conn, "live_tracking"), _one(conn, "event_count")
         on_total(events + _one(conn, "events_upto", upto))
         stored = all_checkpoints(conn)
-        for problem in checkpoint_problems(stored, against, trusted):
+        found = chain(checkpoint_problems(stored, against, trusted), download_problems(conn))
+        for problem in found:
             problems.add(*problem)
         due: dict[int, list[Labelled]] = {}
         for label, cps in (("checkpoint", stored), ("saved checkpoint", against)):

@@ -168,6 +168,14 @@ def _print_json(value: Any) -> None:
 
 
 def main() -> None:
-    from api import cli_audit, cli_ledger, cli_projection, cli_server  # noqa: F401 - registers commands
+    from api import (  # noqa: F401 - registers commands
+        cli_audit,
+        cli_ledger,
+        cli_projection,
+        cli_server,
+        cli_status,
+    )
+    from api.logs import setup_logging
 
+    setup_logging()
     app()

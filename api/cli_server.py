@@ -33,7 +33,10 @@ def serve(
         verifier_for(config)  # refuse to start without a way to check tokens
         application = create_app(config, run_projector=not no_projector)
     err.print(f"serving on http://{host}:{port} (docs at /docs)", highlight=False)
-    uvicorn.run(application, host=host, port=port, log_level="info")
+    # Our request log replaces uvicorn's access log; its own lines go through our handler.
+    uvicorn.run(
+        application, host=host, port=port, log_level="info", log_config=None, access_log=False
+    )
 
 
 @app.command()

@@ -76,9 +76,7 @@ def _plain_lines(label: str, total: int | None) -> Iterator[Advance]:
         now = time.monotonic()
         if now - last >= _PLAIN_EVERY_SECONDS:
             last = now
-            rate = done / max(now - started, 1e-9)
-            of = f"/{expected}" if expected else ""
-            print(f"{label}: {done}{of} ({rate:,.0f}/s)", file=sys.stderr, flush=True)
+            print(_plain_line(label, done, expected, now - started), file=sys.stderr, flush=True)
 
     def set_total(value: int) -> None:
         nonlocal expected
@@ -87,3 +85,12 @@ def _plain_lines(label: str, total: int | None) -> Iterator[Advance]:
     yield Advance(advance, set_total)
     elapsed = time.monotonic() - started
     print(f"{label}: {done} done in {elapsed:.1f} s", file=sys.stderr, flush=True)
+
+
+def _plain_line(label: str, done: int, total: int | None, elapsed: float) -> str:
+    """``label: 1,200/5,000 (24%, 300/s, about 13 s left)``: the bar's facts as text."""
+    rate = done / max(elapsed, 1e-9)
+    if not total:
+        return f"{label}: {done:,} ({rate:,.0f}/s)"
+    left = f", about {(total - done) / rate:,.0f} s left" if rate and done < total else ""
+    return f"{label}: {done:,}/{total:,} ({done / total:.0%}, {rate:,.0f}/s{left})"

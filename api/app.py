@@ -179,7 +179,10 @@ def open_services(
         metrics = metrics or Metrics()
         observe_commands(ledger, metrics)
         reads = ReadStore(
-            database.url, size=settings.pool_size, timeout=settings.pool_timeout_seconds
+            database.url,
+            size=settings.pool_size,
+            timeout=settings.pool_timeout_seconds,
+            replicas=[url.get_secret_value() for url in settings.read_database_urls],
         ).open()
         stack.callback(reads.close)
         projector = Projector(database.url, signer_for(settings)).start() if run_projector else None

@@ -9,7 +9,7 @@ from rich.panel import Panel
 from rich.table import Table
 
 from api.cli import _errors, app, fail, out, settings
-from api.database import ADMIN_ROLE, open_database, redacted
+from api.database import ADMIN_ROLE, migrate, open_database, redacted
 from projections.sealer import Checkpoint, latest_checkpoint
 from projections.store import head_position
 from sql import query
@@ -48,12 +48,11 @@ def status() -> None:
     """Database, head position, projection and sealer lag, latest checkpoint."""
     with _errors():
         database = open_database(settings())
+        migrate(database.url)  # as every command does: a fresh database gets its schema
         try:
             found = read_status(database.url)
         except psycopg.OperationalError as error:
             fail(f"cannot reach the database: {error}".strip())
-        except psycopg.Error as error:
-            fail(f"the database is not ready ({error}); run 'export-ledger migrate'".strip())
     out.print(Panel(status_table(found, database.embedded), title="Export Ledger", expand=False))
 
 

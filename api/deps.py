@@ -77,7 +77,8 @@ def get_ledger(services: ServicesDep) -> ExportLedger:
 
 
 def get_reads(services: ServicesDep) -> ReadStore:
-    return services.reads
+    """The read store, pinned for this request to a replica (or the primary)."""
+    return services.reads.for_request()
 
 
 LedgerDep = Annotated[ExportLedger, Depends(get_ledger)]
@@ -125,6 +126,7 @@ AdminDep = Annotated[Principal, Depends(admin_principal)]
 
 def read_after(
     services: ServicesDep,
+    reads: ReadsDep,
     min_position: Annotated[
         Position | None,
         Query(
@@ -137,19 +139,20 @@ def read_after(
         Header(alias="X-Min-Position", description="Same as the min_position query parameter."),
     ] = None,
 ) -> None:
-    """Read-your-writes: hold the read until the projection has caught up, within a bound."""
+    """Read-your-writes: hold the read until the projection has caught up, within a bound,
+    on the server this request reads from (a replica's own tracking position)."""
     wanted = max(min_position or 0, x_min_position or 0)
-    if wanted == 0 or services.watcher.position >= wanted:
+    if wanted == 0 or reads.reached(wanted, services.watcher):
         return
     head = services.ledger.head_position()
     if wanted > head:
         raise Problem(
             422, f"min_position {wanted} is ahead of the ledger (head {head})", kind="validation"
         )
-    if not services.watcher.wait_for(wanted, services.settings.read_wait_seconds):
+    if not reads.wait_for(wanted, services.settings.read_wait_seconds, services.watcher):
         raise unavailable(
             f"the read table has not reached position {wanted} yet "
-            f"(at {services.watcher.position}); retry shortly"
+            f"(at {reads.position(services.watcher)}); retry shortly"
         )
 
 

@@ -27,6 +27,7 @@ REQUEST_ID_HEADER = "X-Request-ID"
 request_log = logging.getLogger("export_ledger.request")
 _SANE_ID = re.compile(r"^[A-Za-z0-9._:-]{1,64}$")
 _OURS = "_export_ledger_handler"
+OUR_LOGGERS = ("export_ledger", "api", "projections", "domain", "uvicorn")
 
 
 class JsonFormatter(logging.Formatter):
@@ -61,7 +62,8 @@ def setup_logging(
     level: int | str = logging.INFO, stream: TextIO | None = None, *, json_lines: bool | None = None
 ) -> logging.Handler:
     """Route every logger through one handler on ``stream`` (stderr): JSON lines unless
-    the stream is a terminal (or ``json_lines`` says otherwise). Idempotent."""
+    the stream is a terminal (or ``json_lines`` says otherwise). Our loggers log from
+    ``level``, other libraries' from warnings. Idempotent."""
     stream = stream if stream is not None else sys.stderr
     as_json = json_lines if json_lines is not None else not _is_tty(stream)
     handler = logging.StreamHandler(stream)
@@ -71,7 +73,9 @@ def setup_logging(
     for old in [h for h in root.handlers if getattr(h, _OURS, False)]:
         root.removeHandler(old)
     root.addHandler(handler)
-    root.setLevel(level)
+    root.setLevel(logging.WARNING)  # libraries (the embedded server's is chatty): warnings only
+    for name in OUR_LOGGERS:
+        logging.getLogger(name).setLevel(level)
     return handler
 
 

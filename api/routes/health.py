@@ -24,6 +24,15 @@ class ProjectionStatus(BaseModel):
     projector: Literal["running", "stopped", "external"]
 
 
+class ReplicaState(BaseModel):
+    name: str = Field(description="replica-1, replica-2, ... in the configured order.")
+    state: Literal["ok", "down"] = Field(
+        description="ok: in the read rotation; down: reads go elsewhere until it answers again."
+    )
+    position: int | None = Field(description="Log position its read table includes.")
+    lag: int | None = Field(description="Events the replica's read table is behind the head.")
+
+
 class Ready(BaseModel):
     model_config = ConfigDict(
         json_schema_extra={
@@ -33,6 +42,7 @@ class Ready(BaseModel):
                     "database": "ok",
                     "migrations": "applied",
                     "projection": {"position": 17, "head": 17, "lag": 0, "projector": "running"},
+                    "replicas": [{"name": "replica-1", "state": "ok", "position": 17, "lag": 0}],
                 }
             ]
         }
@@ -41,6 +51,9 @@ class Ready(BaseModel):
     database: Literal["ok"] = "ok"
     migrations: Literal["applied"] = "applied"
     projection: ProjectionStatus
+    replicas: list[ReplicaState] = Field(
+        default_factory=list, description="Read replicas (EXPORT_LEDGER_READ_DATABASE_URLS)."
+    )
 
 
 router = APIRouter(tags=["health"], dependencies=[Depends(known_query_only)])
@@ -72,5 +85,14 @@ def readyz(services: ServicesDep) -> Ready:
             head=head,
             lag=max(head - readiness.position, 0),
             projector=projector,
-        )
+        ),
+        replicas=[
+            ReplicaState(
+                name=replica.name,
+                state=replica.state,
+                position=replica.position,
+                lag=None if replica.position is None else max(head - replica.position, 0),
+            )
+            for replica in services.reads.replicas.statuses()
+        ],
     )

@@ -1,0 +1,10 @@
+-- Queries that route reads between the primary and its streaming replicas.
+
+-- name: read_position
+-- The log position the read table includes, on whichever server answers.
+SELECT coalesce(
+           (SELECT position FROM read_model_tracking WHERE table_name = 'export_logs'), 0
+       ) AS position;
+
+-- name: probe
+SELECT 1 AS ok;

@@ -14,9 +14,7 @@ from __future__ import annotations
 
 import base64
 import binascii
-import copy
-import time
-from collections.abc import Callable, Iterator, Sequence
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import datetime
@@ -28,8 +26,6 @@ from psycopg_pool import ConnectionPool
 
 from api.auth import Principal
 from api.database import ADMIN_ROLE, READER_ROLE
-from api.replicas import Replica, ReplicaSet
-from projections.follower import PositionWatcher
 from sql import query
 
 Row = dict[str, Any]
@@ -50,6 +46,8 @@ class ListFilters:
     limit: int = 25
     page: int = 1
     cursor: tuple[datetime, str] | None = None
+    as_of: datetime | None = None
+    """List the exports as they stood then (export_log_versions), not now."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -69,9 +67,7 @@ class Readiness:
 class ReadStore:
     """A pool of reader connections; reconnects by itself after an outage."""
 
-    def __init__(
-        self, url: str, *, size: int = 4, timeout: float = 5.0, replicas: Sequence[str] = ()
-    ) -> None:
+    def __init__(self, url: str, *, size: int = 4, timeout: float = 5.0) -> None:
         self.pool: ConnectionPool[psycopg.Connection[Row]] = ConnectionPool(
             url,
             connection_class=psycopg.Connection[Row],
@@ -87,51 +83,13 @@ class ReadStore:
             },
         )
         self._size = size
-        self.replicas = ReplicaSet.of(replicas, size=size, timeout=timeout)
-        self._pinned = False
-        self._replica: Replica | None = None
 
     def open(self) -> ReadStore:
         self.pool.open(wait=False)
-        self.replicas.open()
         return self
 
     def close(self) -> None:
-        self.replicas.close()
         self.pool.close(timeout=2)
-
-    def for_request(self) -> ReadStore:
-        """This store with one request's reads pinned to one replica (or the primary), so
-        that waiting for ``min_position`` and the read after it happen on the same server."""
-        view = copy.copy(self)
-        view._pinned, view._replica = True, self.replicas.choose()
-        return view
-
-    def reached(self, position: int, primary: PositionWatcher) -> bool:
-        """Whether this request's server is known to include ``position`` (no query)."""
-        return self.position(primary) >= position
-
-    def position(self, primary: PositionWatcher) -> int:
-        return self._replica.position if self._replica else primary.position
-
-    def wait_for(self, position: int, timeout: float, primary: PositionWatcher) -> bool:
-        """Wait until this request's server includes ``position``.
-
-        A replica that fails, or still lags when the wait is over, hands the request
-        to the primary, which is never behind its replicas.
-        """
-        replica = self._replica
-        if replica is None:
-            return primary.wait_for(position, timeout)
-        deadline = time.monotonic() + timeout
-        try:
-            if replica.wait_for(position, timeout):
-                return True
-        except psycopg.OperationalError:
-            self._replica = None
-            return primary.wait_for(position, max(deadline - time.monotonic(), 0))
-        self._replica = None
-        return primary.wait_for(position, 0)
 
     def get(self, principal: Principal, export_id: str) -> Row | None:
         def work(conn: psycopg.Connection[Row]) -> Row | None:
@@ -141,10 +99,11 @@ class ReadStore:
 
     def page(self, principal: Principal, filters: ListFilters) -> Page:
         params = _list_params(principal, filters)
+        queries = "api" if filters.as_of is None else "as_of"
 
         def work(conn: psycopg.Connection[Row]) -> Page:
-            listed = conn.execute(query("api", "list_exports"), params)
-            counted = conn.execute(query("api", "count_exports"), params)
+            listed = conn.execute(query(queries, "list_exports"), params)
+            counted = conn.execute(query(queries, "count_exports"), params)
             rows, total = listed.fetchall(), _total(counted.fetchone())
             return Page(rows, min(total, TOTAL_CAP), total <= TOTAL_CAP)
 
@@ -154,7 +113,7 @@ class ReadStore:
         def work(conn: psycopg.Connection[Row]) -> Row | None:
             return conn.execute(query("api", "readiness")).fetchone()
 
-        row = self._read(Principal(user_id="", admin=False), work, replica=False)
+        row = self._read(Principal(user_id="", admin=False), work)
         assert row is not None
         return Readiness(position=int(row["position"] or 0), migrated=bool(row["migrated"]))
 
@@ -166,30 +125,13 @@ class ReadStore:
             _start_session(conn, principal)
             yield conn
 
-    def _read(
-        self,
-        principal: Principal,
-        work: Callable[[psycopg.Connection[Row]], T],
-        *,
-        replica: bool = True,
-    ) -> T:
-        """Run ``work`` in a read-only transaction as the principal's database role,
-        on a replica when there is one in the rotation, else (or if it fails) the primary.
+    def _read(self, principal: Principal, work: Callable[[psycopg.Connection[Row]], T]) -> T:
+        """Run ``work`` in a read-only transaction as the principal's database role.
 
         A connection the database dropped (after a restart) fails at once; the
         pool discards it and the read goes again on another, up to one more
         time than the pool has connections.
         """
-        chosen = (self._replica if self._pinned else self.replicas.choose()) if replica else None
-        if chosen is not None:
-            try:
-                with chosen.connection() as conn, conn.pipeline(), conn.transaction():
-                    _start_session(conn, principal)
-                    return work(conn)
-            except psycopg.errors.QueryCanceled:
-                raise  # too slow: it would be as slow on the primary
-            except psycopg.OperationalError:
-                self._replica = None  # the primary from here on: never behind a replica
         for attempt in range(self._size + 1):
             with self.pool.connection() as conn:
                 try:
@@ -225,6 +167,7 @@ def _list_params(principal: Principal, filters: ListFilters) -> dict[str, Any]:
         "limit": filters.limit + 1,
         "offset": 0 if filters.cursor else (filters.page - 1) * filters.limit,
         "count_cap": TOTAL_CAP + 1,
+        "as_of": filters.as_of,
     }
 
 

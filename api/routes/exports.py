@@ -133,6 +133,15 @@ def list_exports(
         str | None,
         Query(min_length=1, max_length=200, description="next_cursor of the previous page."),
     ] = None,
+    as_of: Annotated[
+        Moment | None,
+        Query(
+            description="List the exports as they stood at this moment (RFC 3339): each "
+            "export's state after its last event at or before it, as GET "
+            "/api/exports/{export_id}?as_of gives it; exports deleted since are listed, "
+            "exports requested later are not. A moment in the future lists the current state."
+        ),
+    ] = None,
 ) -> ExportList:
     if user_id is not None and not principal.admin:
         raise Problem(403, "only admins may filter by user_id")
@@ -142,7 +151,7 @@ def list_exports(
         after = decode_cursor(cursor) if cursor is not None else None
     except ValueError as error:
         raise invalid_field("query.cursor", str(error)) from None
-    filters = ListFilters(user_id, status, format, date_from, date_to, limit, page, after)
+    filters = ListFilters(user_id, status, format, date_from, date_to, limit, page, after, as_of)
     found = reads.page(principal, filters)
     rows = found.rows
     more = len(rows) > limit

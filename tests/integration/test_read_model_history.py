@@ -1,0 +1,220 @@
+"""export_log_versions: the projection keeps every version of every export_logs
+row, the rebuild makes the same history, and the list as of a moment agrees
+with the domain's own replay of each export (``ExportLedger.state_as_of``).
+
+The property test runs random commands (the equivalence test's steps: legal
+moves mostly, refused ones, repeated idempotency keys, deletes) with folds in
+between, then checks, against expectations built from the domain alone:
+the stored versions; ``rebuild --check`` finds the history in order; a
+rebuild reproduces it exactly; and at moments on, just before and just after
+event timestamps, the as-of list, each export's ``state_as_of`` and a
+``rebuild --as-of`` snapshot table all say the same.
+"""
+
+from __future__ import annotations
+
+import random
+import time
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+
+import psycopg
+import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+
+from api.auth import Principal
+from api.database import Database, open_ledger
+from domain.application import ExportLedger
+from domain.exceptions import SnapshotTableRefused
+from projections.follower import Follower, projector_connection
+from projections.history import snapshot
+from projections.rebuild import rebuild
+from tests.integration.history_helpers import (
+    Key,
+    Row,
+    differences,
+    domain_versions,
+    listed_as_of,
+    states_as_of,
+    stored_versions,
+    table_rows,
+)
+from tests.integration.readmodel_helpers import (
+    catch_up,
+    complete,
+    fresh_database,
+    head,
+    kill_hard,
+    request,
+    start_cli,
+    tracking,
+    wait_backends_gone,
+    wait_until,
+)
+from tests.integration.test_follower_crash import Writer
+from tests.integration.test_read_model_equivalence import run_steps
+
+MICROSECOND = timedelta(microseconds=1)
+
+
+@pytest.mark.slow
+@settings(
+    max_examples=15,
+    deadline=None,
+    suppress_health_check=[HealthCheck.too_slow, HealthCheck.data_too_large],
+)
+@given(
+    data=st.data(),
+    steps=st.integers(1, 30),
+    batch_size=st.sampled_from([1, 3, 1000]),
+)
+def test_history_and_as_of_lists_agree_with_the_domain(
+    admin_url: str, template_db: str, data: st.DataObject, steps: int, batch_size: int
+) -> None:
+    with fresh_database(admin_url, template_db) as url:
+        ledger = open_ledger(Database(url))
+        try:
+            exports = run_steps(ledger, url, data, steps)
+            follower = Follower(url, batch_size=batch_size)
+            with projector_connection(url) as conn:
+                follower.catch_up(conn)
+            expected = domain_versions(ledger, exports)
+            assert differences(stored_versions(url), expected) == []
+
+            report = rebuild(url, swap=False)
+            assert report.differences.versions == 0
+            assert not report.differences.drifted
+            rebuild(url)
+            assert differences(stored_versions(url), expected) == []
+
+            moments = sorted(
+                {e.timestamp for x in exports for e in ledger.history(x)}
+                | {datetime(2000, 1, 1, tzinfo=UTC), datetime.now(UTC) + timedelta(days=1)}
+            )
+            for _ in range(3):
+                at = data.draw(st.sampled_from(moments)) + data.draw(
+                    st.sampled_from([-MICROSECOND, timedelta(0), MICROSECOND])
+                )
+                _check_as_of(ledger, url, exports, at)
+        finally:
+            ledger.close()
+
+
+def _check_as_of(ledger: ExportLedger, url: str, exports: list[str], at: datetime) -> None:
+    by_domain = states_as_of(ledger, exports, at)
+    assert differences(listed_as_of(url, at), by_domain) == [], at
+    snapshot(url, "audit_snapshot", at, replace=True)
+    assert differences(table_rows(url, "audit_snapshot"), by_domain) == [], at
+    for user in ("A", "B"):
+        own = listed_as_of(url, at, Principal(user_id=user))
+        assert own == {k: v for k, v in by_domain.items() if v["user_id"] == user}
+
+
+def test_a_deleted_export_keeps_its_versions(ledger: ExportLedger, database_url: str) -> None:
+    url = database_url
+    kept = request(ledger, "A")
+    gone = request(ledger, "A")
+    complete(ledger, gone)
+    before_delete = datetime.now(UTC)
+    ledger.delete(gone, actor="admin", reason="asked to")
+    catch_up(url)
+
+    versions = stored_versions(url)
+    assert differences(versions, domain_versions(ledger, [kept, gone])) == []
+    assert [v["status"] for v in _by_version(versions, gone)] == [
+        "queued",
+        "processing",
+        "completed",
+    ]
+    assert _by_version(versions, gone)[-1]["valid_to"] is not None  # closed by Deleted
+    assert set(listed_as_of(url, before_delete)) == {kept, gone}
+    assert set(listed_as_of(url, datetime.now(UTC))) == {kept}
+    assert listed_as_of(url, before_delete)[gone]["status"] == "completed"
+
+
+def test_the_open_versions_are_the_live_rows(ledger: ExportLedger, database_url: str) -> None:
+    for n in range(6):
+        export_id = request(ledger, "A" if n % 2 else "B")
+        if n % 3:
+            complete(ledger, export_id)
+    catch_up(database_url, batch_size=2)
+    with psycopg.connect(database_url, autocommit=True) as conn:
+        extra = conn.execute(
+            'SELECT count(*) FROM (SELECT id, export_id, user_id, "timestamp", format, config,'
+            " conversation_count, file_size, status, file_url, expires_at, error_message,"
+            " created_at, updated_at, version, position FROM export_log_versions"
+            " WHERE valid_to IS NULL EXCEPT ALL SELECT * FROM export_logs) AS d"
+        ).fetchone()
+        counts = conn.execute(
+            "SELECT (SELECT count(*) FROM export_logs),"
+            " (SELECT count(*) FROM export_log_versions WHERE valid_to IS NULL)"
+        ).fetchone()
+    assert extra == (0,)
+    assert counts is not None and counts[0] == counts[1] == 6
+
+
+def test_check_reports_a_tampered_history_and_rebuild_repairs_it(
+    ledger: ExportLedger, database_url: str
+) -> None:
+    export_id = request(ledger, "A")
+    complete(ledger, export_id)
+    catch_up(database_url)
+    expected = stored_versions(database_url)
+    with psycopg.connect(database_url, autocommit=True) as conn:
+        conn.execute(
+            "UPDATE export_log_versions SET status = 'failed' WHERE export_id = %s AND version = 2",
+            (export_id,),
+        )
+    report = rebuild(database_url, swap=False)
+    assert report.differences.versions == 1 and report.differences.total == 0
+    assert report.differences.drifted
+    rebuild(database_url)
+    assert stored_versions(database_url) == expected
+    assert not rebuild(database_url, swap=False).differences.drifted
+
+
+def test_a_snapshot_refuses_bad_and_taken_names(ledger: ExportLedger, database_url: str) -> None:
+    request(ledger, "A")
+    catch_up(database_url)
+    now = datetime.now(UTC)
+    for name in ("export_logs", "export_log_versions", "Audit", "a-b", "x" * 41, "ledger_x", ""):
+        with pytest.raises(SnapshotTableRefused):
+            snapshot(database_url, name, now)
+    assert snapshot(database_url, "audit_now", now).rows == 1
+    with pytest.raises(SnapshotTableRefused, match="--replace"):
+        snapshot(database_url, "audit_now", now)
+    assert snapshot(database_url, "audit_now", now - timedelta(days=1), replace=True).rows == 0
+
+
+@pytest.mark.slow
+def test_kill_9_of_the_follower_leaves_the_history_exact(
+    ledger: ExportLedger, database_url: str, tmp_path: Path
+) -> None:
+    """The versions are written in the follower's batch transaction: however it
+    dies, each event's version is there exactly once after a restart."""
+    url = database_url
+    rng = random.Random()
+    writer = Writer(ledger, rng.randrange(2**32))
+    writer.start()
+    log = tmp_path / "follower.log"
+    try:
+        for _ in range(3):
+            follower = start_cli(url, "project", "--batch-size", "10", "--no-seal",
+                                 app_name="el-history-follower", log=log)  # fmt: skip
+            wait_until(lambda: (tracking(url) or 0) > 0, timeout=60)
+            time.sleep(rng.uniform(0.2, 1.0))
+            kill_hard(follower)
+            wait_backends_gone(url, "el-history-follower")
+    finally:
+        writer.stop()
+    assert not writer.errors, writer.errors
+    catch_up(url)
+    assert tracking(url) == head(url)
+    assert differences(stored_versions(url), domain_versions(ledger, writer.exports)) == []
+    assert not rebuild(url, swap=False).differences.drifted
+
+
+def _by_version(versions: dict[Key, Row], export_id: str) -> list[Row]:
+    found = [v for v in versions.values() if v["export_id"] == export_id]
+    return sorted(found, key=lambda v: int(v["version"]))

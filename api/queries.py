@@ -14,7 +14,9 @@ from __future__ import annotations
 
 import base64
 import binascii
-from collections.abc import Callable, Iterator
+import copy
+import time
+from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import datetime
@@ -26,6 +28,8 @@ from psycopg_pool import ConnectionPool
 
 from api.auth import Principal
 from api.database import ADMIN_ROLE, READER_ROLE
+from api.replicas import Replica, ReplicaSet
+from projections.follower import PositionWatcher
 from sql import query
 
 Row = dict[str, Any]
@@ -67,7 +71,9 @@ class Readiness:
 class ReadStore:
     """A pool of reader connections; reconnects by itself after an outage."""
 
-    def __init__(self, url: str, *, size: int = 4, timeout: float = 5.0) -> None:
+    def __init__(
+        self, url: str, *, size: int = 4, timeout: float = 5.0, replicas: Sequence[str] = ()
+    ) -> None:
         self.pool: ConnectionPool[psycopg.Connection[Row]] = ConnectionPool(
             url,
             connection_class=psycopg.Connection[Row],
@@ -83,13 +89,51 @@ class ReadStore:
             },
         )
         self._size = size
+        self.replicas = ReplicaSet.of(replicas, size=size, timeout=timeout)
+        self._pinned = False
+        self._replica: Replica | None = None
 
     def open(self) -> ReadStore:
         self.pool.open(wait=False)
+        self.replicas.open()
         return self
 
     def close(self) -> None:
+        self.replicas.close()
         self.pool.close(timeout=2)
+
+    def for_request(self) -> ReadStore:
+        """This store with one request's reads pinned to one replica (or the primary), so
+        that waiting for ``min_position`` and the read after it happen on the same server."""
+        view = copy.copy(self)
+        view._pinned, view._replica = True, self.replicas.choose()
+        return view
+
+    def reached(self, position: int, primary: PositionWatcher) -> bool:
+        """Whether this request's server is known to include ``position`` (no query)."""
+        return self.position(primary) >= position
+
+    def position(self, primary: PositionWatcher) -> int:
+        return self._replica.position if self._replica else primary.position
+
+    def wait_for(self, position: int, timeout: float, primary: PositionWatcher) -> bool:
+        """Wait until this request's server includes ``position``.
+
+        A replica that fails, or still lags when the wait is over, hands the request
+        to the primary, which is never behind its replicas.
+        """
+        replica = self._replica
+        if replica is None:
+            return primary.wait_for(position, timeout)
+        deadline = time.monotonic() + timeout
+        try:
+            if replica.wait_for(position, timeout):
+                return True
+        except psycopg.OperationalError:
+            self._replica = None
+            return primary.wait_for(position, max(deadline - time.monotonic(), 0))
+        self._replica = None
+        return primary.wait_for(position, 0)
 
     def get(self, principal: Principal, export_id: str) -> Row | None:
         def work(conn: psycopg.Connection[Row]) -> Row | None:
@@ -113,7 +157,7 @@ class ReadStore:
         def work(conn: psycopg.Connection[Row]) -> Row | None:
             return conn.execute(query("api", "readiness")).fetchone()
 
-        row = self._read(Principal(user_id="", admin=False), work)
+        row = self._read(Principal(user_id="", admin=False), work, replica=False)
         assert row is not None
         return Readiness(position=int(row["position"] or 0), migrated=bool(row["migrated"]))
 
@@ -125,13 +169,30 @@ class ReadStore:
             _start_session(conn, principal)
             yield conn
 
-    def _read(self, principal: Principal, work: Callable[[psycopg.Connection[Row]], T]) -> T:
-        """Run ``work`` in a read-only transaction as the principal's database role.
+    def _read(
+        self,
+        principal: Principal,
+        work: Callable[[psycopg.Connection[Row]], T],
+        *,
+        replica: bool = True,
+    ) -> T:
+        """Run ``work`` in a read-only transaction as the principal's database role,
+        on a replica when there is one in the rotation, else (or if it fails) the primary.
 
         A connection the database dropped (after a restart) fails at once; the
         pool discards it and the read goes again on another, up to one more
         time than the pool has connections.
         """
+        chosen = (self._replica if self._pinned else self.replicas.choose()) if replica else None
+        if chosen is not None:
+            try:
+                with chosen.connection() as conn, conn.pipeline(), conn.transaction():
+                    _start_session(conn, principal)
+                    return work(conn)
+            except psycopg.errors.QueryCanceled:
+                raise  # too slow: it would be as slow on the primary
+            except psycopg.OperationalError:
+                self._replica = None  # the primary from here on: never behind a replica
         for attempt in range(self._size + 1):
             with self.pool.connection() as conn:
                 try:

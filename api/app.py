@@ -27,6 +27,7 @@ from api.deps import Services
 from api.logs import RequestLog
 from api.metrics import Metrics, observe_commands
 from api.queries import ReadStore
+from api.routes import audit as audit_routes
 from api.routes import downloads, exports, health, history
 from api.routes import ledger as ledger_routes
 from api.routes import metrics as metrics_route
@@ -235,6 +236,7 @@ def create_app(
             {"name": "downloads", "description": "Downloads of exported files."},
             {"name": "history", "description": "The audit trail of an export."},
             {"name": "ledger", "description": "The signed Merkle seal and its proofs."},
+            {"name": "audit", "description": "The compliance export of the log."},
             {"name": "health", "description": "Liveness and readiness probes."},
         ],
     )
@@ -244,6 +246,7 @@ def create_app(
     for module in (health, exports, downloads, history):
         app.include_router(module.router)
     app.include_router(ledger_routes.router)
+    app.include_router(audit_routes.router)
     app.include_router(metrics_route.router)
     ui.install(app, settings, metrics)
     app.openapi = _openapi_builder(app)  # type: ignore[method-assign]

@@ -24,7 +24,15 @@ from tests.benchmarks.machine import OtherLoad, describe, machine_info, wait_unt
 from tests.benchmarks.report import BenchResult, Figure, markdown, table
 from tests.benchmarks.support import server
 
-BENCHMARKS = ("commands", "group_commit", "demo", "rebuild", "follower_lag", "api_lists")
+BENCHMARKS = (
+    "commands",
+    "group_commit",
+    "demo",
+    "rebuild",
+    "follower_lag",
+    "api_lists",
+    "console",
+)
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -59,6 +59,7 @@ CROSS_FIELD_RULES = [
     "POST /api/exports/expire",
     "GET /api/exports/{export_id}/proof",  # since after tree_size
     "GET /api/ledger/consistency",  # from after to
+    "GET /api/audit/events",  # from after to
 ]
 CONFIG = schemathesis.Config.from_dict(
     {

@@ -1,0 +1,27 @@
+-- The compliance export: stored events in log order, with the export each belongs
+-- to (the export_id of its aggregate's first event: an ExportLog's Requested, an
+-- idempotency claim's Claimed). {events} is the stored-events table. A filter
+-- given as NULL is off.
+
+-- name: audit_events
+SELECT e.notification_id, uuid_send(e.originator_id), e.originator_version, e.topic, e.state,
+       convert_from(f.state, 'UTF8')::jsonb ->> 'export_id'
+FROM {events} AS e
+LEFT JOIN {events} AS f ON f.originator_id = e.originator_id AND f.originator_version = 1
+WHERE e.notification_id BETWEEN %(start)s AND %(end)s
+  AND (%(topic)s::text IS NULL OR e.topic = %(topic)s::text)
+  AND (%(user_id)s::text IS NULL
+       OR convert_from(f.state, 'UTF8')::jsonb ->> 'user_id' = %(user_id)s::text)
+ORDER BY e.notification_id;
+
+-- name: audit_count
+SELECT count(*)
+FROM {events} AS e
+LEFT JOIN {events} AS f ON f.originator_id = e.originator_id AND f.originator_version = 1
+WHERE e.notification_id BETWEEN %(start)s AND %(end)s
+  AND (%(topic)s::text IS NULL OR e.topic = %(topic)s::text)
+  AND (%(user_id)s::text IS NULL
+       OR convert_from(f.state, 'UTF8')::jsonb ->> 'user_id' = %(user_id)s::text);
+
+-- name: sealed_leaves
+SELECT position, leaf_index, leaf_hash FROM ledger_leaves WHERE position = ANY(%s::bigint[]);

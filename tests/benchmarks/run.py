@@ -32,6 +32,7 @@ BENCHMARKS = (
     "follower_lag",
     "api_lists",
     "console",
+    "ledger",
 )
 
 

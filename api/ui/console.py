@@ -102,7 +102,8 @@ def _environment() -> jinja2.Environment:
     )
     env.filters["when"] = when
     env.filters["size"] = human_size
-    env.globals["STATUSES"] = ("queued", "processing", "completed", "failed", "expired")
+    for name in env.list_templates(filter_func=lambda n: n.endswith(".html")):
+        env.get_template(name)  # compiled at start-up, not on a user's first visit
     return env
 
 

@@ -31,6 +31,7 @@ BENCHMARKS = (
     "rebuild",
     "follower_lag",
     "api_lists",
+    "as_of_list",
     "console",
     "ledger",
 )

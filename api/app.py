@@ -175,7 +175,7 @@ def open_services(
         database = open_database(settings)
         if run_migrations:
             migrate(database.url)
-        ledger = open_ledger(database, settings)
+        ledger = open_ledger(database, settings, group_commit=settings.group_commit)
         stack.callback(ledger.close)
         metrics = metrics or Metrics()
         observe_commands(ledger, metrics)

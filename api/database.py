@@ -99,14 +99,17 @@ def ledger_env(
     return env
 
 
-def open_ledger(database: Database, settings: Settings | None = None) -> ExportLedger:
+def open_ledger(
+    database: Database, settings: Settings | None = None, *, group_commit: bool = False
+) -> ExportLedger:
     settings = settings or Settings()
     return ExportLedger(
         env=ledger_env(
             database.url,
             pool_size=settings.pool_size,
             lock_timeout_seconds=settings.lock_timeout_seconds,
-        )
+        ),
+        group_commit=group_commit,
     )
 
 

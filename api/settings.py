@@ -40,6 +40,11 @@ class Settings(BaseSettings):
     )
     pool_size: int = Field(default=4, ge=1, le=64)
     lock_timeout_seconds: int = Field(default=10, ge=0, le=600)
+    group_commit: bool = Field(
+        default=True,
+        description="the API saves concurrent commands in shared transactions (each response "
+        "still waits for its own commit)",
+    )
     jwt_secret: SecretStr | None = Field(
         default=None,
         description="HS256 key of the API's tokens (at least 32 characters); unset with the "

@@ -69,13 +69,15 @@ class GroupCommitter:
             self._commit(batch)
 
     def _gather(self) -> list[_Pending] | None:
-        """The first waiting command, everything queued behind it, and what
-        arrives within the window (commands queue up while a commit runs)."""
+        """The first waiting command, everything queued behind it and, when
+        others were queued too (callers are busy), what arrives within the
+        window. A lone caller is not kept waiting for company."""
         first = self._queue.get()
         if first is None:
             return None
         batch = [first]
-        deadline = time.monotonic() + self._window
+        window = self._window if self._queue.qsize() else 0.0
+        deadline = time.monotonic() + window
         while len(batch) < self._max_batch:
             try:
                 item = self._queue.get(timeout=max(deadline - time.monotonic(), 0))

@@ -129,7 +129,7 @@ class ReadStore:
         try:
             if replica.wait_for(position, timeout):
                 return True
-        except psycopg.OperationalError:
+        except psycopg.Error:
             self._replica = None
             return primary.wait_for(position, max(deadline - time.monotonic(), 0))
         self._replica = None
@@ -191,7 +191,7 @@ class ReadStore:
                     return work(conn)
             except psycopg.errors.QueryCanceled:
                 raise  # too slow: it would be as slow on the primary
-            except psycopg.OperationalError:
+            except psycopg.Error:  # a broken connection, a recovery conflict, a missing table
                 self._replica = None  # the primary from here on: never behind a replica
         for attempt in range(self._size + 1):
             with self.pool.connection() as conn:

@@ -138,12 +138,13 @@ class Replica:
         return self.position
 
     def probe(self) -> bool:
-        """Does the server answer now? One connection, no pool, no retries."""
+        """Does it answer, with the schema in place? One connection, no pool, no retries.
+        (A new replica, or one far behind, may not have replayed the migrations yet.)"""
         try:
             with psycopg.connect(
                 self.url, autocommit=True, connect_timeout=_PROBE_TIMEOUT_SECONDS
             ) as conn:
-                conn.execute(query("replicas", "probe"))
+                conn.execute(query("replicas", "read_position"))
         except psycopg.Error:
             return False
         return True
@@ -196,7 +197,7 @@ class ReplicaSet:
 
     def _status(self, replica: Replica) -> ReplicaStatus:
         if replica.healthy:
-            with contextlib.suppress(psycopg.OperationalError), replica.connection() as conn:
+            with contextlib.suppress(psycopg.Error), replica.connection() as conn:
                 return ReplicaStatus(replica.name, "ok", replica.fetch_position(conn))
         return ReplicaStatus(replica.name, "down", None)
 

@@ -5,6 +5,3 @@
 SELECT coalesce(
            (SELECT position FROM read_model_tracking WHERE table_name = 'export_logs'), 0
        ) AS position;
-
--- name: probe
-SELECT 1 AS ok;

@@ -217,13 +217,13 @@ def _env(url: str) -> dict[str, str]:
 
 
 @contextmanager
-def _serve(url: str, port: int) -> Iterator[None]:
+def _serve(url: str, port: int, env: dict[str, str] | None = None) -> Iterator[None]:
     log = tempfile.TemporaryFile()
     proc = subprocess.Popen(
         [*cli_command(), "serve", "--no-projector", "--port", str(port)],
         stdout=log,
         stderr=log,
-        env=_env(url),
+        env=_env(url) | (env or {}),
     )
     try:
         deadline = time.monotonic() + 60

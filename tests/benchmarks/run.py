@@ -27,6 +27,7 @@ from tests.benchmarks.support import server
 BENCHMARKS = (
     "commands",
     "group_commit",
+    "api_commands",
     "demo",
     "rebuild",
     "follower_lag",

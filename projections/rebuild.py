@@ -109,6 +109,9 @@ def rebuild(
             if not swap or _exists(control, shadow):
                 _drop_shadow(control, shadow)
             _drop_shadow(control, versions_table(shadow))
+            # Released now, not when the server gets round to ending this session:
+            # a rebuild right after this one must not find the lock still held.
+            control.execute("SELECT pg_advisory_unlock(%s)", (_REBUILD_LOCK,))
     return RebuildReport(
         events=events,
         rows=rows,

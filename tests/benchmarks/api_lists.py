@@ -14,11 +14,27 @@ that takes on the reader or admin role and sets the session's user):
 - ``admin first page``: admin token, no filter (the reference for the deep page).
 - ``admin deep page``: admin token, a keyset cursor 90% of the way down the table.
 
-API: ``wrk --latency`` for DURATION seconds per query at ``-c1 -t1`` and
-``-c32 -t2`` against one ``export-ledger serve --no-projector`` (a single uvicorn
-worker process; the load tool shares the machine's cores). Baseline: the same
-statements and parameters on a psycopg_pool ConnectionPool, one thread per
-client (pool size = clients).
+Tokens come from ``export-ledger token`` (``--user`` for the per-user list,
+``--admin`` for the others). The deep page's cursor is built as
+``api.queries.encode_cursor`` builds it, from the row 90% of the way down the
+table in list order.
+
+API: ``wrk -t1 -c1 -d10s --timeout 10s --latency -H 'Authorization: Bearer
+TOKEN' URL``, then the same with ``-t2 -c32``, against one
+``export-ledger serve --no-projector`` (a single uvicorn worker process with
+the API's default read pool of 4 connections). The figures are wrk's
+Requests/sec and its 99% latency; any non-2xx response or socket error fails
+the benchmark. wrk, PostgreSQL and the SQL baseline's Python client all share
+the machine's cores.
+
+Baseline: the same statements with the same parameters on a
+``psycopg_pool.ConnectionPool`` (pool size = clients, no prepared statements,
+as the API) on 1 and 32 threads. Each operation is one transaction:
+``SET LOCAL ROLE`` (reader or admin), ``set_session``, ``list_exports`` (limit
+26) and ``count_exports``, which is what ``ReadStore.page`` runs per request.
+
+"Deep pages as fast as the first" is checked as the deep page's API req/s
+against the admin first page's, at least 0.9x.
 """
 
 from __future__ import annotations

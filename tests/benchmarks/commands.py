@@ -1,8 +1,10 @@
 """Commands per second through ExportLedger vs raw single-row INSERTs, 1 and 8 threads.
 
 Each command (request, start, complete, in turn) is one transaction through
-the application; the baseline is one ~200-byte INSERT per autocommit
-transaction into a plain table, on the same server.
+``ExportLedger``, for 8 s (small: 2 s) per thread count; the figures are the rate and
+the p50/p99 latency. The baseline is one ~200-byte INSERT per autocommit
+transaction into a plain table, on the same server, from as many connections
+as threads.
 """
 
 from __future__ import annotations

@@ -1,6 +1,14 @@
 """Group commit: 32 concurrent callers through ExportLedger(group_commit=True),
 against the one-command-per-transaction path and raw single-row INSERT
-transactions from 32 connections, in the same run."""
+transactions from 32 connections, in the same run.
+
+32 caller threads for 8 s (small: 2 s), running the same command mix
+as ``commands`` (request, start, complete in turn: two of the three load the
+export first), on a ledger with group commit and a pool of 2 connections.
+Baselines in the same run: the same mix with one command per transaction (a
+pool of 32 connections), and one ~200-byte INSERT per autocommit transaction
+from 32 connections. The figures are commands/s and p99 latency.
+"""
 
 from __future__ import annotations
 

@@ -5,6 +5,7 @@ from __future__ import annotations
 import multiprocessing
 import os
 import platform
+import re
 import time
 from importlib.metadata import version
 from typing import Any
@@ -23,13 +24,41 @@ def machine_info(admin_url: str) -> dict[str, Any]:
         postmaster = _local_postmaster(backend)
     return {
         "cpus": os.cpu_count(),
+        "cpu_model": cpu_model(),
         "memory_gb": round(psutil.virtual_memory().total / 2**30, 1),
+        "os": os_name(),
         "python": platform.python_version(),
         "eventsourcing": version("eventsourcing"),
         "postgresql": settings,
         "server_is_local": postmaster is not None,
         "server_postmaster_pid": postmaster,
     }
+
+
+def cpu_model() -> str:
+    """The processor's model name (Linux), else what ``platform`` knows."""
+    try:
+        with open("/proc/cpuinfo") as info:
+            for line in info:
+                if line.startswith("model name"):
+                    return line.split(":", 1)[1].strip()
+    except OSError:
+        pass
+    return platform.processor() or platform.machine()
+
+
+def os_name() -> str:
+    """The distribution's name (``/etc/os-release``) and the kernel's version number."""
+    name = platform.system()
+    try:
+        with open("/etc/os-release") as release:
+            for line in release:
+                if line.startswith("PRETTY_NAME="):
+                    name = line.split("=", 1)[1].strip().strip('"')
+    except OSError:
+        pass
+    kernel = re.match(r"[\d.]*", platform.release())
+    return f"{name}, {platform.system()} {kernel.group(0) if kernel else ''}".rstrip()
 
 
 def describe(machine: dict[str, Any]) -> str:

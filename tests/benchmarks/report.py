@@ -51,9 +51,14 @@ class Figure:
     baseline_value: float
     baseline_unit: str = ""  # when it differs from ``unit``
     targets: Sequence[Target] = ()
+    # A ratio as once published from unrounded values, for figures transcribed from
+    # an older report; None: computed from value and baseline value.
+    recorded_ratio: float | None = None
 
     @property
     def ratio(self) -> float:
+        if self.recorded_ratio is not None:
+            return self.recorded_ratio
         return self.value / self.baseline_value if self.baseline_value else float("nan")
 
     def verdict(self) -> str:
@@ -67,6 +72,7 @@ class Figure:
     def as_dict(self) -> dict[str, Any]:
         data = asdict(self)
         data["targets"] = [t.describe() for t in self.targets]
+        data["target_fields"] = [asdict(t) for t in self.targets]
         data.update(ratio=self.ratio, verdict=self.verdict())
         return data
 
@@ -80,7 +86,7 @@ class BenchResult:
 def _number(value: float) -> str:
     if math.isnan(value):
         return "n/a"
-    if abs(value) >= 1000:
+    if abs(value) >= 1000 or (abs(value) >= 10 and value == int(value)):
         return f"{value:,.0f}"
     if abs(value) >= 10:
         return f"{value:.1f}"

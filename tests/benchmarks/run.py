@@ -1,10 +1,13 @@
 """Run the benchmarks: ``python -m tests.benchmarks.run [--only NAME] [--scale small|full]
-[--database-url URL] [--wait-quiet CORES]``.
+[--database-url URL] [--wait-quiet CORES] [--write BENCHMARKS.md [--force]]``.
 
 Each benchmark gets a throwaway database (dropped at the end) on an embedded
 server, or on the server of ``--database-url`` (an admin URL: it must be
 allowed to create databases). Prints a table; writes JSON (and the table
-in Markdown) under ``benchmark-results/``.
+in Markdown) under ``benchmark-results/``. With ``--write``, also keeps each
+benchmark's results as its record (``tests/benchmarks/results/NAME.json``; a
+small run does not replace a full-scale record unless ``--force``) and
+rewrites the document from all records.
 """
 
 from __future__ import annotations
@@ -20,6 +23,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
+from tests.benchmarks import document, records
 from tests.benchmarks.machine import OtherLoad, describe, machine_info, wait_until_quiet
 from tests.benchmarks.report import BenchResult, Figure, markdown, table
 from tests.benchmarks.support import server
@@ -78,6 +82,8 @@ def main(argv: list[str] | None = None) -> int:
     print(table(figures))
     path = _write(args, machine, results, figures)
     print(f"\nresults written to {path}")
+    if args.write:
+        _record(args, machine, results)
     return 1 if failed else 0
 
 
@@ -91,6 +97,15 @@ def _parser() -> argparse.ArgumentParser:
         "--database-url", help="admin URL of a PostgreSQL server (default: embedded server)"
     )
     parser.add_argument("--output", type=Path, default=Path("benchmark-results"))
+    parser.add_argument(
+        "--write",
+        type=Path,
+        metavar="BENCHMARKS.md",
+        help="keep the results as the benchmarks' records and rewrite this document",
+    )
+    parser.add_argument(
+        "--force", action="store_true", help="with --write: a small run replaces full-scale records"
+    )
     parser.add_argument(
         "--wait-quiet",
         type=float,
@@ -122,6 +137,29 @@ def _write(
     path.write_text(json.dumps(document, indent=2, default=str) + "\n")
     path.with_suffix(".md").write_text(markdown(figures) + "\n")
     return path
+
+
+def _record(args: argparse.Namespace, machine: dict[str, Any], results: dict[str, Any]) -> None:
+    """Each benchmark that succeeded becomes its record; then the document is rewritten."""
+    date = datetime.now(UTC).strftime("%Y-%m-%d %H:%M UTC")
+    command = "python -m tests.benchmarks.run " + " ".join(sys.argv[1:])
+    for name, result in results.items():
+        if "figures" not in result:
+            continue
+        record = records.new_record(
+            name,
+            result,
+            scale=args.scale,
+            date=date,
+            command=command,
+            server="given URL" if args.database_url else "embedded",
+            machine=machine,
+            wait_quiet=args.wait_quiet,
+        )
+        if records.save(record, force=args.force):
+            print(f"{name}: record updated ({records.path_of(name)})")
+    document.write(args.write)
+    print(f"{args.write} written")
 
 
 if __name__ == "__main__":

@@ -6,9 +6,9 @@ uvicorn worker, the API's default pool of 4 connections) on a fresh database,
 first with ``EXPORT_LEDGER_GROUP_COMMIT=true`` (the default: concurrent
 commands share transactions, each response still waits for its own commit),
 then restarted with ``=false`` (one command per transaction). Against each,
-``wrk`` runs for DURATION seconds at ``-t1 -c1`` and at ``-t2 -c32``; a Lua
+``wrk`` runs for 10 s (small: 3 s) at ``-t1 -c1`` and at ``-t2 -c32``; a Lua
 script sends the POST with a JSON body (format, config and conversation count
-of the API's example) and takes the bearer token of one of USERS users in
+of the API's example) and takes the bearer token of one of 8 users in
 turn, so the requests come from several users. The figures are wrk's
 Requests/sec and its 99% latency. Every response must be a 201 (the script
 counts any other status; wrk's non-2xx and socket errors must be zero), and

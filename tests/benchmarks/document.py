@@ -140,7 +140,7 @@ def _row(f: Figure, scale: str) -> str:
         f"{_number(f.value)} {f.unit}".strip(),
         f.baseline or "-",
         "-" if math.isnan(f.baseline_value) else f"{_number(f.baseline_value)} {unit}".strip(),
-        "-" if math.isnan(f.ratio) else f"{f.ratio:.3g}x",
+        "-" if math.isnan(f.ratio) else f"{f.ratio:#.3g}".rstrip(".") + "x",
         ", ".join(t.describe() for t in f.targets) or "-",
         _result(f, scale),
     )

@@ -16,6 +16,7 @@ from fastapi.staticfiles import StaticFiles
 from api.metrics import Metrics
 from api.settings import Settings
 from api.ui import session
+from api.ui.counts import StatusCounts
 from api.ui.jobs import Jobs
 
 SECURITY_HEADERS = {
@@ -33,6 +34,7 @@ class Console:
     csrf_key: bytes
     dev_sign_in: bool
     jobs: Jobs
+    status_counts: StatusCounts
 
 
 def install(app: FastAPI, settings: Settings, metrics: Metrics) -> None:
@@ -44,6 +46,7 @@ def install(app: FastAPI, settings: Settings, metrics: Metrics) -> None:
         csrf_key=secrets.token_bytes(32),
         dev_sign_in=session.dev_sign_in_enabled(settings),
         jobs=Jobs(metrics),
+        status_counts=StatusCounts(),
     )
     for module in (sign_in, exports_pages, ledger_page):
         app.include_router(module.router)

@@ -25,8 +25,13 @@ def ledger_page(request: Request, principal: AdminDep, services: ServicesDep) ->
     services.metrics.observe_positions(positions)
 
     with pooled_session(services.reads, ADMIN_ROLE) as conn:  # an admin, checked above
-        counts = conn.execute(query("console", "status_counts")).fetchall()
         checkpoint = latest_checkpoint(conn)
+
+    def count() -> list[tuple[str, int]]:
+        with pooled_session(services.reads, ADMIN_ROLE) as conn:
+            return conn.execute(query("console", "status_counts")).fetchall()
+
+    counted = console_of(request).status_counts.get(count)
     jobs = console_of(request).jobs
     alive = services.projector_alive
     running = jobs.running()
@@ -39,8 +44,9 @@ def ledger_page(request: Request, principal: AdminDep, services: ServicesDep) ->
         projector="external" if alive is None else "running" if alive() else "stopped",
         checkpoint=checkpoint,
         signature_problem=checkpoint.signature_problem() if checkpoint else None,
-        counts=counts,
-        total=sum(int(exports) for _, exports in counts),
+        counts=counted.counts,
+        counted_at=counted.at,
+        total=sum(exports for _, exports in counted.counts),
         running=running,
         last=jobs.last,
         job_names=JOB_NAMES,

@@ -12,7 +12,7 @@ Baseline: the API request that reads the same data, timed the same way:
 - ``exports, status+date``: admin, ``status=completed`` and a two-day range, both.
 - ``export page``: ``/ui/exports/{id}`` (state, timeline, proof check) vs
   ``GET /api/exports/{id}/history``.
-- ``export as of``: ``/ui/exports/{id}?version=2`` vs ``GET /api/exports/{id}?version=2``.
+- ``export as of``: ``/ui/exports/{id}?version=1`` vs ``GET /api/exports/{id}?version=1``.
 - ``ledger page``: admin ``/ui/ledger`` (positions, checkpoint, counts by status) vs
   ``GET /readyz``.
 """

@@ -44,6 +44,11 @@ def test_openapi_documents_every_response(client: TestClient) -> None:
         "/api/exports/{export_id}",
         "/api/exports/{export_id}/downloads",
         "/api/exports/{export_id}/history",
+        "/api/exports/{export_id}/proof",
+        "/api/ledger/public-key",
+        "/api/ledger/checkpoint",
+        "/api/ledger/consistency",
+        "/api/audit/events",
     }
     for path, operations in spec["paths"].items():
         for method, operation in operations.items():
@@ -69,6 +74,8 @@ def _check_response(name: str, code: str, response: dict[str, Any]) -> None:
     if int(code) >= 400:
         assert content[PROBLEM]["schema"] == {"$ref": "#/components/schemas/ProblemDetail"}
         assert content[PROBLEM]["example"]["status"] == int(code)
+    elif name == "GET /api/audit/events":
+        assert {"application/x-ndjson", "text/csv"} <= set(content), (name, code)
     else:
         assert "application/json" in content, (name, code)
 

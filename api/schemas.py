@@ -20,7 +20,7 @@ from pydantic import (
     model_validator,
 )
 
-from domain.application import MAX_CONVERSATIONS
+from domain.rules import MAX_CONVERSATIONS
 from domain.values import ExportConfig, ExportFormat
 
 EXAMPLE_ID = "exp_01JQ8Z6Y4N3M2K1H0G9F8E7D6C"

@@ -6,8 +6,6 @@ in (the ``eventsourcing`` library's convention); nothing here knows about SQL.
 
 from __future__ import annotations
 
-import hashlib
-import json
 from collections.abc import Callable, Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from datetime import UTC, datetime
@@ -17,7 +15,6 @@ from uuid import UUID
 from eventsourcing.application import AggregateNotFoundError, Application
 from eventsourcing.domain import DomainEventProtocol
 from eventsourcing.persistence import IntegrityError, OperationalError, PersistenceError
-from pydantic import ValidationError
 
 from domain.exceptions import (
     ConcurrentModification,
@@ -29,13 +26,19 @@ from domain.exceptions import (
 from domain.group_commit import GroupCommitter
 from domain.ids import aggregate_id, idempotency_claim_id, new_export_id
 from domain.model import SYSTEM_ACTOR, ExportLog, IdempotencyClaim
-from domain.values import ExportConfig, ExportFormat
+from domain.rules import (
+    aware,
+    check_completion,
+    check_no_nul,
+    check_request,
+    check_sha256,
+    request_fingerprint,
+)
 from domain.views import ExportState, HistoryEntry
 
 _EVENT_META = frozenset(
     {"originator_id", "originator_version", "originator_topic", "timestamp", "actor"}
 )
-MAX_CONVERSATIONS = 10_000_000
 
 
 def utc_now() -> datetime:
@@ -90,7 +93,7 @@ class ExportLedger(Application[UUID]):
         actor: str | None = None,
         idempotency_key: str | None = None,
     ) -> ExportState:
-        fmt, valid_config = _validate_request(user_id, format, config, conversation_count)
+        fmt, valid_config = check_request(user_id, format, config, conversation_count)
         export = ExportLog(
             export_id=new_export_id(),
             user_id=user_id,
@@ -101,7 +104,7 @@ class ExportLedger(Application[UUID]):
         )
         if idempotency_key is None:
             return self._save(export)
-        fingerprint = _fingerprint(user_id, fmt, valid_config, conversation_count)
+        fingerprint = request_fingerprint(user_id, fmt, valid_config, conversation_count)
         claim = IdempotencyClaim(
             claim_id=idempotency_claim_id(user_id, idempotency_key),
             key=idempotency_key,
@@ -129,7 +132,7 @@ class ExportLedger(Application[UUID]):
         row_count: int | None = None,
         actor: str = SYSTEM_ACTOR,
     ) -> ExportState:
-        _check_completion(file_size, file_url, expires_at, file_sha256, row_count)
+        check_completion(file_size, file_url, expires_at, file_sha256, row_count)
         export = self._load(export_id)
         export.complete(actor, file_size, file_url, expires_at, file_sha256, row_count)
         return self._save(export)
@@ -150,7 +153,7 @@ class ExportLedger(Application[UUID]):
         self, export_id: str, *, actor: str, file_sha256: str | None = None
     ) -> ExportState:
         if file_sha256 is not None:
-            _check_sha256(file_sha256)
+            check_sha256(file_sha256)
         export = self._load(export_id)
         export.record_download(actor, self._clock(), file_sha256)
         return self._save(export)
@@ -174,7 +177,7 @@ class ExportLedger(Application[UUID]):
         a stale finder, a second run, or a concurrent run never expires twice:
         an export another run got to first is skipped.
         """
-        moment = _aware(now) if now is not None else self._clock()
+        moment = aware(now) if now is not None else self._clock()
         expired, after = 0, None
         while True:
             candidates = finder.find_due(moment, after, batch_size)
@@ -204,7 +207,7 @@ class ExportLedger(Application[UUID]):
         if (at is None) == (version is None):
             raise InvalidExport("give exactly one of a timestamp or a version")
         if at is not None:
-            version = self._version_at(export_id, _aware(at))
+            version = self._version_at(export_id, aware(at))
         assert version is not None
         if version < 1:
             raise InvalidExport(f"version must be 1 or more, not {version}")
@@ -234,7 +237,7 @@ class ExportLedger(Application[UUID]):
         assert isinstance(export, ExportLog)
         for aggregate in aggregates:
             for pending in aggregate.pending_events:
-                _check_no_nul(vars(pending))
+                check_no_nul(vars(pending))
         with _translated_errors(export.export_id):
             if self._committer is None:
                 recordings = self.save(*aggregates)
@@ -316,83 +319,6 @@ def _translated_errors(export_id: str) -> Iterator[None]:
         raise ConcurrentModification(export_id) from None
     except (OperationalError, PersistenceError) as error:
         raise StoreUnavailable(f"event store unavailable: {error}") from error
-
-
-def _validate_request(
-    user_id: str, fmt: str, config: Mapping[str, Any] | None, conversation_count: int
-) -> tuple[str, dict[str, Any]]:
-    if not user_id or not user_id.strip() or len(user_id) > 200:
-        raise InvalidExport("user_id must be 1 to 200 characters")
-    try:
-        valid_format = ExportFormat(fmt)
-    except ValueError:
-        allowed = ", ".join(f.value for f in ExportFormat)
-        raise InvalidExport(f"format must be one of {allowed}, not {fmt!r}") from None
-    if _not_int(conversation_count):
-        raise InvalidExport("conversation_count must be an integer")
-    if not 0 <= conversation_count <= MAX_CONVERSATIONS:
-        raise InvalidExport(f"conversation_count must be 0 to {MAX_CONVERSATIONS}")
-    try:
-        valid_config = ExportConfig.model_validate(dict(config or {}))
-    except ValidationError as error:
-        raise InvalidExport(f"invalid config: {error}") from None
-    return valid_format.value, valid_config.model_dump(mode="json", exclude_none=True)
-
-
-def _check_completion(
-    file_size: int,
-    file_url: str,
-    expires_at: datetime | None,
-    file_sha256: str | None,
-    row_count: int | None,
-) -> None:
-    if _not_int(file_size) or file_size < 0:
-        raise InvalidExport("file_size must be a non-negative integer")
-    if not file_url or len(file_url) > 2048:
-        raise InvalidExport("file_url must be 1 to 2048 characters")
-    if expires_at is not None and expires_at.tzinfo is None:
-        raise InvalidExport("expires_at must carry a timezone")
-    if file_sha256 is not None:
-        _check_sha256(file_sha256)
-    if row_count is not None and (_not_int(row_count) or row_count < 0):
-        raise InvalidExport("row_count must be a non-negative integer")
-
-
-def _check_no_nul(data: Mapping[str, Any]) -> None:
-    """PostgreSQL text cannot hold NUL: a recorded NUL would stop the projection."""
-    for key, value in data.items():
-        if _has_nul(value):
-            raise InvalidExport(f"{key} must not contain NUL characters")
-
-
-def _has_nul(value: Any) -> bool:
-    if isinstance(value, str):
-        return "\x00" in value
-    if isinstance(value, dict):
-        return any(_has_nul(k) or _has_nul(v) for k, v in value.items())
-    if isinstance(value, list | tuple):
-        return any(_has_nul(v) for v in value)
-    return False
-
-
-def _not_int(value: object) -> bool:
-    return isinstance(value, bool) or not isinstance(value, int)
-
-
-def _check_sha256(value: str) -> None:
-    if len(value) != 64 or any(c not in "0123456789abcdef" for c in value):
-        raise InvalidExport("file_sha256 must be 64 lowercase hex characters")
-
-
-def _aware(at: datetime) -> datetime:
-    if at.tzinfo is None:
-        raise InvalidExport("the timestamp must carry a timezone (e.g. 2026-03-03T14:00:00Z)")
-    return at.astimezone(UTC)
-
-
-def _fingerprint(user_id: str, fmt: str, config: dict[str, Any], count: int) -> str:
-    body = json.dumps([user_id, fmt, config, count], sort_keys=True, separators=(",", ":"))
-    return hashlib.sha256(body.encode()).hexdigest()
 
 
 def _history_entry(event: DomainEventProtocol[UUID], position: int | None) -> HistoryEntry:

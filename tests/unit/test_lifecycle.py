@@ -12,7 +12,7 @@ from uuid import UUID, uuid5
 
 import pytest
 
-from domain.application import MAX_CONVERSATIONS, ExportLedger
+from domain.application import ExportLedger
 from domain.exceptions import (
     ExportLedgerError,
     ExportNotFound,
@@ -22,6 +22,7 @@ from domain.exceptions import (
 )
 from domain.ids import aggregate_id, is_export_id, new_export_id
 from domain.model import SYSTEM_ACTOR, ExportLog
+from domain.rules import MAX_CONVERSATIONS
 from domain.values import Status
 from domain.views import ExportState
 

@@ -1,0 +1,97 @@
+"""The rules a command's input must satisfy before any event is recorded.
+
+Each check raises :class:`~domain.exceptions.InvalidExport` with a message a
+user can act on; none of them touches the store.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from collections.abc import Mapping
+from datetime import UTC, datetime
+from typing import Any
+
+from pydantic import ValidationError
+
+from domain.exceptions import InvalidExport
+from domain.values import ExportConfig, ExportFormat
+
+MAX_CONVERSATIONS = 10_000_000
+
+
+def check_request(
+    user_id: str, fmt: str, config: Mapping[str, Any] | None, conversation_count: int
+) -> tuple[str, dict[str, Any]]:
+    if not user_id or not user_id.strip() or len(user_id) > 200:
+        raise InvalidExport("user_id must be 1 to 200 characters")
+    try:
+        valid_format = ExportFormat(fmt)
+    except ValueError:
+        allowed = ", ".join(f.value for f in ExportFormat)
+        raise InvalidExport(f"format must be one of {allowed}, not {fmt!r}") from None
+    if _not_int(conversation_count):
+        raise InvalidExport("conversation_count must be an integer")
+    if not 0 <= conversation_count <= MAX_CONVERSATIONS:
+        raise InvalidExport(f"conversation_count must be 0 to {MAX_CONVERSATIONS}")
+    try:
+        valid_config = ExportConfig.model_validate(dict(config or {}))
+    except ValidationError as error:
+        raise InvalidExport(f"invalid config: {error}") from None
+    return valid_format.value, valid_config.model_dump(mode="json", exclude_none=True)
+
+
+def check_completion(
+    file_size: int,
+    file_url: str,
+    expires_at: datetime | None,
+    file_sha256: str | None,
+    row_count: int | None,
+) -> None:
+    if _not_int(file_size) or file_size < 0:
+        raise InvalidExport("file_size must be a non-negative integer")
+    if not file_url or len(file_url) > 2048:
+        raise InvalidExport("file_url must be 1 to 2048 characters")
+    if expires_at is not None and expires_at.tzinfo is None:
+        raise InvalidExport("expires_at must carry a timezone")
+    if file_sha256 is not None:
+        check_sha256(file_sha256)
+    if row_count is not None and (_not_int(row_count) or row_count < 0):
+        raise InvalidExport("row_count must be a non-negative integer")
+
+
+def check_no_nul(data: Mapping[str, Any]) -> None:
+    """PostgreSQL text cannot hold NUL: a recorded NUL would stop the projection."""
+    for key, value in data.items():
+        if _has_nul(value):
+            raise InvalidExport(f"{key} must not contain NUL characters")
+
+
+def _has_nul(value: Any) -> bool:
+    if isinstance(value, str):
+        return "\x00" in value
+    if isinstance(value, dict):
+        return any(_has_nul(k) or _has_nul(v) for k, v in value.items())
+    if isinstance(value, list | tuple):
+        return any(_has_nul(v) for v in value)
+    return False
+
+
+def _not_int(value: object) -> bool:
+    return isinstance(value, bool) or not isinstance(value, int)
+
+
+def check_sha256(value: str) -> None:
+    if len(value) != 64 or any(c not in "0123456789abcdef" for c in value):
+        raise InvalidExport("file_sha256 must be 64 lowercase hex characters")
+
+
+def aware(at: datetime) -> datetime:
+    if at.tzinfo is None:
+        raise InvalidExport("the timestamp must carry a timezone (e.g. 2026-03-03T14:00:00Z)")
+    return at.astimezone(UTC)
+
+
+def request_fingerprint(user_id: str, fmt: str, config: dict[str, Any], count: int) -> str:
+    body = json.dumps([user_id, fmt, config, count], sort_keys=True, separators=(",", ":"))
+    return hashlib.sha256(body.encode()).hexdigest()

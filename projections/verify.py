@@ -15,6 +15,9 @@ From one repeatable-read snapshot:
    the table's tracking position. On a large log this pass runs in a second
    process, on the same snapshot (``SET TRANSACTION SNAPSHOT``), beside the first.
 
+The download check is one query, mostly the server's work: it runs on a
+connection of its own, on the same snapshot, while the passes run.
+
 Every problem names a log position; the report lists them first position first.
 """
 
@@ -24,10 +27,9 @@ import hashlib
 import multiprocessing
 import time
 from collections.abc import Callable, Generator, Iterator, Sequence
-from concurrent.futures import ProcessPoolExecutor, wait
+from concurrent.futures import ProcessPoolExecutor, ThreadPoolExecutor, wait
 from contextlib import contextmanager
 from dataclasses import dataclass
-from itertools import chain
 from typing import Any
 from uuid import UUID
 
@@ -85,13 +87,13 @@ def verify(
     """Check everything (see the module docstring); writes only a temporary table."""
     started = time.perf_counter()
     problems = Problems()
-    with _on(url) as conn:
+    with _on(url) as conn, ThreadPoolExecutor(1) as beside:
         snapshot = str(conn.execute("SELECT pg_export_snapshot()").fetchone()[0])  # type: ignore[index]
+        downloads = beside.submit(_download_problems, url, snapshot)  # mostly the server's work
         upto, events = _one(conn, "live_tracking"), _one(conn, "event_count")
         on_total(events + _one(conn, "events_upto", upto))
         stored = all_checkpoints(conn)
-        found = chain(checkpoint_problems(stored, against, trusted), download_problems(conn))
-        for problem in found:
+        for problem in checkpoint_problems(stored, against, trusted):
             problems.add(*problem)
         due: dict[int, list[Labelled]] = {}
         for label, cps in (("checkpoint", stored), ("saved checkpoint", against)):
@@ -103,6 +105,8 @@ def verify(
         else:
             events, sealed = _check_log(conn, problems.add, due, on_events)
             rows = _check_read_table(url, snapshot, upto, problems.add, on_events)
+        for problem in downloads.result():
+            problems.add(*problem)
     seconds = time.perf_counter() - started
     return VerifyReport(events, sealed, len(stored), len(against), rows, seconds, problems)
 
@@ -117,6 +121,11 @@ def _on(url: str, snapshot: str | None = None, read_only: bool = True) -> Iterat
             if snapshot is not None:
                 conn.execute(sql.SQL("SET TRANSACTION SNAPSHOT {}").format(snapshot))
             yield conn
+
+
+def _download_problems(url: str, snapshot: str) -> list[tuple[int, str, str]]:
+    with _on(url, snapshot) as conn:
+        return list(download_problems(conn))
 
 
 def _one(conn: Connection, name: str, *params: Any) -> int:

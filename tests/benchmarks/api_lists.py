@@ -29,8 +29,8 @@ the machine's cores.
 
 Baseline: the same statements with the same parameters on a
 ``psycopg_pool.ConnectionPool`` (pool size = clients, no prepared statements,
-as the API) on 1 and 32 threads. Each operation is one transaction sent in
-pipeline mode: ``start_session`` (takes on the reader or admin role, sets the
+as the API) on 1 and 32 threads. Each operation is one transaction:
+``start_session`` (takes on the reader or admin role, sets the
 user), ``list_exports`` (limit 26) and ``count_exports`` (counts up to
 10,001), which is what ``ReadStore.page`` runs per request.
 
@@ -331,7 +331,7 @@ def _sql(url: str, q: dict[str, Any], clients: int) -> dict[str, Any]:
     pool.wait()
 
     def operation() -> None:
-        with pool.connection() as conn, conn.pipeline(), conn.transaction():
+        with pool.connection() as conn, conn.transaction():
             conn.execute(start_session, (role, principal, "10000"))
             listed = conn.execute(listing, params)
             counted = conn.execute(counting, params)

@@ -25,12 +25,11 @@ from datetime import datetime
 from typing import Any, TypeVar
 
 import psycopg
-from psycopg.rows import dict_row
 from psycopg_pool import ConnectionPool
 
 from api.auth import Principal
 from api.database import ADMIN_ROLE, READER_ROLE
-from api.replicas import Replica, ReplicaSet
+from api.replicas import Replica, ReplicaSet, read_pool
 from projections.follower import PositionWatcher
 from sql import query
 
@@ -76,19 +75,8 @@ class ReadStore:
     def __init__(
         self, url: str, *, size: int = 4, timeout: float = 5.0, replicas: Sequence[str] = ()
     ) -> None:
-        self.pool: ConnectionPool[psycopg.Connection[Row]] = ConnectionPool(
-            url,
-            connection_class=psycopg.Connection[Row],
-            min_size=1,
-            max_size=size,
-            timeout=timeout,
-            open=False,
-            name="export-ledger-reads",
-            kwargs={
-                "options": "-c TimeZone=UTC",
-                "prepare_threshold": None,
-                "row_factory": dict_row,
-            },
+        self.pool: ConnectionPool[psycopg.Connection[Row]] = read_pool(
+            url, "export-ledger-reads", size=size, timeout=timeout
         )
         self._size = size
         self.replicas = ReplicaSet.of(replicas, size=size, timeout=timeout)

@@ -2,25 +2,22 @@
 SHA-256 and size, and each ``Downloaded`` event the checksum that was served.
 
 :func:`check_file` compares a file on disk with an export's completion
-(``export-ledger verify-file``); :func:`download_problems` finds downloads whose
-checksum is not the completed file's (reported by ``export-ledger verify``).
+(``export-ledger verify-file``); :class:`DownloadCheck`, fed every event in log
+order by ``export-ledger verify``'s log pass, finds downloads whose checksum is
+not the completed file's.
 """
 
 from __future__ import annotations
 
 import hashlib
-from collections.abc import Callable, Iterator, Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
 
-import psycopg
-from psycopg import sql
+import orjson
 
 from domain.views import HistoryEntry
 from projections.changes import EXPORT_TOPIC_PREFIX
-from projections.store import EVENTS_TABLE
-from sql import query
 
 CHUNK = 1 << 20
 
@@ -83,27 +80,52 @@ def check_file(export_id: str, completed: HistoryEntry, sha256: str, size: int) 
     )
 
 
-def download_problems(conn: psycopg.Connection[Any]) -> Iterator[tuple[int, str, str]]:
-    """(position, "download", message) for each download whose checksum differs from
-    the completed file's. Needs a connection that may read the stored events."""
-    statement = sql.SQL(query("artifacts", "download_mismatches")).format(
-        events=sql.Identifier(EVENTS_TABLE)
-    )
-    topics = {
-        "completed": EXPORT_TOPIC_PREFIX + "Completed",
-        "downloaded": EXPORT_TOPIC_PREFIX + "Downloaded",
-    }
-    for position, completed_at, served, recorded in conn.execute(statement, topics):
+COMPLETED = EXPORT_TOPIC_PREFIX + "Completed"
+DOWNLOADED = EXPORT_TOPIC_PREFIX + "Downloaded"
+TOPICS = frozenset({COMPLETED, DOWNLOADED})
+Add = Callable[[int, str, str], None]
+
+
+class DownloadCheck:
+    """Each download that names a checksum, against its export's latest completion
+    before it. Fed the ``Completed`` and ``Downloaded`` events in log order (an
+    export's events are in version order there), it keeps one entry per completed
+    export and reports (position, "download", message) through ``add``."""
+
+    def __init__(self, add: Add) -> None:
+        self._add = add
+        self._completed: dict[bytes, tuple[int, str | None]] = {}
+
+    def see(self, position: int, aggregate: bytes, topic: str, state: bytes) -> None:
+        checksum = _checksum(state)
+        if topic == COMPLETED:
+            self._completed[aggregate] = (position, checksum)
+            return
+        if checksum is None:
+            return
+        completed_at, recorded = self._completed.get(aggregate, (None, None))
         if completed_at is None:
-            message = f"a download of checksum {served} follows no completion"
+            message = f"a download of checksum {checksum} follows no completion"
         elif recorded is None:
             message = (
-                f"a download of checksum {served}, but the completion at position "
+                f"a download of checksum {checksum}, but the completion at position "
                 f"{completed_at} recorded no checksum"
             )
-        else:
+        elif recorded != checksum:
             message = (
-                f"the download served checksum {served}, but the file completed at position "
-                f"{completed_at} has {recorded}"
+                f"the download served checksum {checksum}, but the file completed at "
+                f"position {completed_at} has {recorded}"
             )
-        yield int(position), "download", message
+        else:
+            return
+        self._add(position, "download", message)
+
+
+def _checksum(state: bytes) -> str | None:
+    """The event's ``file_sha256``; None if it has none (or no longer parses: the
+    leaf check reports a changed event)."""
+    try:
+        value = orjson.loads(state).get("file_sha256")
+    except (orjson.JSONDecodeError, AttributeError):
+        return None
+    return value if isinstance(value, str) else None

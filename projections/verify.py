@@ -15,8 +15,8 @@ From one repeatable-read snapshot:
    the table's tracking position. On a large log this pass runs in a second
    process, on the same snapshot (``SET TRANSACTION SNAPSHOT``), beside the first.
 
-The download check is one query, mostly the server's work: it runs on a
-connection of its own, on the same snapshot, while the passes run.
+The download check rides on the log pass: it reads the checksum of each
+``Completed`` and ``Downloaded`` event it hashes (projections/artifacts.py).
 
 Every problem names a log position; the report lists them first position first.
 """
@@ -27,7 +27,7 @@ import hashlib
 import multiprocessing
 import time
 from collections.abc import Callable, Generator, Iterator, Sequence
-from concurrent.futures import ProcessPoolExecutor, ThreadPoolExecutor, wait
+from concurrent.futures import ProcessPoolExecutor, wait
 from contextlib import contextmanager
 from dataclasses import dataclass
 from typing import Any
@@ -38,7 +38,7 @@ from psycopg import sql
 
 from domain import merkle
 from domain.exceptions import ReadModelError
-from projections.artifacts import download_problems
+from projections.artifacts import TOPICS, DownloadCheck
 from projections.changes import Change
 from projections.proofs import EXAMPLES_PER_KIND, Problems, checkpoint_problems
 from projections.rebuild import compare, fold_by_export
@@ -87,9 +87,8 @@ def verify(
     """Check everything (see the module docstring); writes only a temporary table."""
     started = time.perf_counter()
     problems = Problems()
-    with _on(url) as conn, ThreadPoolExecutor(1) as beside:
+    with _on(url) as conn:
         snapshot = str(conn.execute("SELECT pg_export_snapshot()").fetchone()[0])  # type: ignore[index]
-        downloads = beside.submit(_download_problems, url, snapshot)  # mostly the server's work
         upto, events = _one(conn, "live_tracking"), _one(conn, "event_count")
         on_total(events + _one(conn, "events_upto", upto))
         stored = all_checkpoints(conn)
@@ -105,8 +104,6 @@ def verify(
         else:
             events, sealed = _check_log(conn, problems.add, due, on_events)
             rows = _check_read_table(url, snapshot, upto, problems.add, on_events)
-        for problem in downloads.result():
-            problems.add(*problem)
     seconds = time.perf_counter() - started
     return VerifyReport(events, sealed, len(stored), len(against), rows, seconds, problems)
 
@@ -121,11 +118,6 @@ def _on(url: str, snapshot: str | None = None, read_only: bool = True) -> Iterat
             if snapshot is not None:
                 conn.execute(sql.SQL("SET TRANSACTION SNAPSHOT {}").format(snapshot))
             yield conn
-
-
-def _download_problems(url: str, snapshot: str) -> list[tuple[int, str, str]]:
-    with _on(url, snapshot) as conn:
-        return list(download_problems(conn))
 
 
 def _one(conn: Connection, name: str, *params: Any) -> int:
@@ -145,6 +137,7 @@ def _check_log(
     peaks: list[bytes] = []
     leaf, size, since = next(leaves, None), 0, None
     leaf_hash, sha256 = merkle.leaf_hash, hashlib.sha256
+    downloads, watched = DownloadCheck(add), TOPICS
     with conn.cursor(name="verify_log", binary=True) as cur:
         cur.execute(statement("log_events"))
         for rows in prefetched(cur, 10_000):
@@ -153,6 +146,8 @@ def _check_log(
                 if previous + 1 != version:
                     add(position, "version", _version_gap(aggregate, version, previous))
                 versions[aggregate] = version
+                if topic in watched:
+                    downloads.see(position, aggregate, topic, state or b"")
                 node = leaf_hash(position, aggregate, version, topic or "", state or b"")
                 if leaf is None or leaf[1] != position or leaf[2] != node or leaf[0] != size:
                     leaf = _leaf_problem(leaves, leaf, position, node, size, add)

@@ -135,31 +135,28 @@ def _adapt(column: str, value: Any) -> Any:
 
 
 def copy_rows(conn: Connection, table: str, rows: Iterable[Row]) -> int:
-    """Bulk-load rows with COPY; returns how many."""
-    count = 0
-    with (
-        conn.cursor() as cur,
-        # A writer thread sends the data while this thread folds the next rows.
-        cur.copy(statement("copy_rows", table=table), writer=QueuedLibpqWriter(cur)) as copy,
-    ):
-        for row in rows:
-            values = [row[c] for c in COLUMNS]
-            values[5] = orjson.dumps(values[5]).decode()
-            copy.write_row(values)
-            count += 1
-    return count
+    """Bulk-load export_logs rows with COPY; returns how many."""
+    return _copy(conn, statement("copy_rows", table=table), COLUMNS, rows)
 
 
 def copy_versions(conn: Connection, table: str, versions: Iterable[Row]) -> int:
     """Bulk-load version rows with COPY; returns how many."""
+    return _copy(conn, statement("copy_versions", table=table), VERSION_COLUMNS, versions)
+
+
+def _copy(
+    conn: Connection, copy_statement: sql.Composed, columns: Sequence[str], rows: Iterable[Row]
+) -> int:
     count = 0
+    config = columns.index("config")
     with (
         conn.cursor() as cur,
-        cur.copy(statement("copy_versions", table=table), writer=QueuedLibpqWriter(cur)) as copy,
+        # A writer thread sends the data while this thread folds the next rows.
+        cur.copy(copy_statement, writer=QueuedLibpqWriter(cur)) as copy,
     ):
-        for version in versions:
-            values = [version[c] for c in VERSION_COLUMNS]
-            values[5] = orjson.dumps(values[5]).decode()
+        for row in rows:
+            values = [row[c] for c in columns]
+            values[config] = orjson.dumps(values[config]).decode()
             copy.write_row(values)
             count += 1
     return count

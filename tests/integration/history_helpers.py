@@ -16,9 +16,8 @@ from api.auth import Principal
 from api.queries import ListFilters, ReadStore
 from domain.application import ExportLedger
 from domain.exceptions import ExportNotFound
-from domain.ids import aggregate_id
-from domain.views import ExportState
 from projections.fold import COLUMNS, VERSION_COLUMNS
+from tests.integration.readmodel_helpers import state_row
 
 Row = dict[str, Any]
 Key = tuple[UUID, int]
@@ -53,28 +52,6 @@ def domain_versions(ledger: ExportLedger, export_ids: Iterable[str]) -> dict[Key
             )
             found[(row["id"], entry.version)] = row
     return found
-
-
-def state_row(state: ExportState, position: int | None) -> Row:
-    """An export_logs row from a domain state (no projection code)."""
-    return {
-        "id": aggregate_id(state.export_id),
-        "export_id": state.export_id,
-        "user_id": state.user_id,
-        "timestamp": state.created_at,
-        "format": state.format,
-        "config": state.config,
-        "conversation_count": state.conversation_count,
-        "file_size": state.file_size,
-        "status": state.status,
-        "file_url": state.file_url,
-        "expires_at": state.expires_at,
-        "error_message": state.error_message,
-        "created_at": state.created_at,
-        "updated_at": state.updated_at,
-        "version": state.version,
-        "position": position,
-    }
 
 
 def states_as_of(ledger: ExportLedger, export_ids: Iterable[str], at: datetime) -> dict[str, Row]:

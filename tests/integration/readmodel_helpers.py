@@ -31,6 +31,7 @@ from psycopg.rows import dict_row
 from domain.application import ExportLedger
 from domain.exceptions import IdempotencyKeyReused, IllegalTransition
 from domain.ids import aggregate_id
+from domain.views import ExportState
 from projections.changes import Change
 from projections.fold import COLUMNS, apply
 from projections.follower import Follower, projector_connection
@@ -218,6 +219,28 @@ def history_rows(ledger: ExportLedger, export_ids: Iterable[str]) -> dict[UUID, 
     return found
 
 
+def state_row(state: ExportState, position: int | None) -> Row:
+    """An export_logs row from a domain state (no projection code)."""
+    return {
+        "id": aggregate_id(state.export_id),
+        "export_id": state.export_id,
+        "user_id": state.user_id,
+        "timestamp": state.created_at,
+        "format": state.format,
+        "config": state.config,
+        "conversation_count": state.conversation_count,
+        "file_size": state.file_size,
+        "status": state.status,
+        "file_url": state.file_url,
+        "expires_at": state.expires_at,
+        "error_message": state.error_message,
+        "created_at": state.created_at,
+        "updated_at": state.updated_at,
+        "version": state.version,
+        "position": position,
+    }
+
+
 def domain_rows(ledger: ExportLedger, export_ids: Iterable[str]) -> dict[UUID, Row]:
     """The row each export should have, from the domain alone (no projection code):
     its aggregate's state and the log position of its last event; deleted exports
@@ -227,25 +250,7 @@ def domain_rows(ledger: ExportLedger, export_ids: Iterable[str]) -> dict[UUID, R
         state = ledger.get(export_id)
         if state.status == "deleted":
             continue
-        last = ledger.history(export_id)[-1]
-        row: Row = {
-            "id": aggregate_id(export_id),
-            "export_id": state.export_id,
-            "user_id": state.user_id,
-            "timestamp": state.created_at,
-            "format": state.format,
-            "config": state.config,
-            "conversation_count": state.conversation_count,
-            "file_size": state.file_size,
-            "status": state.status,
-            "file_url": state.file_url,
-            "expires_at": state.expires_at,
-            "error_message": state.error_message,
-            "created_at": state.created_at,
-            "updated_at": state.updated_at,
-            "version": state.version,
-            "position": last.position,
-        }
+        row = state_row(state, ledger.history(export_id)[-1].position)
         found[row["id"]] = row
     return found
 

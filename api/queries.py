@@ -7,7 +7,8 @@ if a query here forgot a filter.
 
 A read is one transaction of three statements: taking on the role and user,
 then the query (and the count). psycopg's pipeline mode would save round trips
-but measured four times slower per request here, so it is not used.
+but measured slower here (0.53 ms against 0.38 ms for such a transaction on a
+local server), so it is not used.
 A connection broken by a database restart fails its read, which is then
 retried on another connection (reads change nothing, so a retry is safe).
 """
@@ -166,7 +167,7 @@ class ReadStore:
         *,
         replica: bool = True,
     ) -> T:
-        """Run ``work`` in a read-only transaction as the principal's database role,
+        """Run ``work`` in one transaction as the principal's database role,
         on a replica when there is one in the rotation, else (or if it fails) the primary.
 
         A connection the database dropped (after a restart) fails at once; the

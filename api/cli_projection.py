@@ -67,6 +67,14 @@ def rebuild_command(
     check: Annotated[
         bool, typer.Option("--check", help="Compare with the events; do not swap.")
     ] = False,
+    history: Annotated[
+        bool,
+        typer.Option(
+            "--history",
+            help="Also fold and compare every version of export_log_versions, "
+            "not only the current ones.",
+        ),
+    ] = False,
     as_of: Annotated[
         str | None,
         typer.Option(
@@ -82,9 +90,10 @@ def rebuild_command(
         bool, typer.Option("--replace", help="With --into: overwrite an existing table.")
     ] = False,
 ) -> None:
-    """Rebuild export_logs and its history from the events into shadow tables
-    and swap them in.
+    """Rebuild export_logs from the events into a shadow table and swap it in.
 
+    Its history (export_log_versions) is checked by its current versions and
+    rebuilt too when they differ; --history folds and compares every version.
     With --check, only report drift: exit 1 when the live tables differ from
     what the events say, 0 when they match. With --as-of T --into TABLE, leave
     export_logs alone and write the table as it stood at T into TABLE.
@@ -92,8 +101,8 @@ def rebuild_command(
     if (as_of is None) != (into is None):
         fail("--as-of and --into go together")
     if as_of is not None and into is not None:
-        if check:
-            fail("--check does not go with --as-of/--into")
+        if check or history:
+            fail("--check and --history do not go with --as-of/--into")
         _snapshot(into, _parse_timestamp(as_of), replace=replace)
         return
     if replace:
@@ -104,7 +113,11 @@ def rebuild_command(
         label = "checking export_logs" if check else "rebuilding export_logs"
         with progress_bar(label, None) as advance:
             report = rebuild(
-                database.url, swap=not check, on_total=advance.set_total, on_events=advance
+                database.url,
+                swap=not check,
+                history=history,
+                on_total=advance.set_total,
+                on_events=advance,
             )
     _print_report(report, check)
     if check and report.differences.drifted:
@@ -141,7 +154,8 @@ def _print_report(report: RebuildReport, check: bool) -> None:
     if diff.problem is not None:
         out.print(diff.problem)
     if diff.versions:
-        out.print(f"export_log_versions differs from the events in {diff.versions:,} versions")
+        which = "versions" if diff.every_version else "current versions"
+        out.print(f"export_log_versions differs from the events in {diff.versions:,} {which}")
     if not diff.drifted:
         out.print("live table matches the events")
     elif diff.total:
@@ -158,7 +172,9 @@ def _print_report(report: RebuildReport, check: bool) -> None:
             table.add_row(example["export_id"], example["kind"], detail)
         out.print(table)
     if not check:
-        out.print("swapped the rebuilt table in" + (" (differences fixed)" if diff.drifted else ""))
+        fixed = " (differences fixed)" if diff.drifted else ""
+        history = "; its history was rebuilt too" if report.history else ""
+        out.print(f"swapped the rebuilt table in{fixed}{history}")
 
 
 @app.command()

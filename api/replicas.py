@@ -219,4 +219,3 @@ class ReplicaSet:
             return
         replica.healthy = True
         log.info("%s is in the read rotation", replica.name)
-

@@ -7,7 +7,7 @@ the stored events differ.
 
 from __future__ import annotations
 
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from typing import Any
 
 from domain.exceptions import ReadModelError
@@ -58,6 +58,20 @@ def apply(row: Row | None, change: Change) -> Row | None:
         "version": change.version,
         "position": change.position,
     }
+
+
+def fold_by_export(changes: Iterable[Change]) -> Iterator[Row]:
+    """One row per export still in the table, from changes grouped by export."""
+    current = -1
+    row: Row | None = None
+    for change in changes:
+        if change.aggregate_id.int != current:  # ints compare faster than UUIDs
+            if row is not None:
+                yield row
+            current, row = change.aggregate_id.int, None
+        row = apply(row, change)
+    if row is not None:
+        yield row
 
 
 def fold_export(row: Row | None, changes: Sequence[Change]) -> tuple[Row | None, list[Row]]:

@@ -14,26 +14,33 @@ The steps, each safe to interrupt (Ctrl-C or kill -9) until the last:
    table, and the follower resumes from the swapped-in tracking position.
 
 Until step 4 commits, the live table and its tracking are untouched.
+
+The history table (export_log_versions, one row per event) is four times
+the read table and the follower keeps it in the same transactions, so by
+default only its open versions, which must equal the rebuilt rows, are
+checked in step 4. When they differ, or the live table is too far behind to
+compare, the same steps run again for both tables, folding and comparing
+every version (also asked for with ``history=True``).
 """
 
 from __future__ import annotations
 
 import secrets
 import time
-from collections.abc import Callable, Iterable, Iterator
-from dataclasses import dataclass, field
-from typing import Any
+from collections.abc import Callable
+from dataclasses import dataclass
 
 import psycopg
 
 from domain.exceptions import ReadModelError, RebuildInProgress
-from projections.changes import Change
-from projections.fold import Row, apply
+from projections.drift import Differences, compare, compare_open_versions, compare_versions
+from projections.fold import fold_by_export
 from projections.history import fold_versions_by_export
 from projections.store import (
     LIVE_TABLE,
     VERSIONS_TABLE,
     Connection,
+    copy_rows,
     copy_versions,
     head_position,
     project_batch,
@@ -45,26 +52,7 @@ from projections.store import (
 
 _REBUILD_LOCK = 0x4578_5265_6275  # one rebuild at a time per database
 SHADOW_PREFIX = LIVE_TABLE + "_rebuild_"
-_EXAMPLES = 20
 _MAX_LIVE_CATCH_UP = 50_000
-
-
-@dataclass
-class Differences:
-    missing: int = 0
-    extra: int = 0
-    different: int = 0
-    examples: list[dict[str, Any]] = field(default_factory=list)
-    problem: str | None = None  # why the tables could not be compared row by row
-    versions: int = 0  # versions of export_log_versions missing, extra or different
-
-    @property
-    def total(self) -> int:
-        return self.missing + self.extra + self.different
-
-    @property
-    def drifted(self) -> bool:
-        return self.total > 0 or self.versions > 0 or self.problem is not None
 
 
 @dataclass
@@ -75,6 +63,7 @@ class RebuildReport:
     seconds: float
     differences: Differences
     swapped: bool
+    history: bool  # every version of export_log_versions folded (and swapped in)
 
     @property
     def events_per_second(self) -> float:
@@ -84,49 +73,98 @@ class RebuildReport:
 Progress = Callable[[int], None]
 
 
+@dataclass(frozen=True)
+class _Pass:
+    events: int
+    rows: int
+    position: int
+    differences: Differences
+    swapped: bool
+
+
 def rebuild(
     url: str,
     *,
     swap: bool = True,
+    history: bool = False,
     on_total: Callable[[int], None] = lambda _: None,
     on_events: Progress = lambda _: None,
 ) -> RebuildReport:
-    """Rebuild (or with ``swap=False`` only check) the live read table."""
+    """Rebuild (or with ``swap=False`` only check) the live read table, and
+    its whole history when asked, when it has drifted, or when it cannot be
+    checked (see the module's docstring)."""
     started = time.perf_counter()
+    totals: list[int] = []
+
+    def total(head: int) -> None:  # a second pass adds its events to the first's
+        totals.append(head)
+        on_total(sum(totals))
+
     with psycopg.connect(url, autocommit=True) as control:
         _take_rebuild_lock(control)
-        drop_leftover_shadows(control)
-        shadow = SHADOW_PREFIX + secrets.token_hex(4)
         try:
-            control.execute(statement("create_read_table"), (shadow,))
-            control.execute(statement("create_versions_table"), (versions_table(shadow),))
-            events, rows, _ = bulk_load(url, shadow, on_total, on_events)
-            control.execute(statement("index_read_table"), (shadow,))
-            control.execute(statement("index_versions_table"), (versions_table(shadow),))
-            events += _catch_up(control, shadow, upto=None)
-            differences, position = _finish(control, shadow, swap=swap)
+            drop_leftover_shadows(control)
+            history = history or (swap and _far_behind(control))
+            done = _rebuild_pass(control, url, swap, history, total, on_events)
+            differences, events = done.differences, done.events
+            if swap and not history and (differences.versions or differences.problem):
+                history = True  # the rows are right (or untouched); the history is not
+                done = _rebuild_pass(control, url, swap, history, total, on_events)
+                differences.versions = done.differences.versions
+                differences.every_version = True
+                events += done.events
         finally:
-            if not swap or _exists(control, shadow):
-                _drop_shadow(control, shadow)
-            _drop_shadow(control, versions_table(shadow))
             # Released now, not when the server gets round to ending this session:
             # a rebuild right after this one must not find the lock still held.
             control.execute("SELECT pg_advisory_unlock(%s)", (_REBUILD_LOCK,))
     return RebuildReport(
         events=events,
-        rows=rows,
-        position=position,
+        rows=done.rows,
+        position=done.position,
         seconds=time.perf_counter() - started,
         differences=differences,
-        swapped=swap,
+        swapped=done.swapped,
+        history=history,
     )
 
 
+def _rebuild_pass(
+    control: Connection,
+    url: str,
+    swap: bool,
+    history: bool,
+    on_total: Callable[[int], None],
+    on_events: Progress,
+) -> _Pass:
+    shadow = SHADOW_PREFIX + secrets.token_hex(4)
+    try:
+        control.execute(statement("create_read_table"), (shadow,))
+        if history:
+            control.execute(statement("create_versions_table"), (versions_table(shadow),))
+        events, rows, _ = bulk_load(url, shadow, on_total, on_events, history=history)
+        control.execute(statement("index_read_table"), (shadow,))
+        if history:
+            control.execute(statement("index_versions_table"), (versions_table(shadow),))
+        events += _catch_up(control, shadow, upto=None, history=history)
+        differences, position, swapped = _finish(control, shadow, swap=swap, history=history)
+    finally:
+        if _exists(control, shadow):
+            _drop_shadow(control, shadow)
+        _drop_shadow(control, versions_table(shadow))
+    return _Pass(events, rows, position, differences, swapped)
+
+
 def bulk_load(
-    url: str, shadow: str, on_total: Callable[[int], None], on_events: Progress
+    url: str,
+    shadow: str,
+    on_total: Callable[[int], None],
+    on_events: Progress,
+    *,
+    history: bool = False,
 ) -> tuple[int, int, int]:
-    """Fold every event up to a consistent head into ``shadow``'s history
-    with COPY, and fill ``shadow`` with the open versions.
+    """Fold every event up to a consistent head into ``shadow`` with COPY
+    (with ``history``: into its history, then fill ``shadow`` with the open
+    versions).
 
     Returns (events, rows, head). The snapshot is repeatable-read, so the
     head and the events read agree; ids at or below a visible id are final
@@ -146,28 +184,17 @@ def bulk_load(
                 on_events(n)
 
             changes = stream_events_by_aggregate(reader, head, counted)
-            history = versions_table(shadow)
             with writer.transaction():
-                copy_versions(writer, history, fold_versions_by_export(changes))
-                rows = writer.execute(
-                    statement("rows_from_versions", table=shadow, versions=history)
-                ).rowcount
+                if history:
+                    versions = versions_table(shadow)
+                    copy_versions(writer, versions, fold_versions_by_export(changes))
+                    rows = writer.execute(
+                        statement("rows_from_versions", table=shadow, versions=versions)
+                    ).rowcount
+                else:
+                    rows = copy_rows(writer, shadow, fold_by_export(changes))
                 writer.execute(statement("start_tracking"), (shadow, head))
     return events, rows, head
-
-
-def fold_by_export(changes: Iterable[Change]) -> Iterator[Row]:
-    """One row per export still in the table, from changes grouped by export."""
-    current = -1
-    row: Row | None = None
-    for change in changes:
-        if change.aggregate_id.int != current:  # ints compare faster than UUIDs
-            if row is not None:
-                yield row
-            current, row = change.aggregate_id.int, None
-        row = apply(row, change)
-    if row is not None:
-        yield row
 
 
 def drop_leftover_shadows(conn: Connection) -> list[str]:
@@ -178,25 +205,35 @@ def drop_leftover_shadows(conn: Connection) -> list[str]:
     return names
 
 
-def _finish(conn: Connection, shadow: str, *, swap: bool) -> tuple[Differences, int]:
+def _finish(
+    conn: Connection, shadow: str, *, swap: bool, history: bool
+) -> tuple[Differences, int, bool]:
+    """Compare at one position and swap; returns (differences, position, swapped)."""
     with conn.transaction():
         # The follower locks this row for each batch: holding it pauses the follower.
         conn.execute(statement("lock_tracking"), (LIVE_TABLE,))
         live_position = tracking_position(conn, LIVE_TABLE) or 0
         shadow_position = tracking_position(conn, shadow) or 0
         target = max(live_position, shadow_position)
-        _catch_up(conn, shadow, upto=target)
+        _catch_up(conn, shadow, upto=target, history=history)
         problem = _bring_live_to(conn, target, live_position, swap=swap)
         differences = compare(conn, shadow)
         differences.problem = problem
-        differences.versions = compare_versions(conn, versions_table(shadow))
-        if swap:
+        if history:
+            differences.versions = compare_versions(conn, versions_table(shadow))
+            differences.every_version = True
+        elif problem is None:
+            differences.versions = compare_open_versions(conn, shadow)
+        # Without a rebuilt history, the old one must stand at the target too.
+        swapped = swap and (history or problem is None)
+        if swapped:
             conn.execute("SET LOCAL lock_timeout = '30s'")
             conn.execute(statement("swap_read_table"), (shadow, LIVE_TABLE))
-            conn.execute(
-                statement("swap_versions_table"), (versions_table(shadow), VERSIONS_TABLE)
-            )
-    return differences, target
+            if history:
+                conn.execute(
+                    statement("swap_versions_table"), (versions_table(shadow), VERSIONS_TABLE)
+                )
+    return differences, target, swapped
 
 
 def _bring_live_to(conn: Connection, target: int, live_position: int, *, swap: bool) -> str | None:
@@ -214,57 +251,17 @@ def _bring_live_to(conn: Connection, target: int, live_position: int, *, swap: b
     return None
 
 
-def compare(conn: Connection, shadow: str, examples: int = _EXAMPLES) -> Differences:
-    """How the live table differs from ``shadow`` (what the events say)."""
-    found = conn.execute(statement("differences", table=LIVE_TABLE, shadow=shadow)).fetchall()
-    kinds = {row[0]: row[1] for row in found}
-    differences = Differences(
-        missing=sum(k == "missing" for k in kinds.values()),
-        extra=sum(k == "extra" for k in kinds.values()),
-        different=sum(k == "different" for k in kinds.values()),
-    )
-    if kinds:
-        sample = sorted(kinds, key=str)[:examples]
-        pairs = conn.execute(
-            statement("row_pairs", table=LIVE_TABLE, shadow=shadow), (sample,)
-        ).fetchall()
-        kind_by_export = {
-            (live or expected)["export_id"]: (live, expected) for _, live, expected in pairs
-        }
-        differences.examples = [
-            _example(export_id, _kind(live, expected), live, expected)
-            for export_id, (live, expected) in sorted(kind_by_export.items())
-        ]
-    return differences
+def _far_behind(conn: Connection) -> bool:
+    """Whether the live table lags too far to be compared (so will be replaced
+    unchecked, and its history with it)."""
+    live = tracking_position(conn, LIVE_TABLE) or 0
+    return head_position(conn) - live > _MAX_LIVE_CATCH_UP
 
 
-def compare_versions(conn: Connection, shadow_versions: str) -> int:
-    """How many versions the live history lacks, has extra, or holds otherwise."""
-    row = conn.execute(
-        statement("version_differences", table=VERSIONS_TABLE, shadow=shadow_versions)
-    ).fetchone()
-    return sum(row) if row else 0
-
-
-def _kind(live: Any, expected: Any) -> str:
-    return "extra" if expected is None else "missing" if live is None else "different"
-
-
-def _example(export_id: str, kind: str, live: Any, expected: Any) -> dict[str, Any]:
-    example: dict[str, Any] = {"export_id": export_id, "kind": kind}
-    if live and expected:
-        example["columns"] = {
-            key: {"live": live.get(key), "expected": value}
-            for key, value in expected.items()
-            if live.get(key) != value
-        }
-    return example
-
-
-def _catch_up(conn: Connection, table: str, upto: int | None) -> int:
+def _catch_up(conn: Connection, table: str, upto: int | None, *, history: bool = True) -> int:
     total = 0
     while True:
-        folded, _ = project_batch(conn, table, upto=upto, limit=5000)
+        folded, _ = project_batch(conn, table, upto=upto, limit=5000, history=history)
         total += folded
         if folded == 0:
             return total

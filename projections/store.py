@@ -56,9 +56,15 @@ def tracking_position(conn: Connection, table: str) -> int | None:
 
 
 def project_batch(
-    conn: Connection, table: str = LIVE_TABLE, *, upto: int | None = None, limit: int = 1000
+    conn: Connection,
+    table: str = LIVE_TABLE,
+    *,
+    upto: int | None = None,
+    limit: int = 1000,
+    history: bool = True,
 ) -> tuple[int, int]:
-    """Fold the next events after ``table``'s tracking position into it.
+    """Fold the next events after ``table``'s tracking position into it (and,
+    unless ``history`` is false, into its history table).
 
     Returns (events folded, new position). Locks the tracking row first, so
     two followers, or a follower and a rebuild's swap, take turns.
@@ -75,16 +81,19 @@ def project_batch(
         if not stored:
             return 0, position
         changes = [c for c in map(decode, stored) if c is not None]
-        write_changes(conn, table, changes)
+        write_changes(conn, table, changes, history=history)
         new_position = int(stored[-1][0])
         conn.execute(statement("set_tracking"), (new_position, table))
         conn.execute(statement("notify_projected"), (f"{table}:{new_position}",))
         return len(stored), new_position
 
 
-def write_changes(conn: Connection, table: str, changes: Sequence[Change]) -> None:
+def write_changes(
+    conn: Connection, table: str, changes: Sequence[Change], *, history: bool = True
+) -> None:
     """Apply changes to the rows they touch, reading those rows first, and
-    record the versions they make in the table's history (same transaction)."""
+    record the versions they make in the table's history (same transaction;
+    a shadow rebuilt without its history has none to record in)."""
     if not changes:
         return
     by_export: dict[UUID, list[Change]] = {}
@@ -103,8 +112,14 @@ def write_changes(conn: Connection, table: str, changes: Sequence[Change]) -> No
         conn.execute(statement("upsert_rows", table=table), _columns(upserts, COLUMNS))
     if gone:
         conn.execute(statement("delete_rows", table=table), (gone,))
-    history = versions_table(table)
-    firsts = [c[0] for c in by_export.values()]
+    if history:
+        _record_versions(conn, versions_table(table), list(by_export.values()), versions)
+
+
+def _record_versions(
+    conn: Connection, history: str, by_export: list[list[Change]], versions: list[Row]
+) -> None:
+    firsts = [c[0] for c in by_export]
     closing = ([c.aggregate_id for c in firsts], [c.position for c in firsts],
                [c.timestamp for c in firsts])  # fmt: skip
     # Each export's open version ends at its first change here (before new ones open).

@@ -40,8 +40,9 @@ from domain import merkle
 from domain.exceptions import ReadModelError
 from projections.artifacts import TOPICS, DownloadCheck
 from projections.changes import Change
+from projections.drift import compare
+from projections.fold import fold_by_export
 from projections.proofs import EXAMPLES_PER_KIND, Problems, checkpoint_problems
-from projections.rebuild import compare, fold_by_export
 from projections.sealer import Checkpoint, all_checkpoints, statement
 from projections.store import copy_rows, prefetched, stream_events_by_aggregate
 

@@ -12,7 +12,9 @@
 -- Written only by the projection (projections/store.py), in the same
 -- transaction as export_logs and its tracking row ('export_logs' in
 -- read_model_tracking): the two tables always stand at the same position.
--- The rebuild builds a shadow of both and swaps both in one transaction.
+-- The rebuild checks the open versions against a rebuilt export_logs; it
+-- rebuilds this table too (a shadow of both, swapped in one transaction)
+-- when they differ or when asked with --history.
 
 CREATE OR REPLACE FUNCTION export_ledger_create_versions_table(target text) RETURNS void
 LANGUAGE plpgsql AS $$
@@ -114,7 +116,8 @@ BEGIN
         PERFORM export_ledger_create_versions_table('export_log_versions');
         -- A database folded before this table existed: its current rows are the
         -- open versions. The versions before them come with the next
-        -- 'export-ledger rebuild' (until then 'rebuild --check' reports them).
+        -- 'export-ledger rebuild --history' (until then 'rebuild --check
+        -- --history' reports them).
         INSERT INTO export_log_versions
         SELECT l.*, l.position, l.updated_at, NULL, NULL FROM export_logs AS l;
     END IF;

@@ -104,6 +104,23 @@ SELECT count(*) FILTER (WHERE s.id IS NULL) AS extra,
 FROM {table} AS l FULL JOIN {shadow} AS s ON s.id = l.id AND s.version = l.version
 WHERE l.id IS NULL OR s.id IS NULL OR ROW(l.*) IS DISTINCT FROM ROW(s.*);
 
+-- name: open_version_differences
+-- How many open versions of a history differ from a read table's rows (each
+-- open version is its export's row, valid from the row's position and time).
+SELECT count(*)
+FROM (SELECT id, export_id, user_id, "timestamp", format, config, conversation_count,
+             file_size, status, file_url, expires_at, error_message, created_at,
+             updated_at, version, position, valid_from, valid_from_time
+      FROM {versions} WHERE valid_to IS NULL) AS v
+FULL JOIN {shadow} AS s ON s.id = v.id
+WHERE v.id IS NULL OR s.id IS NULL
+   OR ROW(v.id, v.export_id, v.user_id, v."timestamp", v.format, v.config,
+          v.conversation_count, v.file_size, v.status, v.file_url, v.expires_at,
+          v.error_message, v.created_at, v.updated_at, v.version, v.position)
+      IS DISTINCT FROM ROW(s.*)
+   OR v.valid_from IS DISTINCT FROM s.position
+   OR v.valid_from_time IS DISTINCT FROM s.updated_at;
+
 -- name: notify_projected
 SELECT pg_notify('export_logs_projected', %s);
 

@@ -57,6 +57,7 @@ def run(admin_url: str, scale: str) -> BenchResult:
                 "seed_seconds": seed_seconds,
                 "rebuild_live_table_lagging": _rebuild(url),
                 "rebuild_live_table_matching": _rebuild(url),
+                "rebuild_history": _rebuild(url, "--history"),
                 "copy": _copy_baseline(url, events),
             }
     with fresh_database(admin_url, "bench_rebuild_sample") as url:
@@ -82,9 +83,9 @@ def _seed(url: str, exports: int, rng: random.Random) -> float:
         ledger.close()
 
 
-def _rebuild(url: str) -> dict[str, Any]:
+def _rebuild(url: str, *options: str) -> dict[str, Any]:
     checkpoint(url)
-    run = run_cli(["rebuild"], url)
+    run = run_cli(["rebuild", *options], url)
     found = _REPORT.search(run.stdout)
     if not found:
         raise RuntimeError(f"unexpected rebuild output: {run.stdout!r}")
@@ -146,6 +147,18 @@ def _figures(details: dict[str, Any]) -> list[Figure]:
             "rows/s",
         )
     )
+    history = large["rebuild_history"]
+    figures.append(
+        Figure(
+            NAME,
+            f"rebuild --history, {large['events']:,} events",
+            history["events_per_second"],
+            "events/s",
+            f"COPY of {large['copy']['rows']:,} rows",
+            large["copy"]["rows_per_second"],
+            "rows/s",
+        )
+    )
     rebuild = large["rebuild_live_table_matching"]
     figures.append(
         Figure(
@@ -174,5 +187,5 @@ def _figures(details: dict[str, Any]) -> list[Figure]:
 
 def _peak_rss(point: dict[str, Any]) -> float:
     """The higher peak RSS of the two rebuilds at one point."""
-    runs = ("rebuild_live_table_lagging", "rebuild_live_table_matching")
+    runs = ("rebuild_live_table_lagging", "rebuild_live_table_matching", "rebuild_history")
     return max(float(point[run]["peak_rss_mb"]) for run in runs)

@@ -33,9 +33,9 @@ from domain.exceptions import IdempotencyKeyReused, IllegalTransition
 from domain.ids import aggregate_id
 from domain.views import ExportState
 from projections.changes import Change
-from projections.fold import COLUMNS, apply
+from projections.fold import COLUMNS, apply, fold_by_export
 from projections.follower import Follower, projector_connection
-from projections.rebuild import SHADOW_PREFIX, fold_by_export
+from projections.rebuild import SHADOW_PREFIX
 from projections.store import LIVE_TABLE, stream_events_by_aggregate
 
 EVENTS_TABLE = "exportledger_events"

@@ -82,10 +82,13 @@ def test_history_and_as_of_lists_agree_with_the_domain(
             expected = domain_versions(ledger, exports)
             assert differences(stored_versions(url), expected) == []
 
-            report = rebuild(url, swap=False)
-            assert report.differences.versions == 0
-            assert not report.differences.drifted
+            for history in (False, True):
+                report = rebuild(url, swap=False, history=history)
+                assert report.differences.versions == 0
+                assert not report.differences.drifted
             rebuild(url)
+            assert differences(stored_versions(url), expected) == []
+            rebuild(url, history=True)
             assert differences(stored_versions(url), expected) == []
 
             moments = sorted(
@@ -154,7 +157,50 @@ def test_the_open_versions_are_the_live_rows(ledger: ExportLedger, database_url:
     assert counts is not None and counts[0] == counts[1] == 6
 
 
-def test_check_reports_a_tampered_history_and_rebuild_repairs_it(
+def test_check_history_reports_a_tampered_past_version_and_rebuild_repairs_it(
+    ledger: ExportLedger, database_url: str
+) -> None:
+    export_id = request(ledger, "A")
+    complete(ledger, export_id)
+    catch_up(database_url)
+    expected = stored_versions(database_url)
+    _tamper(database_url, "status = 'failed'", export_id, version=2)  # a closed version
+    assert not rebuild(database_url, swap=False).differences.drifted  # only open ones checked
+    report = rebuild(database_url, swap=False, history=True)
+    assert report.differences.versions == 1 and report.differences.total == 0
+    assert report.differences.drifted and report.differences.every_version
+    assert rebuild(database_url, history=True).history
+    assert stored_versions(database_url) == expected
+    assert not rebuild(database_url, swap=False, history=True).differences.drifted
+
+
+@pytest.mark.parametrize(
+    "change",
+    [
+        "status = 'failed'",
+        "valid_from_time = valid_from_time + interval '1 second'",
+        "valid_to = NULL, valid_to_time = NULL",
+    ],
+)
+def test_rebuild_finds_a_tampered_current_version_and_rebuilds_the_history(
+    ledger: ExportLedger, database_url: str, change: str
+) -> None:
+    export_id = request(ledger, "A")
+    complete(ledger, export_id)
+    catch_up(database_url)
+    expected = stored_versions(database_url)
+    version = 2 if "valid_to =" in change else 3  # reopen a closed one, or edit the open one
+    _tamper(database_url, change, export_id, version=version)
+    report = rebuild(database_url, swap=False)
+    assert report.differences.versions == 1 and report.differences.total == 0
+    assert report.differences.drifted and not report.differences.every_version
+    fixed = rebuild(database_url)
+    assert fixed.history and fixed.differences.every_version
+    assert stored_versions(database_url) == expected
+    assert not rebuild(database_url, swap=False, history=True).differences.drifted
+
+
+def test_a_rebuild_keeps_the_history_it_did_not_need_to_rebuild(
     ledger: ExportLedger, database_url: str
 ) -> None:
     export_id = request(ledger, "A")
@@ -162,16 +208,22 @@ def test_check_reports_a_tampered_history_and_rebuild_repairs_it(
     catch_up(database_url)
     expected = stored_versions(database_url)
     with psycopg.connect(database_url, autocommit=True) as conn:
-        conn.execute(
-            "UPDATE export_log_versions SET status = 'failed' WHERE export_id = %s AND version = 2",
-            (export_id,),
-        )
-    report = rebuild(database_url, swap=False)
-    assert report.differences.versions == 1 and report.differences.total == 0
-    assert report.differences.drifted
-    rebuild(database_url)
+        conn.execute("UPDATE export_logs SET status = 'failed' WHERE export_id = %s", (export_id,))
+    report = rebuild(database_url)
+    assert report.differences.different == 1 and report.differences.versions == 0
+    assert not report.history
     assert stored_versions(database_url) == expected
-    assert not rebuild(database_url, swap=False).differences.drifted
+    ledger.record_download(export_id, actor="A")
+    catch_up(database_url)  # the follower goes on from the swapped-in table, with its history
+    assert not rebuild(database_url, swap=False, history=True).differences.drifted
+
+
+def _tamper(url: str, change: str, export_id: str, *, version: int) -> None:
+    with psycopg.connect(url, autocommit=True) as conn:
+        conn.execute(
+            f"UPDATE export_log_versions SET {change} WHERE export_id = %s AND version = %s",
+            (export_id, version),
+        )
 
 
 def test_a_snapshot_refuses_bad_and_taken_names(ledger: ExportLedger, database_url: str) -> None:

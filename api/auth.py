@@ -7,10 +7,12 @@ source, so a token can never have its public key used as an HMAC secret.
 
 from __future__ import annotations
 
+import functools
 import os
 import re
 import secrets
 import tempfile
+import time
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
@@ -27,6 +29,7 @@ _ASYMMETRIC = ("RS256", "RS384", "RS512", "ES256", "ES384", "PS256")
 _TTL = re.compile(r"^\s*(\d+)\s*([smhd]?)\s*$")
 _UNITS = {"": 1, "s": 1, "m": 60, "h": 3600, "d": 86400}
 _LEEWAY_SECONDS = 30
+_VERIFIED_CACHE = 4096  # tokens whose signature and claims were checked, kept until they expire
 
 
 @dataclass(frozen=True, slots=True)
@@ -65,8 +68,24 @@ class TokenVerifier:
             raise ConfigurationError(f"bad EXPORT_LEDGER_JWKS_URL: {error}") from None
         self._audience = audience
         self._issuer = issuer
+        # A client sends the same token on every request: its signature and claims are
+        # checked once, and only its expiry again on later requests.
+        self._checked = functools.lru_cache(maxsize=_VERIFIED_CACHE)(self._check)
+
+    @property
+    def may_block(self) -> bool:
+        """Whether :meth:`verify` may fetch keys over the network (RS256 via JWKS);
+        an HS256-only verifier is pure computation, fit for the event loop."""
+        return self._jwks is not None
 
     def verify(self, token: str) -> Principal:
+        principal, expires = self._checked(token)
+        if expires + _LEEWAY_SECONDS < time.time():
+            raise InvalidToken("the token has expired")
+        return principal
+
+    def _check(self, token: str) -> tuple[Principal, float]:
+        """The caller and the expiry time of a token whose signature and claims hold."""
         try:
             algorithm = jwt.get_unverified_header(token).get("alg")
             key = self._key(token, algorithm)
@@ -85,7 +104,7 @@ class TokenVerifier:
             raise KeysUnavailable(str(error)) from None
         except jwt.PyJWTError as error:
             raise InvalidToken(f"invalid token: {error}") from None
-        return _principal(claims)
+        return _principal(claims), float(claims["exp"])
 
     def _key(self, token: str, algorithm: Any) -> Any:
         if algorithm == "HS256" and self._secret:

@@ -1,4 +1,10 @@
-"""What route handlers depend on, as ``Annotated`` aliases."""
+"""What route handlers depend on, as ``Annotated`` aliases.
+
+Dependencies that only compute are ``async``, so they run on the event loop:
+FastAPI runs a plain ``def`` dependency on a worker thread, and those hops
+cost more than the work. What may block (a database query, a wait, a key
+fetched over the network) goes to a thread.
+"""
 
 from __future__ import annotations
 
@@ -9,6 +15,7 @@ from typing import Annotated
 from fastapi import Depends, Header, Query, Request
 from fastapi.routing import APIRoute
 from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
+from starlette.concurrency import run_in_threadpool
 
 from api.auth import InvalidToken, KeysUnavailable, Principal, TokenVerifier
 from api.database import Database
@@ -35,7 +42,7 @@ class Services:
     metrics: Metrics = field(default_factory=Metrics)
 
 
-def known_query_only(request: Request) -> None:
+async def known_query_only(request: Request) -> None:
     """Unknown query parameters are refused (422), as unknown body fields are."""
     route = request.scope.get("route")
     allowed = _query_names(route) if isinstance(route, APIRoute) else frozenset()
@@ -64,19 +71,23 @@ def _query_names(route: APIRoute) -> frozenset[str]:
     return frozenset(names)
 
 
-def get_services(request: Request) -> Services:
+def services_of(request: Request) -> Services:
     services: Services = request.app.state.services
     return services
+
+
+async def get_services(request: Request) -> Services:
+    return services_of(request)
 
 
 ServicesDep = Annotated[Services, Depends(get_services)]
 
 
-def get_ledger(services: ServicesDep) -> ExportLedger:
+async def get_ledger(services: ServicesDep) -> ExportLedger:
     return services.ledger
 
 
-def get_reads(services: ServicesDep) -> ReadStore:
+async def get_reads(services: ServicesDep) -> ReadStore:
     """The read store, pinned for this request to a replica (or the primary)."""
     return services.reads.for_request()
 
@@ -95,15 +106,19 @@ def unauthorized(detail: str) -> Problem:
     return Problem(401, detail, headers={"WWW-Authenticate": 'Bearer realm="export-ledger"'})
 
 
-def current_principal(
+async def current_principal(
     services: ServicesDep,
     credentials: Annotated[HTTPAuthorizationCredentials | None, Depends(bearer)],
     request: Request,
 ) -> Principal:
     if credentials is None:
         raise unauthorized("missing bearer token")
+    verifier, token = services.verifier, credentials.credentials
     try:
-        principal = services.verifier.verify(credentials.credentials)
+        if verifier.may_block:
+            principal = await run_in_threadpool(verifier.verify, token)
+        else:
+            principal = verifier.verify(token)
     except InvalidToken as error:
         raise unauthorized(str(error)) from None
     except KeysUnavailable:
@@ -115,7 +130,7 @@ def current_principal(
 PrincipalDep = Annotated[Principal, Depends(current_principal)]
 
 
-def admin_principal(principal: PrincipalDep) -> Principal:
+async def admin_principal(principal: PrincipalDep) -> Principal:
     if not principal.admin:
         raise Problem(403, "this operation is for admins only")
     return principal
@@ -124,7 +139,7 @@ def admin_principal(principal: PrincipalDep) -> Principal:
 AdminDep = Annotated[Principal, Depends(admin_principal)]
 
 
-def read_after(
+async def read_after(
     services: ServicesDep,
     reads: ReadsDep,
     min_position: Annotated[
@@ -144,6 +159,10 @@ def read_after(
     wanted = max(min_position or 0, x_min_position or 0)
     if wanted == 0 or reads.reached(wanted, services.watcher):
         return
+    await run_in_threadpool(_wait_for, services, reads, wanted)
+
+
+def _wait_for(services: Services, reads: ReadStore, wanted: int) -> None:
     head = services.ledger.head_position()
     if wanted > head:
         raise Problem(

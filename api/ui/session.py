@@ -15,7 +15,7 @@ from urllib.parse import parse_qs, urlsplit
 from fastapi import Depends, Request, Response
 
 from api.auth import InvalidToken, KeysUnavailable, Principal
-from api.deps import get_services
+from api.deps import services_of
 from api.settings import Settings
 
 COOKIE = "export_ledger_session"
@@ -45,7 +45,7 @@ def session_principal(request: Request) -> Principal:
     if not token:
         raise SignInRequired()
     try:
-        principal = get_services(request).verifier.verify(token)
+        principal = services_of(request).verifier.verify(token)
     except InvalidToken as error:
         raise SignInRequired(str(error)) from None
     except KeysUnavailable:

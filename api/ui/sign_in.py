@@ -7,7 +7,7 @@ from datetime import timedelta
 from fastapi import APIRouter, Request, Response
 
 from api.auth import InvalidToken, KeysUnavailable, issue_token, resolve_secret, valid_user_id
-from api.deps import get_services
+from api.deps import services_of
 from api.ui import session
 from api.ui.console import console_of, redirect, render
 
@@ -35,7 +35,7 @@ async def sign_in(request: Request) -> Response:
     if not token:
         return _page(request, form.get("next"), "Paste a bearer token.", 400)
     try:
-        get_services(request).verifier.verify(token)
+        services_of(request).verifier.verify(token)
     except InvalidToken as error:
         return _page(request, form.get("next"), f"That token was refused: {error}.", 401)
     except KeysUnavailable:
@@ -55,7 +55,7 @@ async def dev_sign_in(request: Request) -> Response:
     user = form.get("user", "").strip()
     if not valid_user_id(user):
         return _page(request, form.get("next"), "A user id is 1 to 200 printable characters.", 400)
-    settings = get_services(request).settings
+    settings = services_of(request).settings
     secret = resolve_secret(settings)
     if secret is None:
         raise session.PageError(404, "Dev sign-in needs the server's own token secret.")

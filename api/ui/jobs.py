@@ -105,6 +105,9 @@ def _rebuild_check(url: str, progress: _Tracked) -> Outcome:
     if not diff.drifted:
         return True, summary + "the live table matches the events", []
     details = [diff.problem] if diff.problem else []
+    if diff.versions:
+        which = "versions" if diff.every_version else "current versions"
+        details.append(f"export_log_versions differs from the events in {diff.versions:,} {which}")
     details += [f"{e['export_id']}: {e['kind']}" for e in diff.examples]
     summary += (
         f"the live table differs: {diff.missing} missing, {diff.extra} extra, "

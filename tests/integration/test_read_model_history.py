@@ -160,10 +160,7 @@ def test_the_open_versions_are_the_live_rows(ledger: ExportLedger, database_url:
 def test_check_history_reports_a_tampered_past_version_and_rebuild_repairs_it(
     ledger: ExportLedger, database_url: str
 ) -> None:
-    export_id = request(ledger, "A")
-    complete(ledger, export_id)
-    catch_up(database_url)
-    expected = stored_versions(database_url)
+    export_id, expected = _completed_and_followed(ledger, database_url)
     _tamper(database_url, "status = 'failed'", export_id, version=2)  # a closed version
     assert not rebuild(database_url, swap=False).differences.drifted  # only open ones checked
     report = rebuild(database_url, swap=False, history=True)
@@ -185,10 +182,7 @@ def test_check_history_reports_a_tampered_past_version_and_rebuild_repairs_it(
 def test_rebuild_finds_a_tampered_current_version_and_rebuilds_the_history(
     ledger: ExportLedger, database_url: str, change: str
 ) -> None:
-    export_id = request(ledger, "A")
-    complete(ledger, export_id)
-    catch_up(database_url)
-    expected = stored_versions(database_url)
+    export_id, expected = _completed_and_followed(ledger, database_url)
     version = 2 if "valid_to =" in change else 3  # reopen a closed one, or edit the open one
     _tamper(database_url, change, export_id, version=version)
     report = rebuild(database_url, swap=False)
@@ -203,10 +197,7 @@ def test_rebuild_finds_a_tampered_current_version_and_rebuilds_the_history(
 def test_a_rebuild_keeps_the_history_it_did_not_need_to_rebuild(
     ledger: ExportLedger, database_url: str
 ) -> None:
-    export_id = request(ledger, "A")
-    complete(ledger, export_id)
-    catch_up(database_url)
-    expected = stored_versions(database_url)
+    export_id, expected = _completed_and_followed(ledger, database_url)
     with psycopg.connect(database_url, autocommit=True) as conn:
         conn.execute("UPDATE export_logs SET status = 'failed' WHERE export_id = %s", (export_id,))
     report = rebuild(database_url)
@@ -216,6 +207,14 @@ def test_a_rebuild_keeps_the_history_it_did_not_need_to_rebuild(
     ledger.record_download(export_id, actor="A")
     catch_up(database_url)  # the follower goes on from the swapped-in table, with its history
     assert not rebuild(database_url, swap=False, history=True).differences.drifted
+
+
+def _completed_and_followed(ledger: ExportLedger, url: str) -> tuple[str, dict[Key, Row]]:
+    """A completed export, folded: its id and the versions stored for it."""
+    export_id = request(ledger, "A")
+    complete(ledger, export_id)
+    catch_up(url)
+    return export_id, stored_versions(url)
 
 
 def _tamper(url: str, change: str, export_id: str, *, version: int) -> None:

@@ -11,7 +11,7 @@ From one repeatable-read snapshot:
    must name its export's completed file's checksum, if it names one
    (projections/artifacts.py).
 2. The read table. Every export_logs row must equal what the projection's own
-   fold (:func:`projections.rebuild.fold_by_export`) makes of the events up to
+   fold (:func:`projections.fold.fold_by_export`) makes of the events up to
    the table's tracking position. On a large log this pass runs in a second
    process, on the same snapshot (``SET TRANSACTION SNAPSHOT``), beside the first.
 

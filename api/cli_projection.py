@@ -154,8 +154,7 @@ def _print_report(report: RebuildReport, check: bool) -> None:
     if diff.problem is not None:
         out.print(diff.problem)
     if diff.versions:
-        which = "versions" if diff.every_version else "current versions"
-        out.print(f"export_log_versions differs from the events in {diff.versions:,} {which}")
+        out.print(diff.versions_summary())
     if not diff.drifted:
         out.print("live table matches the events")
     elif diff.total:

@@ -28,6 +28,12 @@ class Differences:
     def drifted(self) -> bool:
         return self.total > 0 or self.versions > 0 or self.problem is not None
 
+    def versions_summary(self) -> str:
+        """What differs in export_log_versions, for people."""
+        which = "version" if self.every_version else "current version"
+        plural = "" if self.versions == 1 else "s"
+        return f"export_log_versions differs from the events in {self.versions:,} {which}{plural}"
+
 
 def compare(conn: Connection, shadow: str, examples: int = _EXAMPLES) -> Differences:
     """How the live table differs from ``shadow`` (what the events say)."""

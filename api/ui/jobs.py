@@ -106,8 +106,7 @@ def _rebuild_check(url: str, progress: _Tracked) -> Outcome:
         return True, summary + "the live table matches the events", []
     details = [diff.problem] if diff.problem else []
     if diff.versions:
-        which = "versions" if diff.every_version else "current versions"
-        details.append(f"export_log_versions differs from the events in {diff.versions:,} {which}")
+        details.append(diff.versions_summary())
     details += [f"{e['export_id']}: {e['kind']}" for e in diff.examples]
     summary += (
         f"the live table differs: {diff.missing} missing, {diff.extra} extra, "

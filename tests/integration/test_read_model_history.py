@@ -47,6 +47,7 @@ from tests.integration.readmodel_helpers import (
     head,
     kill_hard,
     request,
+    run_cli,
     start_cli,
     tracking,
     wait_backends_gone,
@@ -192,6 +193,25 @@ def test_rebuild_finds_a_tampered_current_version_and_rebuilds_the_history(
     assert fixed.history and fixed.differences.every_version
     assert stored_versions(database_url) == expected
     assert not rebuild(database_url, swap=False, history=True).differences.drifted
+
+
+def test_the_cli_checks_every_version_with_history(ledger: ExportLedger, database_url: str) -> None:
+    url = database_url
+    export_id, expected = _completed_and_followed(ledger, url)
+    _tamper(url, "status = 'failed'", export_id, version=2)  # a closed version
+
+    assert run_cli(url, "rebuild", "--check").returncode == 0  # current versions only
+    check = run_cli(url, "rebuild", "--check", "--history")
+    assert check.returncode == 1, check.stdout + check.stderr
+    assert "export_log_versions differs from the events in 1 version\n" in check.stdout
+
+    fix = run_cli(url, "rebuild", "--history")
+    assert fix.returncode == 0, fix.stdout + fix.stderr
+    assert "its history was rebuilt too" in fix.stdout
+    assert stored_versions(url) == expected
+    again = run_cli(url, "rebuild", "--check", "--history")
+    assert again.returncode == 0, again.stdout + again.stderr
+    assert "live table matches the events" in again.stdout
 
 
 def test_a_rebuild_keeps_the_history_it_did_not_need_to_rebuild(

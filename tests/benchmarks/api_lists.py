@@ -62,19 +62,17 @@ from psycopg.rows import dict_row
 from psycopg_pool import ConnectionPool
 
 from api.database import ADMIN_ROLE, READER_ROLE
-from api.demo import seed
 from api.queries import TOTAL_CAP, encode_cursor
 from sql import query
 from tests.benchmarks.report import BenchResult, Figure, Target
 from tests.benchmarks.support import (
-    checkpoint,
     cli_command,
     cli_env,
     fresh_database,
     hammer,
-    open_ledger,
     run_cli,
     scalar,
+    seed_ledger,
 )
 
 NAME = "api_lists"
@@ -95,7 +93,7 @@ def run(admin_url: str, scale: str) -> BenchResult:
     details: dict[str, Any] = {"exports": exports, "users": users, "seconds_per_run": DURATION}
     with fresh_database(admin_url, "bench_api_lists") as url:
         started = time.perf_counter()
-        _seed(url, exports, users)
+        seed_ledger(url, exports, users=users, rng=random.Random(exports))
         details["seed_seconds"] = time.perf_counter() - started
         details["rebuild_seconds"] = run_cli(["rebuild"], url).seconds
         with psycopg.connect(url, autocommit=True) as conn:
@@ -133,15 +131,6 @@ def run(admin_url: str, scale: str) -> BenchResult:
 
 
 # -- data -----------------------------------------------------------------------
-
-
-def _seed(url: str, exports: int, users: int) -> None:
-    ledger = open_ledger(url)
-    try:
-        seed(ledger, exports, users=users, rng=random.Random(exports))
-    finally:
-        ledger.close()
-    checkpoint(url)
 
 
 def _queries(url: str) -> dict[str, dict[str, Any]]:

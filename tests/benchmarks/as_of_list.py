@@ -39,7 +39,6 @@ from psycopg_pool import ConnectionPool
 from api.app import create_app
 from api.auth import issue_token
 from api.database import ADMIN_ROLE, READER_ROLE
-from api.demo import seed
 from api.queries import TOTAL_CAP
 from api.settings import Settings
 from sql import query
@@ -49,8 +48,8 @@ from tests.benchmarks.support import (
     count_events,
     fresh_database,
     latency_ms,
-    open_ledger,
     run_cli,
+    seed_ledger,
 )
 
 NAME = "as_of_list"
@@ -65,13 +64,7 @@ def run(admin_url: str, scale: str) -> BenchResult:
     exports, users, runs = SCALES[scale]
     details: dict[str, Any] = {"exports": exports, "users": users, "runs_per_query": runs}
     with fresh_database(admin_url, "bench_as_of") as url:
-        started = time.perf_counter()
-        ledger = open_ledger(url)
-        try:
-            seed(ledger, exports, users=users, rng=random.Random(exports))
-        finally:
-            ledger.close()
-        details["seed_seconds"] = time.perf_counter() - started
+        details["seed_seconds"] = seed_ledger(url, exports, users=users, rng=random.Random(exports))
         details["events"] = count_events(url)
         details["rebuild_seconds"] = run_cli(["rebuild"], url).seconds
         with psycopg.connect(url, autocommit=True) as conn:

@@ -31,7 +31,6 @@ from fastapi.testclient import TestClient
 
 from api.app import create_app
 from api.auth import issue_token
-from api.demo import seed
 from api.settings import Settings
 from api.signing import generate
 from projections.follower import projector_connection
@@ -41,9 +40,9 @@ from tests.benchmarks.support import (
     checkpoint,
     fresh_database,
     latency_ms,
-    open_ledger,
     percentile,
     run_cli,
+    seed_ledger,
 )
 
 NAME = "console"
@@ -65,13 +64,7 @@ def run(admin_url: str, scale: str) -> BenchResult:
     exports, users = SCALES[scale]
     details: dict[str, Any] = {"exports": exports, "users": users, "requests": REQUESTS}
     with fresh_database(admin_url, "bench_console") as url:
-        started = time.perf_counter()
-        ledger = open_ledger(url)
-        try:
-            seed(ledger, exports, users=users, rng=random.Random(exports))
-        finally:
-            ledger.close()
-        details["seed_seconds"] = time.perf_counter() - started
+        details["seed_seconds"] = seed_ledger(url, exports, users=users, rng=random.Random(exports))
         details["rebuild_seconds"] = run_cli(["rebuild"], url).seconds
         details["seal_seconds"] = _seal(url)
         with psycopg.connect(url, autocommit=True) as conn:

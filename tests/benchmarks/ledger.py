@@ -23,7 +23,6 @@ from typing import Any
 
 import psycopg
 
-from api.demo import seed
 from api.signing import generate
 from domain import merkle
 from projections.follower import projector_connection
@@ -36,8 +35,8 @@ from tests.benchmarks.support import (
     count_events,
     fresh_database,
     latency_ms,
-    open_ledger,
     run_cli,
+    seed_ledger,
 )
 
 NAME = "ledger"
@@ -51,7 +50,7 @@ def run(admin_url: str, scale: str) -> BenchResult:
     with fresh_database(admin_url, "bench_ledger") as url:
         seeded = 0
         for label, exports in zip(("small", "large"), EXPORTS[scale], strict=True):
-            _seed(url, exports - seeded, random.Random(exports))
+            seed_ledger(url, exports - seeded, users=USERS, rng=random.Random(exports))
             seeded = exports
             run_cli(["rebuild"], url)
             _seal(url)
@@ -64,14 +63,6 @@ def run(admin_url: str, scale: str) -> BenchResult:
             details[label] = point
         details["large"]["audit_export"] = _audit_export(url)
     return BenchResult(_figures(details), details)
-
-
-def _seed(url: str, exports: int, rng: random.Random) -> None:
-    ledger = open_ledger(url)
-    try:
-        seed(ledger, exports, users=USERS, rng=rng)
-    finally:
-        ledger.close()
 
 
 def _seal(url: str) -> None:

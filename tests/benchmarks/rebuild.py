@@ -22,15 +22,14 @@ from typing import Any
 
 import psycopg
 
-from api.demo import seed
 from tests.benchmarks import library_runner
 from tests.benchmarks.report import BenchResult, Figure, Target
 from tests.benchmarks.support import (
     checkpoint,
     count_events,
     fresh_database,
-    open_ledger,
     run_cli,
+    seed_ledger,
 )
 from tests.benchmarks.workload import COPY_COLUMNS, export_log_copy_chunks
 
@@ -48,7 +47,9 @@ def run(admin_url: str, scale: str) -> BenchResult:
     with fresh_database(admin_url, "bench_rebuild") as url:
         seeded = 0
         for label, exports in zip(("small", "large"), EXPORTS[scale], strict=True):
-            seed_seconds = _seed(url, exports - seeded, rng=random.Random(exports))
+            seed_seconds = seed_ledger(
+                url, exports - seeded, users=USERS, rng=random.Random(exports)
+            )
             seeded = exports
             events = count_events(url)
             details[label] = {
@@ -61,7 +62,7 @@ def run(admin_url: str, scale: str) -> BenchResult:
                 "copy": _copy_baseline(url, events),
             }
     with fresh_database(admin_url, "bench_rebuild_sample") as url:
-        _seed(url, SAMPLE_EXPORTS[scale], rng=random.Random(1))
+        seed_ledger(url, SAMPLE_EXPORTS[scale], users=USERS, rng=random.Random(1))
         events = count_events(url)
         seconds = library_runner.time_to_project(url, head=events)
         details["projection_runner"] = {
@@ -70,17 +71,6 @@ def run(admin_url: str, scale: str) -> BenchResult:
             "events_per_second": events / seconds,
         }
     return BenchResult(_figures(details), details)
-
-
-def _seed(url: str, exports: int, rng: random.Random) -> float:
-    ledger = open_ledger(url)
-    try:
-        started = time.perf_counter()
-        seed(ledger, exports, users=USERS, rng=rng)
-        checkpoint(url)
-        return time.perf_counter() - started
-    finally:
-        ledger.close()
 
 
 def _rebuild(url: str, *options: str) -> dict[str, Any]:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import random
 import subprocess
 import sys
 import tempfile
@@ -19,6 +20,7 @@ import psutil
 import psycopg
 
 from api.database import create_database, ledger_env, migrate
+from api.demo import seed
 from domain.application import ExportLedger
 from tests import pg
 
@@ -61,6 +63,19 @@ def fresh_database(admin_url: str, prefix: str, *, migrated: bool = True) -> Ite
 
 def open_ledger(url: str, pool_size: int = 4) -> ExportLedger:
     return ExportLedger(env=ledger_env(url, pool_size=pool_size, lock_timeout_seconds=30))
+
+
+def seed_ledger(url: str, exports: int, *, users: int, rng: random.Random) -> float:
+    """Seed ``exports`` exports through the application (``api.demo.seed``), then
+    checkpoint; returns the seconds it took."""
+    ledger = open_ledger(url)
+    try:
+        started = time.perf_counter()
+        seed(ledger, exports, users=users, rng=rng)
+        checkpoint(url)
+        return time.perf_counter() - started
+    finally:
+        ledger.close()
 
 
 def scalar(url: str, query: str) -> Any:

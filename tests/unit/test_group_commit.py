@@ -4,6 +4,7 @@ that keeps (originator_id, version) unique like the events table does."""
 from __future__ import annotations
 
 import threading
+import time
 from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
@@ -26,10 +27,12 @@ class FakeStore:
         self.rows: list[FakeEvent] = []
         self.transactions: list[int] = []
         self.fail_with: BaseException | None = None
+        self.seconds = 0.0  # how long a transaction takes
 
     def record(self, events: list[Any]) -> Sequence[Any]:
         if self.fail_with is not None:
             raise self.fail_with
+        time.sleep(self.seconds)
         keys = {(e.originator_id, e.originator_version) for e in self.rows}
         if any((e.originator_id, e.originator_version) in keys for e in events):
             raise IntegrityError("duplicate key")
@@ -39,9 +42,12 @@ class FakeStore:
 
 
 def submit_all(committer: GroupCommitter, batches: list[list[FakeEvent]]) -> list[Any]:
+    """Submit each batch from a thread of its own, all threads released at once."""
     results: list[Any] = [None] * len(batches)
+    start = threading.Barrier(len(batches))
 
     def run(i: int) -> None:
+        start.wait()
         try:
             results[i] = committer.submit(batches[i])
         except Exception as error:
@@ -57,6 +63,7 @@ def submit_all(committer: GroupCommitter, batches: list[list[FakeEvent]]) -> lis
 
 def test_concurrent_commands_share_transactions() -> None:
     store = FakeStore()
+    store.seconds = 0.02  # callers that arrive while one commits queue up behind it
     committer = GroupCommitter(store.record, window=0.05)
     batches = [[FakeEvent(uuid4(), 1)] for _ in range(20)]
     results = submit_all(committer, batches)

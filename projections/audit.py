@@ -40,8 +40,8 @@ from psycopg import sql
 
 from domain import merkle
 from projections.changes import EXPORT_TOPIC_PREFIX
-from projections.store import EVENTS_TABLE
 from sql import query
+from sql.names import EVENTS_TABLE
 
 Format = Literal["jsonl", "csv"]
 Record = dict[str, Any]

@@ -5,7 +5,8 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Any
 
-from projections.store import LIVE_TABLE, VERSIONS_TABLE, Connection, statement
+from projections.store import Connection, statement
+from sql.names import LIVE_TABLE, VERSIONS_TABLE
 
 _EXAMPLES = 20
 

@@ -35,15 +35,8 @@ from typing import Any
 import psycopg
 from psycopg import sql
 
-from projections.store import (
-    EVENTS_TABLE,
-    LIVE_TABLE,
-    PROJECTED_CHANNEL,
-    PROJECTOR_ROLE,
-    head_position,
-    project_batch,
-    tracking_position,
-)
+from projections.store import head_position, project_batch, tracking_position
+from sql.names import EVENTS_TABLE, LIVE_TABLE, PROJECTED_CHANNEL, PROJECTOR_ROLE
 
 log = logging.getLogger(__name__)
 _SAFETY_NET_SECONDS = 1.0

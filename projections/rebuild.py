@@ -37,8 +37,6 @@ from projections.drift import Differences, compare, compare_open_versions, compa
 from projections.fold import fold_by_export
 from projections.history import fold_versions_by_export
 from projections.store import (
-    LIVE_TABLE,
-    VERSIONS_TABLE,
     Connection,
     copy_rows,
     copy_versions,
@@ -49,6 +47,7 @@ from projections.store import (
     tracking_position,
     versions_table,
 )
+from sql.names import LIVE_TABLE, VERSIONS_TABLE
 
 _REBUILD_LOCK = 0x4578_5265_6275  # one rebuild at a time per database
 SHADOW_PREFIX = LIVE_TABLE + "_rebuild_"

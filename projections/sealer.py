@@ -23,17 +23,16 @@ from psycopg import sql
 
 from domain import merkle
 from projections.follower import projector_connection
-from projections.store import EVENTS_TABLE
 from sql import query
+from sql.names import EVENTS_TABLE
 
-SEALED_CHANNEL = "ledger_sealed"
 _SAFETY_NET_SECONDS = 1.0
 
 Connection = psycopg.Connection[Any]
 
 
 class Signer(Protocol):
-    """An Ed25519 key that signs checkpoints (api.signing makes one)."""
+    """An Ed25519 key that signs checkpoints (api.wiring.signing makes one)."""
 
     @property
     def key_id(self) -> str: ...

@@ -24,12 +24,7 @@ from psycopg.types.json import Jsonb
 from projections.changes import Change, decode
 from projections.fold import COLUMNS, VERSION_COLUMNS, Row, fold_export
 from sql import query
-
-EVENTS_TABLE = "exportledger_events"
-LIVE_TABLE = "export_logs"
-VERSIONS_TABLE = "export_log_versions"
-PROJECTOR_ROLE = "export_ledger_projector"
-PROJECTED_CHANNEL = "export_logs_projected"
+from sql.names import EVENTS_TABLE, LIVE_TABLE, VERSIONS_TABLE
 
 Connection = psycopg.Connection[Any]
 

@@ -4,7 +4,7 @@ from collections.abc import Iterator
 
 import pytest
 
-from api.database import Database, open_ledger
+from api.wiring.database import Database, open_ledger
 from domain.application import ExportLedger
 from tests import pg
 

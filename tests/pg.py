@@ -16,7 +16,7 @@ from urllib.parse import urlsplit, urlunsplit
 import psycopg
 from psycopg import sql
 
-from api.database import create_database, migrate
+from api.wiring.database import create_database, migrate
 
 TEST_URL_VARIABLE = "EXPORT_LEDGER_TEST_DATABASE_URL"
 

@@ -1,7 +1,7 @@
 """List queries through the HTTP API (wrk against ``export-ledger serve``) against
 the same SQL through a psycopg pool, at 1 and 32 clients, in the same run.
 
-The read table is filled the honest way: ``api.demo.seed`` through the
+The read table is filled the honest way: ``api.cli.demo.seed`` through the
 application, then ``export-ledger rebuild``. Full scale: 1,000,000 exports of
 about 20,000 users; small: 250,000 exports of 5,000 users (about 50 each).
 
@@ -16,7 +16,7 @@ that takes on the reader or admin role and sets the session's user):
 
 Tokens come from ``export-ledger token`` (``--user`` for the per-user list,
 ``--admin`` for the others). The deep page's cursor is built as
-``api.queries.encode_cursor`` builds it, from the row 90% of the way down the
+``projections.reads.encode_cursor`` builds it, from the row 90% of the way down the
 table in list order.
 
 API: ``wrk -t1 -c1 -d10s --timeout 10s --latency -H 'Authorization: Bearer
@@ -61,9 +61,9 @@ import psycopg
 from psycopg.rows import dict_row
 from psycopg_pool import ConnectionPool
 
-from api.database import ADMIN_ROLE, READER_ROLE
-from api.queries import TOTAL_CAP, encode_cursor
+from projections.reads import TOTAL_CAP, encode_cursor
 from sql import query
+from sql.names import ADMIN_ROLE, READER_ROLE
 from tests.benchmarks.report import BenchResult, Figure, Target
 from tests.benchmarks.support import (
     cli_command,
@@ -200,7 +200,7 @@ def _params(
     after_ts: datetime | None = None,
     after_id: str | None = None,
 ) -> dict[str, Any]:
-    """The parameters api.queries._list_params gives for these filters."""
+    """The parameters projections.reads._list_params gives for these filters."""
     return {
         "user_id": user_id,
         "status": status,

@@ -1,7 +1,7 @@
 """The list as of a past moment (``GET /api/exports?as_of=T``) against the same
 SQL run raw through a psycopg pool, in the same run.
 
-The log is filled the honest way: ``api.demo.seed`` through the application,
+The log is filled the honest way: ``api.cli.demo.seed`` through the application,
 then ``export-ledger rebuild`` (which builds export_logs and
 export_log_versions). Full scale: 250,000 exports of 5,000 users, about
 1,000,000 events; small: 25,000 exports of 500 users, about 100,000.
@@ -36,12 +36,12 @@ from fastapi.testclient import TestClient
 from psycopg.rows import dict_row
 from psycopg_pool import ConnectionPool
 
-from api.app import create_app
-from api.auth import issue_token
-from api.database import ADMIN_ROLE, READER_ROLE
-from api.queries import TOTAL_CAP
-from api.settings import Settings
+from api.http.app import create_app
+from api.wiring.auth import issue_token
+from api.wiring.settings import Settings
+from projections.reads import TOTAL_CAP
 from sql import query
+from sql.names import ADMIN_ROLE, READER_ROLE
 from tests.benchmarks.report import BenchResult, Figure, Target
 from tests.benchmarks.support import (
     checkpoint,
@@ -120,7 +120,7 @@ def _queries(user: str) -> dict[str, dict[str, Any]]:
 
 
 def _params(at: datetime, q: dict[str, Any]) -> dict[str, Any]:
-    """What api.queries._list_params gives for this query."""
+    """What projections.reads._list_params gives for this query."""
     return {
         "user_id": None if q["admin"] else q["user"],
         "status": q["filters"].get("status"),

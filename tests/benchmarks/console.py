@@ -1,6 +1,6 @@
 """Server time of the web console's pages against the API's JSON for the same data.
 
-The ledger is seeded through the application (``api.demo.seed``), the read table
+The ledger is seeded through the application (``api.cli.demo.seed``), the read table
 rebuilt and the log sealed (so export pages carry a checked inclusion proof).
 Full scale: 1,000,000 exports of 20,000 users; small: 250,000 of 5,000.
 
@@ -29,10 +29,10 @@ from typing import Any
 import psycopg
 from fastapi.testclient import TestClient
 
-from api.app import create_app
-from api.auth import issue_token
-from api.settings import Settings
-from api.signing import generate
+from api.http.app import create_app
+from api.wiring.auth import issue_token
+from api.wiring.settings import Settings
+from api.wiring.signing import generate
 from projections.follower import projector_connection
 from projections.sealer import Sealer
 from tests.benchmarks.report import BenchResult, Figure, Target

@@ -19,7 +19,7 @@ from tests.benchmarks.workload import EVENT_INSERT, EVENT_TABLE_DDL, event_batch
 
 NAME = "demo"
 EXPORTS = {"small": 10_000, "full": 100_000}
-EXPORTS_PER_TRANSACTION = 100  # api.demo.seed's default batch size
+EXPORTS_PER_TRANSACTION = 100  # api.cli.demo.seed's default batch size
 
 
 def run(admin_url: str, scale: str) -> BenchResult:

@@ -18,7 +18,7 @@ from contextlib import contextmanager
 
 import psycopg
 
-from api.database import ledger_env
+from api.wiring.database import ledger_env
 from domain.application import ExportLedger
 from tests.benchmarks.commands import _raw_insert
 from tests.benchmarks.report import BenchResult, Figure, Target

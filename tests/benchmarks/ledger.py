@@ -1,6 +1,6 @@
 """The sealed ledger: ``verify`` throughput, inclusion-proof latency, audit-export rate and memory.
 
-The log is seeded through ``api.demo.seed`` to two points (full: about 100k
+The log is seeded through ``api.cli.demo.seed`` to two points (full: about 100k
 and 1M events; small: about 4k and 20k), projected (``rebuild``) and sealed.
 At each point:
 
@@ -23,7 +23,7 @@ from typing import Any
 
 import psycopg
 
-from api.signing import generate
+from api.wiring.signing import generate
 from domain import merkle
 from projections.follower import projector_connection
 from projections.proofs import latest_checkpoint

@@ -17,10 +17,11 @@ from eventsourcing.persistence import Tracking
 from eventsourcing.postgres import PostgresTrackingRecorder
 from eventsourcing.projection import Projection, ProjectionRunner
 
-from api.database import ledger_env
+from api.wiring.database import ledger_env
 from domain.application import ExportLedger
 from projections.changes import Change
-from projections.store import LIVE_TABLE, write_changes
+from projections.store import write_changes
+from sql.names import LIVE_TABLE
 
 _META = frozenset({"originator_id", "originator_version", "originator_topic", "timestamp"})
 

@@ -1,6 +1,6 @@
 """``export-ledger rebuild`` at about 250k and 1M events, as a subprocess.
 
-The ledger is seeded through ``api.demo.seed`` (users=20000) to the small
+The ledger is seeded through ``api.cli.demo.seed`` (users=20000) to the small
 point, rebuilt, seeded on to the large point, rebuilt again. At each point
 the rebuild runs twice: first with a live table that lags the events (empty,
 or from the previous point), then with one that matches them (the usual

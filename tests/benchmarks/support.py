@@ -19,8 +19,8 @@ from typing import Any
 import psutil
 import psycopg
 
-from api.database import create_database, ledger_env, migrate
-from api.demo import seed
+from api.cli.demo import seed
+from api.wiring.database import create_database, ledger_env, migrate
 from domain.application import ExportLedger
 from tests import pg
 
@@ -66,7 +66,7 @@ def open_ledger(url: str, pool_size: int = 4) -> ExportLedger:
 
 
 def seed_ledger(url: str, exports: int, *, users: int, rng: random.Random) -> float:
-    """Seed ``exports`` exports through the application (``api.demo.seed``), then
+    """Seed ``exports`` exports through the application (``api.cli.demo.seed``), then
     checkpoint; returns the seconds it took."""
     ledger = open_ledger(url)
     try:
@@ -112,7 +112,7 @@ def cli_command() -> list[str]:
     script = Path(sys.executable).with_name("export-ledger")
     if script.exists():
         return [str(script)]
-    return [sys.executable, "-c", "from api.cli import main; main()"]
+    return [sys.executable, "-c", "from api.cli.main import main; main()"]
 
 
 def cli_env(url: str) -> dict[str, str]:

@@ -10,8 +10,8 @@ import pytest
 from fastapi import FastAPI
 from fastapi.testclient import TestClient
 
-from api.app import create_app
-from api.settings import Settings
+from api.http.app import create_app
+from api.wiring.settings import Settings
 from tests import pg
 from tests.e2e.helpers import SECRET, Api
 

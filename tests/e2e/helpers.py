@@ -9,7 +9,7 @@ from typing import Any
 import httpx
 from fastapi.testclient import TestClient
 
-from api.auth import issue_token
+from api.wiring.auth import issue_token
 
 # A per-run signing key of the tests' own; never a default of the application.
 SECRET = secrets.token_urlsafe(48)

@@ -12,10 +12,10 @@ import psycopg
 import pytest
 from fastapi.testclient import TestClient
 
-from api.database import ADMIN_ROLE
 from projections import audit
 from projections.audit_check import check_export, read_lines
 from projections.proofs import checkpoint
+from sql.names import ADMIN_ROLE
 from tests.e2e.helpers import ADMIN, USER_A, USER_B, Api, assert_problem
 from tests.e2e.test_ledger_routes import sealed
 

@@ -16,9 +16,8 @@ import jwt
 import pytest
 from typer.testing import CliRunner
 
-import api.cli_server  # noqa: F401 - registers the commands tested here
-from api.auth import SECRET_FILE
-from api.cli import app as cli
+from api.cli.main import app as cli
+from api.wiring.auth import SECRET_FILE
 from tests.e2e.helpers import SECRET, export_body
 
 runner = CliRunner()
@@ -77,7 +76,9 @@ def test_serve_refuses_to_start_without_a_way_to_check_tokens(tmp_path: Path) ->
 
 def test_serve_passes_its_options_on(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     seen: dict[str, Any] = {}
-    monkeypatch.setattr("api.app.create_app", lambda s, **kw: seen.update(kw, settings=s) or "app")
+    monkeypatch.setattr(
+        "api.http.app.create_app", lambda s, **kw: seen.update(kw, settings=s) or "app"
+    )
     monkeypatch.setattr("uvicorn.run", lambda app, **kw: seen.update(kw, app=app))
     env = _env(tmp_path, EXPORT_LEDGER_JWT_SECRET=SECRET)
     args = ["serve", "--host", "127.0.0.2", "--port", "8766", "--no-projector"]
@@ -91,7 +92,7 @@ def test_serve_runs_a_whole_working_system(database_url: str, tmp_path: Path) ->
     port = _free_port()
     env = {**os.environ, **_env(tmp_path, EXPORT_LEDGER_DATABASE_URL=database_url)}
     env["EXPORT_LEDGER_JWT_SECRET"] = SECRET
-    command = [sys.executable, "-c", "from api.cli import main; main()", "serve"]
+    command = [sys.executable, "-c", "from api.cli.main import main; main()", "serve"]
     server = subprocess.Popen(
         [*command, "--port", str(port)],
         env=env,

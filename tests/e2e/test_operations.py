@@ -13,7 +13,7 @@ from typing import Any
 import pytest
 from fastapi.testclient import TestClient
 
-from api.logs import JsonFormatter
+from api.wiring.logs import JsonFormatter
 from tests.e2e.helpers import ADMIN, USER_A, Api
 
 

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-import dataclasses
+import copy
 import time
 from collections.abc import Callable, Iterator
 
@@ -12,9 +12,9 @@ from fastapi import FastAPI
 from fastapi.testclient import TestClient
 from psycopg_pool import PoolTimeout
 
-from api.deps import Services, get_services
-from api.queries import ReadStore
+from api.http.deps import Services, get_services
 from domain.exceptions import ConcurrentModification, StoreUnavailable
+from projections.reads import ReadStore
 from tests.e2e.helpers import ADMIN, USER_A, Api, assert_problem, export_body
 
 UNREACHABLE = "postgresql://postgres@127.0.0.1:1/nowhere?connect_timeout=1"
@@ -26,7 +26,8 @@ def unreachable_reads(client: TestClient) -> Iterator[None]:
     app: FastAPI = client.app  # type: ignore[assignment]
     services: Services = app.state.services
     dead = ReadStore(UNREACHABLE, size=1, timeout=0.5).open()
-    broken = dataclasses.replace(services, reads=dead)
+    broken = copy.copy(services)
+    broken.reads = dead
     app.dependency_overrides[get_services] = lambda: broken
     yield
     app.dependency_overrides.clear()

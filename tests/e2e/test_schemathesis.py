@@ -20,8 +20,8 @@ from fastapi.testclient import TestClient
 from hypothesis import HealthCheck, settings
 from pydantic import SecretStr
 
-from api.app import create_app
-from api.settings import Settings
+from api.http.app import create_app
+from api.wiring.settings import Settings
 from tests.e2e.conftest import make_settings
 from tests.e2e.helpers import ADMIN, SECRET, completion, export_body, token
 

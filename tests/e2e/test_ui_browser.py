@@ -17,7 +17,7 @@ import httpx
 import pytest
 import uvicorn
 
-from api.app import create_app
+from api.http.app import create_app
 from tests.e2e.conftest import make_settings
 from tests.e2e.helpers import ADMIN, USER_A, USER_B, completion, export_body, token
 

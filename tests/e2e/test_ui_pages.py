@@ -7,8 +7,8 @@ import time
 
 from fastapi.testclient import TestClient
 
-from api.settings import Settings
-from api.ui.session import COOKIE, dev_sign_in_enabled
+from api.console.session import COOKIE, dev_sign_in_enabled
+from api.wiring.settings import Settings
 from tests.e2e.helpers import ADMIN, USER_B, Api, token
 
 

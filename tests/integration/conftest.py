@@ -8,8 +8,8 @@ from typing import Any
 import psycopg
 import pytest
 
-from api.database import ledger_env
-from api.signing import Ed25519Signer, generate
+from api.wiring.database import ledger_env
+from api.wiring.signing import Ed25519Signer, generate
 from domain.application import ExportLedger
 from tests.integration.helpers import connect_as, connect_writer
 

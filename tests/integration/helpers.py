@@ -10,10 +10,10 @@ from uuid import UUID
 import psycopg
 from psycopg.rows import dict_row
 
-from api.database import WRITER_ROLE
 from domain.application import ExportLedger
 from domain.ids import aggregate_id
 from domain.views import ExportState
+from sql.names import WRITER_ROLE
 
 EVENTS_TABLE = "exportledger_events"
 SHA = "ab" * 32

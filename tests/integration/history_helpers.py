@@ -12,11 +12,10 @@ from uuid import UUID
 import psycopg
 from psycopg.rows import dict_row
 
-from api.auth import Principal
-from api.queries import ListFilters, ReadStore
 from domain.application import ExportLedger
 from domain.exceptions import ExportNotFound
 from projections.fold import COLUMNS, VERSION_COLUMNS
+from projections.reads import ListFilters, Principal, ReadStore
 from tests.integration.readmodel_helpers import state_row
 
 Row = dict[str, Any]

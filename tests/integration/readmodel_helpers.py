@@ -36,7 +36,8 @@ from projections.changes import Change
 from projections.fold import COLUMNS, apply, fold_by_export
 from projections.follower import Follower, projector_connection
 from projections.rebuild import SHADOW_PREFIX
-from projections.store import LIVE_TABLE, stream_events_by_aggregate
+from projections.store import stream_events_by_aggregate
+from sql.names import LIVE_TABLE
 
 EVENTS_TABLE = "exportledger_events"
 SHA = "cd" * 32

@@ -10,8 +10,7 @@ from pathlib import Path
 import pytest
 from typer.testing import CliRunner, Result
 
-from api import cli_audit, cli_ledger  # noqa: F401 - registers their commands
-from api.cli import app
+from api.cli.main import app
 from domain.application import ExportLedger
 from projections.verify import verify
 from tests.integration.helpers import request

@@ -13,9 +13,8 @@ import psycopg
 import pytest
 from typer.testing import CliRunner, Result
 
-from api import cli_audit  # noqa: F401 - registers its commands
-from api.cli import app
-from api.signing import Ed25519Signer
+from api.cli.main import app
+from api.wiring.signing import Ed25519Signer
 from domain.application import ExportLedger
 from projections import audit
 from projections.sealer import row_leaf_hash

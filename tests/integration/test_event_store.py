@@ -7,10 +7,10 @@ from datetime import UTC, datetime, timedelta
 
 import pytest
 
-from api.database import WRITER_ROLE
 from domain.application import ExportLedger
 from domain.exceptions import ExportNotFound
 from domain.ids import aggregate_id, new_export_id
+from sql.names import WRITER_ROLE
 from tests.integration.helpers import FILE_URL, SHA, request, stored_rows
 
 CONFIG = {"scope": "selected", "conversation_ids": ["c1", "c2"], "include_metadata": False}

@@ -15,7 +15,7 @@ from pathlib import Path
 
 import pytest
 
-from api.demo import seed
+from api.cli.demo import seed
 from domain.application import ExportLedger
 from projections.rebuild import rebuild
 from tests.integration.readmodel_helpers import (

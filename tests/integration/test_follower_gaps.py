@@ -25,10 +25,11 @@ import psycopg
 import pytest
 from eventsourcing.persistence import IntegrityError
 
-from api.database import WRITER_ROLE, Database, open_ledger
+from api.wiring.database import Database, open_ledger
 from domain.application import ExportLedger
 from domain.ids import aggregate_id
 from domain.model import ExportLog
+from sql.names import WRITER_ROLE
 from tests.integration.readmodel_helpers import (
     EVENTS_TABLE,
     catch_up,

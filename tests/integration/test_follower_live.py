@@ -11,9 +11,9 @@ from dataclasses import dataclass, field
 import psycopg
 import pytest
 
-from api.database import READER_ROLE
 from domain.application import ExportLedger
 from projections.follower import Follower, PositionWatcher
+from sql.names import READER_ROLE
 from tests.integration.readmodel_helpers import (
     complete,
     diff,

@@ -7,7 +7,7 @@ from collections.abc import Iterator
 
 import pytest
 
-from api.database import ledger_env
+from api.wiring.database import ledger_env
 from domain.application import ExportLedger
 from domain.exceptions import ConcurrentModification
 

@@ -14,15 +14,9 @@ import psycopg
 import pytest
 from psycopg import errors
 
-from api.database import (
-    ADMIN_ROLE,
-    PROJECTOR_ROLE,
-    READER_ROLE,
-    WRITER_ROLE,
-    Database,
-    open_ledger,
-)
+from api.wiring.database import Database, open_ledger
 from domain.application import ExportLedger
+from sql.names import ADMIN_ROLE, PROJECTOR_ROLE, READER_ROLE, WRITER_ROLE
 from tests import pg
 from tests.integration.helpers import (
     EVENTS_TABLE,

@@ -13,10 +13,9 @@ from datetime import UTC, datetime
 import psycopg
 import pytest
 
-from api.auth import Principal
-from api.database import ADMIN_ROLE, READER_ROLE
-from api.queries import ListFilters, _list_params
+from projections.reads import ListFilters, Principal, _list_params
 from sql import query
+from sql.names import ADMIN_ROLE, READER_ROLE
 from tests import pg
 
 ROWS = 40_000

@@ -7,7 +7,7 @@ from typing import Any
 
 import pytest
 
-from api.database import migrate
+from api.wiring.database import migrate
 from domain.application import ExportLedger
 from sql import migration_scripts
 from tests import pg

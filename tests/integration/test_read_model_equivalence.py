@@ -18,7 +18,7 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from api.database import Database, open_ledger
+from api.wiring.database import Database, open_ledger
 from domain.application import ExportLedger
 from domain.exceptions import IdempotencyKeyReused, IllegalTransition
 from projections.follower import Follower, projector_connection

@@ -23,12 +23,12 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from api.auth import Principal
-from api.database import Database, open_ledger
+from api.wiring.database import Database, open_ledger
 from domain.application import ExportLedger
 from domain.exceptions import SnapshotTableRefused
 from projections.follower import Follower, projector_connection
 from projections.history import snapshot
+from projections.reads import Principal
 from projections.rebuild import rebuild
 from tests.integration.history_helpers import (
     Key,

@@ -19,9 +19,9 @@ import pytest
 from fastapi import FastAPI
 from fastapi.testclient import TestClient
 
-from api.app import create_app
-from api.database import create_database, migrate
-from api.deps import Services
+from api.http.app import create_app
+from api.http.deps import Services
+from api.wiring.database import create_database, migrate
 from tests import pg
 from tests.e2e.conftest import make_settings
 from tests.e2e.helpers import POSITION, USER_A, Api, export_body

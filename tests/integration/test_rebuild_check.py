@@ -14,7 +14,7 @@ import psycopg
 import pytest
 from psycopg.types.json import Jsonb
 
-from api.demo import seed
+from api.cli.demo import seed
 from domain.application import ExportLedger
 from domain.exceptions import ReadModelError
 from projections.follower import projector_connection

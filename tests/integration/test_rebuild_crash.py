@@ -17,7 +17,7 @@ from typing import Any
 import psycopg
 import pytest
 
-from api.demo import seed
+from api.cli.demo import seed
 from domain.application import ExportLedger
 from tests.integration.readmodel_helpers import (
     catch_up,

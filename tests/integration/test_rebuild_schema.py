@@ -9,7 +9,7 @@ from typing import Any
 import psycopg
 import pytest
 
-from api.database import migrate
+from api.wiring.database import migrate
 from domain.application import ExportLedger
 from projections.rebuild import rebuild
 from tests.integration.readmodel_helpers import catch_up, request, shadow_tables

@@ -11,7 +11,7 @@ import time
 import psycopg
 import pytest
 
-from api.demo import seed
+from api.cli.demo import seed
 from domain.application import ExportLedger
 from domain.exceptions import RebuildInProgress
 from projections.follower import Follower, PositionWatcher

@@ -36,8 +36,9 @@ from eventsourcing.postgres import (
 )
 from eventsourcing.utils import Environment
 
-from api.database import WRITER_ROLE, ledger_env
-from api.eventstore import Factory, LedgerRecorder
+from api.wiring.database import ledger_env
+from api.wiring.eventstore import Factory, LedgerRecorder
+from sql.names import WRITER_ROLE
 from tests.integration.helpers import EVENTS_TABLE, connect_as
 
 AggregateRecorderTestCase = _contract.AggregateRecorderTestCase

@@ -14,12 +14,12 @@ import psycopg
 import pytest
 from psycopg import errors
 
-from api.database import ADMIN_ROLE, PROJECTOR_ROLE, READER_ROLE
-from api.signing import Ed25519Signer, generate
+from api.wiring.signing import Ed25519Signer, generate
 from domain import merkle
 from domain.application import ExportLedger
 from projections.follower import projector_connection
 from projections.sealer import Sealer, all_checkpoints, row_leaf_hash, seal_batch, statement
+from sql.names import ADMIN_ROLE, PROJECTOR_ROLE, READER_ROLE
 from tests.integration.helpers import run_together
 from tests.integration.readmodel_helpers import catch_up, complete, request, wait_until
 

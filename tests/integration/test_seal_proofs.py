@@ -12,8 +12,7 @@ from typing import Any
 import psycopg
 import pytest
 
-from api.database import ADMIN_ROLE, READER_ROLE
-from api.signing import Ed25519Signer, generate
+from api.wiring.signing import Ed25519Signer, generate
 from domain import merkle
 from domain.application import ExportLedger
 from domain.exceptions import CheckpointNotFound, ExportNotFound, InvalidExport
@@ -27,6 +26,7 @@ from projections.proofs import (
     verify_bundle,
 )
 from projections.sealer import all_checkpoints, row_leaf_hash
+from sql.names import ADMIN_ROLE, READER_ROLE
 from tests.integration.test_seal import populate, seal_all, stored_events
 
 Conn = psycopg.Connection[Any]

@@ -10,8 +10,8 @@ import pytest
 from cryptography.hazmat.primitives.asymmetric.ec import SECP256R1, generate_private_key
 from cryptography.hazmat.primitives.serialization import Encoding, NoEncryption, PrivateFormat
 
-from api.settings import Settings
-from api.signing import KEY_FILE_NAME, load, load_or_create, signer_for
+from api.wiring.settings import Settings
+from api.wiring.signing import KEY_FILE_NAME, load, load_or_create, signer_for
 from domain import merkle
 from domain.exceptions import ConfigurationError
 from tests.integration.helpers import run_together

@@ -7,8 +7,7 @@ from pathlib import Path
 
 from typer.testing import CliRunner
 
-import api.cli_status  # noqa: F401 - registers the command
-from api.cli import app as cli
+from api.cli.main import app as cli
 from domain.application import ExportLedger
 
 

@@ -9,7 +9,7 @@ from typing import Any
 import psycopg
 import pytest
 
-from api.signing import Ed25519Signer, generate
+from api.wiring.signing import Ed25519Signer, generate
 from domain.application import ExportLedger
 from domain.ids import aggregate_id
 from projections.proofs import Problem

@@ -9,9 +9,8 @@ from pathlib import Path
 import pytest
 from typer.testing import CliRunner, Result
 
-from api import cli_ledger  # noqa: F401 - registers its commands
-from api.cli import app
-from api.signing import Ed25519Signer, generate
+from api.cli.main import app
+from api.wiring.signing import Ed25519Signer, generate
 from domain.application import ExportLedger
 from projections.verify import verify
 from tests.integration.test_seal import (

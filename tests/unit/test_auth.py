@@ -7,8 +7,9 @@ from datetime import UTC, datetime, timedelta
 
 import pytest
 
-from api import auth
-from api.auth import InvalidToken, Principal, TokenVerifier, issue_token
+from api.wiring import auth
+from api.wiring.auth import InvalidToken, TokenVerifier, issue_token
+from projections.reads import Principal
 
 SECRET = "unit-test-secret-unit-test-secret-0123"
 

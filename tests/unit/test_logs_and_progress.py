@@ -6,8 +6,8 @@ import io
 import json
 import logging
 
-from api.logs import JsonFormatter, TextFormatter, setup_logging
-from api.progress import _plain_line
+from api.cli.progress import _plain_line
+from api.wiring.logs import JsonFormatter, TextFormatter, setup_logging
 
 
 class FakeTerminal(io.StringIO):

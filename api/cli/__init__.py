@@ -1,0 +1,1 @@
+"""The export-ledger command line (the root app is in :mod:`api.cli.main`)."""

@@ -1,0 +1,98 @@
+"""``export-ledger status``: the ledger's health on one screen."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import psycopg
+import typer
+from rich.panel import Panel
+from rich.table import Table
+
+from api.cli.output import errors, fail, load_settings, opened, out
+from api.wiring.database import migrate as apply_migrations
+from api.wiring.database import open_database, redacted
+from projections.sealer import Checkpoint, latest_checkpoint
+from projections.store import head_position
+from sql import query
+from sql.names import ADMIN_ROLE
+
+commands = typer.Typer()
+
+
+@dataclass(frozen=True)
+class Status:
+    url: str
+    server_version: str
+    head: int
+    projected: int
+    sealed: int
+    checkpoint: Checkpoint | None
+
+
+def read_status(url: str) -> Status:
+    """Everything in one read-only transaction, as the admin role (which may read the
+    events, the tracking rows and the checkpoints)."""
+    with psycopg.connect(url, options=f"-c role={ADMIN_ROLE}", connect_timeout=5) as conn:
+        conn.read_only = True
+        version = conn.execute(query("console", "server_version")).fetchone()
+        positions = conn.execute(query("console", "ledger_positions")).fetchone()
+        projected, sealed, _ = positions if positions is not None else (0, 0, 0)
+        return Status(
+            url=redacted(url),
+            server_version=str(version[0]) if version else "?",
+            head=head_position(conn),
+            projected=int(projected or 0),
+            sealed=int(sealed or 0),
+            checkpoint=latest_checkpoint(conn),
+        )
+
+
+@commands.command()
+def status() -> None:
+    """Database, head position, projection and sealer lag, latest checkpoint."""
+    with errors(), opened() as rt:
+        try:
+            found = read_status(rt.url)
+        except psycopg.OperationalError as error:
+            fail(f"cannot reach the database: {error}".strip())
+    out.print(Panel(status_table(found, rt.database.embedded), title="Export Ledger", expand=False))
+
+
+def status_table(found: Status, embedded: bool) -> Table:
+    table = Table(show_header=False, box=None, pad_edge=False)
+    table.add_column(style="bold")
+    table.add_column()
+    kind = "embedded" if embedded else "configured"
+    table.add_row("database", f"{found.url} ({kind}, PostgreSQL {found.server_version})")
+    table.add_row("head position", f"{found.head:,}")
+    table.add_row("projection", _lagging(found.projected, found.head))
+    table.add_row("sealer", _lagging(found.sealed, found.head))
+    cp = found.checkpoint
+    if cp is None:
+        table.add_row("latest checkpoint", "none yet")
+    else:
+        problem = cp.signature_problem()
+        signature = "signature valid" if problem is None else f"[red]{problem}[/red]"
+        table.add_row(
+            "latest checkpoint",
+            f"tree size {cp.tree_size:,} (position {cp.position:,}), "
+            f"signed {cp.created_at:%Y-%m-%d %H:%M:%S %Z} by key {cp.key_id}; {signature}",
+        )
+        table.add_row("root", cp.root.hex())
+    return table
+
+
+def _lagging(position: int, head: int) -> str:
+    lag = max(head - position, 0)
+    text = f"at {position:,}, lag {lag:,} event{'s' if lag != 1 else ''}"
+    return text if lag == 0 else f"[yellow]{text}[/yellow]"
+
+
+@commands.command()
+def migrate() -> None:
+    """Create or update the database schema (idempotent)."""
+    with errors():
+        database = open_database(load_settings())
+        applied = apply_migrations(database.url)
+    out.print(f"migrated {redacted(database.url)}: {len(applied)} scripts applied")

@@ -1,0 +1,1 @@
+"""The HTTP service: the FastAPI app, its dependencies, problems, schemas and routes."""

@@ -1,0 +1,89 @@
+"""Helpers shared by the export routes: ownership, ids and command responses."""
+
+from __future__ import annotations
+
+from typing import Annotated, Any
+
+from fastapi import Path, Response
+
+from api.http.problems import Problem
+from api.http.schemas import EXAMPLE_ID, ExportDetail
+from domain.application import ExportLedger
+from domain.ids import aggregate_id, is_export_id
+from domain.values import Status
+from domain.views import ExportState
+from projections.reads import Principal
+
+POSITION_HEADER = "X-Ledger-Position"
+
+ExportIdPath = Annotated[
+    str,
+    Path(
+        max_length=64,
+        description="The export's id (exp_ + 26 characters).",
+        examples=[EXAMPLE_ID],
+    ),
+]
+
+POSITION_HEADERS: dict[str, Any] = {
+    POSITION_HEADER: {
+        "description": "Log position of the command's event: pass it as min_position to "
+        "read your own write.",
+        "schema": {"type": "integer"},
+        "example": 17,
+    }
+}
+
+
+def not_found(export_id: str) -> Problem:
+    return Problem(404, f"export {export_id!r} not found", kind="not-found")
+
+
+def owned(
+    ledger: ExportLedger, principal: Principal, export_id: str, *, include_deleted: bool = False
+) -> ExportState:
+    """The export's current state from its events, if the caller may act on it.
+
+    Someone else's export is reported exactly like a missing one, so ids of
+    other users' exports cannot be probed.
+    """
+    if not is_export_id(export_id):
+        raise not_found(export_id)
+    state = ledger.get(export_id)
+    mine = principal.admin or state.user_id == principal.user_id
+    if not mine or (state.status == Status.DELETED and not include_deleted):
+        raise not_found(export_id)
+    return state
+
+
+def detail(state: ExportState) -> ExportDetail:
+    return ExportDetail(
+        id=aggregate_id(state.export_id),
+        export_id=state.export_id,
+        user_id=state.user_id,
+        timestamp=state.created_at,
+        format=state.format,  # type: ignore[arg-type]
+        config=state.config,
+        conversation_count=state.conversation_count,
+        file_size=state.file_size,
+        status=state.status,  # type: ignore[arg-type]
+        file_url=state.file_url,
+        expires_at=state.expires_at,
+        error_message=state.error_message,
+        created_at=state.created_at,
+        updated_at=state.updated_at,
+        version=state.version,
+        position=state.position,
+        file_sha256=state.file_sha256,
+        row_count=state.row_count,
+        download_count=state.download_count,
+        last_actor=state.last_actor,
+    )
+
+
+def mark_position(response: Response, ledger: ExportLedger, state: ExportState | None) -> None:
+    """Tell the client the log position to wait for; the head when the event's is unknown."""
+    position = state.position if state is not None else None
+    if position is None:
+        position = ledger.head_position()
+    response.headers[POSITION_HEADER] = str(position)

@@ -1,0 +1,295 @@
+"""/api/exports: request, read, list, update, delete and expire exports."""
+
+from __future__ import annotations
+
+from typing import Annotated, Any
+
+from fastapi import APIRouter, Body, Depends, Header, Query, Request, Response
+
+from api.http import problems
+from api.http.deps import (
+    AdminDep,
+    LedgerDep,
+    PrincipalDep,
+    ReadAfterDep,
+    ReadsDep,
+    ServicesDep,
+    known_query_only,
+)
+from api.http.problems import Problem, invalid_field
+from api.http.routes.common import (
+    POSITION_HEADERS,
+    ExportIdPath,
+    detail,
+    mark_position,
+    not_found,
+    owned,
+)
+from api.http.schemas import (
+    NO_NUL,
+    ExpireResult,
+    ExportCreate,
+    ExportDetail,
+    ExportList,
+    ExportPublic,
+    ExportUpdate,
+    Moment,
+    PageNumber,
+    PageSize,
+    ReadStatus,
+    ToCompleted,
+    ToExpired,
+    ToFailed,
+    ToProcessing,
+    ToQueued,
+    Version,
+)
+from domain.application import ExportLedger
+from domain.exceptions import IllegalTransition
+from domain.ids import is_export_id
+from domain.values import ExportFormat
+from domain.views import ExportState
+from projections.due import ReadModelDueExports
+from projections.reads import ListFilters, decode_cursor, encode_cursor
+
+router = APIRouter(
+    prefix="/api/exports", tags=["exports"], dependencies=[Depends(known_query_only)]
+)
+
+IdempotencyKey = Annotated[
+    str | None,
+    Header(
+        min_length=1,
+        max_length=200,
+        pattern=r"^[!-~]+$",
+        description="Makes retries safe: the same key and body return the same export; "
+        "the same key with another body is a 409 problem.",
+        examples=["7f6c1c9e-3c1b-4c33-9a55-2f1f8f1f4b6e"],
+    ),
+]
+
+
+@router.post(
+    "",
+    status_code=201,
+    response_model=ExportDetail,
+    summary="Request an export",
+    responses={
+        201: {
+            "description": "The export, queued.",
+            "headers": {
+                "Location": {
+                    "description": "Where to read the export.",
+                    "schema": {"type": "string"},
+                    "example": "/api/exports/exp_01JQ8Z6Y4N3M2K1H0G9F8E7D6C",
+                },
+                **POSITION_HEADERS,
+            },
+        },
+        **problems.responses(400, 401, 409, 413, 422, 503),
+    },
+)
+def create_export(
+    body: ExportCreate,
+    principal: PrincipalDep,
+    ledger: LedgerDep,
+    request: Request,
+    response: Response,
+    idempotency_key: IdempotencyKey = None,
+) -> ExportDetail:
+    state = ledger.request_export(
+        user_id=principal.user_id,
+        format=body.format.value,
+        config=body.config.model_dump(mode="json", exclude_none=True),
+        conversation_count=body.conversation_count,
+        idempotency_key=idempotency_key,
+    )
+    response.headers["Location"] = request.app.url_path_for("get_export", export_id=state.export_id)
+    mark_position(response, ledger, state)
+    return detail(state)
+
+
+@router.get(
+    "",
+    response_model=ExportList,
+    summary="List exports, newest first",
+    responses=problems.responses(401, 403, 422, 503),
+)
+def list_exports(
+    principal: PrincipalDep,
+    reads: ReadsDep,
+    _: ReadAfterDep,
+    status: Annotated[ReadStatus | None, Query(description="Only this status.")] = None,
+    format: Annotated[ExportFormat | None, Query(description="Only this format.")] = None,
+    date_from: Annotated[Moment | None, Query(description="Requested at or after.")] = None,
+    date_to: Annotated[Moment | None, Query(description="Requested at or before.")] = None,
+    user_id: Annotated[
+        str | None,
+        Query(min_length=1, max_length=200, pattern=NO_NUL, description="Admins only."),
+    ] = None,
+    page: Annotated[PageNumber, Query(description="Offset paging (from 1).")] = 1,
+    limit: Annotated[PageSize, Query(description="Exports per page.")] = 25,
+    cursor: Annotated[
+        str | None,
+        Query(min_length=1, max_length=200, description="next_cursor of the previous page."),
+    ] = None,
+    as_of: Annotated[
+        Moment | None,
+        Query(
+            description="List the exports as they stood at this moment (RFC 3339): each "
+            "export's state after its last event at or before it, as GET "
+            "/api/exports/{export_id}?as_of gives it; exports deleted since are listed, "
+            "exports requested later are not. A moment in the future lists the current state."
+        ),
+    ] = None,
+) -> Response:
+    if user_id is not None and not principal.admin:
+        raise Problem(403, "only admins may filter by user_id")
+    if cursor is not None and page != 1:
+        raise invalid_field("query.page", "give page or cursor, not both")
+    try:
+        after = decode_cursor(cursor) if cursor is not None else None
+    except ValueError as error:
+        raise invalid_field("query.cursor", str(error)) from None
+    filters = ListFilters(user_id, status, format, date_from, date_to, limit, page, after, as_of)
+    found = reads.page(principal, filters)
+    rows = found.rows
+    more = len(rows) > limit
+    listed = ExportList.model_validate(
+        {
+            "logs": rows[:limit],
+            "total": found.total,
+            "total_exact": found.total_exact,
+            "page": page,
+            "limit": limit,
+            "next_cursor": encode_cursor(rows[limit - 1]) if more else None,
+        }
+    )
+    # Validated above: sent as is, not validated and serialised a second time by FastAPI.
+    return Response(listed.model_dump_json(), media_type="application/json")
+
+
+@router.post(
+    "/expire",
+    response_model=ExpireResult,
+    summary="Expire every completed export whose expires_at has passed (admins)",
+    responses={
+        200: {"description": "How many were expired.", "headers": POSITION_HEADERS},
+        **problems.responses(401, 403, 422, 503),
+    },
+)
+def expire_exports(
+    admin: AdminDep, services: ServicesDep, _: ReadAfterDep, response: Response
+) -> ExpireResult:
+    count = services.ledger.expire_due(ReadModelDueExports(services.database.url))
+    mark_position(response, services.ledger, None)
+    return ExpireResult(expired=count)
+
+
+@router.get(
+    "/{export_id}",
+    response_model=ExportPublic | ExportDetail,
+    summary="Read an export, now or at a past moment",
+    responses=problems.responses(401, 404, 422, 503),
+)
+def get_export(
+    export_id: ExportIdPath,
+    principal: PrincipalDep,
+    reads: ReadsDep,
+    ledger: LedgerDep,
+    _: ReadAfterDep,
+    as_of: Annotated[
+        Moment | None, Query(description="The export as it stood at this moment (RFC 3339).")
+    ] = None,
+    version: Annotated[Version | None, Query(description="The export after this event.")] = None,
+) -> ExportPublic | ExportDetail:
+    if as_of is not None or version is not None:
+        if as_of is not None and version is not None:
+            raise invalid_field("query.version", "give as_of or version, not both")
+        owned(ledger, principal, export_id, include_deleted=True)
+        return detail(ledger.state_as_of(export_id, at=as_of, version=version))
+    row = reads.get(principal, export_id) if is_export_id(export_id) else None
+    if row is None:
+        raise not_found(export_id)
+    return ExportPublic.model_validate(row)
+
+
+@router.patch(
+    "/{export_id}",
+    response_model=ExportDetail,
+    summary="Move an export through its lifecycle",
+    description="The target status picks the command: processing starts processing, "
+    "completed completes (file_size and file_url required), failed fails "
+    "(error_message required), queued retries a failed export, expired expires it.",
+    responses={
+        200: {"description": "The export after the command.", "headers": POSITION_HEADERS},
+        **problems.responses(400, 401, 404, 409, 413, 422, 503),
+    },
+)
+def update_export(
+    export_id: ExportIdPath,
+    body: Annotated[ExportUpdate, Body(discriminator="status")],
+    principal: PrincipalDep,
+    ledger: LedgerDep,
+    response: Response,
+) -> ExportDetail:
+    owned(ledger, principal, export_id)
+    try:
+        state = _run(ledger, export_id, body, principal.user_id)
+    except IllegalTransition as error:
+        raise Problem(
+            409,
+            f"export {export_id!r} is {error.status}: it cannot move to {body.status}",
+            kind="illegal-transition",
+            current_status=str(error.status),
+            requested_status=body.status,
+        ) from None
+    mark_position(response, ledger, state)
+    return detail(state)
+
+
+@router.delete(
+    "/{export_id}",
+    status_code=204,
+    response_class=Response,
+    summary="Delete an export (admins); its history stays",
+    responses={
+        204: {"description": "Deleted.", "headers": POSITION_HEADERS},
+        **problems.responses(401, 403, 404, 409, 422, 503),
+    },
+)
+def delete_export(
+    export_id: ExportIdPath,
+    admin: AdminDep,
+    ledger: LedgerDep,
+    reason: Annotated[
+        str | None,
+        Query(max_length=500, pattern=NO_NUL, description="Why, for the audit trail."),
+    ] = None,
+) -> Response:
+    owned(ledger, admin, export_id)
+    state = ledger.delete(export_id, actor=admin.user_id, reason=reason)
+    response = Response(status_code=204)
+    mark_position(response, ledger, state)
+    return response
+
+
+def _run(ledger: ExportLedger, export_id: str, update: Any, actor: str) -> ExportState:
+    if isinstance(update, ToProcessing):
+        return ledger.start_processing(export_id, actor=actor)
+    if isinstance(update, ToCompleted):
+        return ledger.complete(
+            export_id,
+            file_size=update.file_size,
+            file_url=update.file_url,
+            expires_at=update.expires_at,
+            file_sha256=update.file_sha256,
+            row_count=update.row_count,
+            actor=actor,
+        )
+    if isinstance(update, ToFailed):
+        return ledger.fail(export_id, error_message=update.error_message, actor=actor)
+    if isinstance(update, ToQueued):
+        return ledger.retry(export_id, actor=actor)
+    assert isinstance(update, ToExpired)
+    return ledger.expire(export_id, actor=actor)

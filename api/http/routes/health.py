@@ -1,0 +1,98 @@
+"""/healthz (the process is up) and /readyz (it can serve requests)."""
+
+from __future__ import annotations
+
+from typing import Literal
+
+from fastapi import APIRouter, Depends
+from pydantic import BaseModel, ConfigDict, Field
+
+from api.http import problems
+from api.http.deps import ServicesDep, known_query_only
+from api.http.problems import unavailable
+
+
+class Health(BaseModel):
+    model_config = ConfigDict(json_schema_extra={"examples": [{"status": "ok"}]})
+    status: Literal["ok"] = "ok"
+
+
+class ProjectionStatus(BaseModel):
+    position: int = Field(description="Log position the read table includes.")
+    head: int = Field(description="Latest log position.")
+    lag: int = Field(description="Events not yet in the read table.")
+    projector: Literal["running", "stopped", "external"]
+
+
+class ReplicaState(BaseModel):
+    name: str = Field(description="replica-1, replica-2, ... in the configured order.")
+    state: Literal["ok", "down"] = Field(
+        description="ok: in the read rotation; down: reads go elsewhere until it answers again."
+    )
+    position: int | None = Field(description="Log position its read table includes.")
+    lag: int | None = Field(description="Events the replica's read table is behind the head.")
+
+
+class Ready(BaseModel):
+    model_config = ConfigDict(
+        json_schema_extra={
+            "examples": [
+                {
+                    "status": "ready",
+                    "database": "ok",
+                    "migrations": "applied",
+                    "projection": {"position": 17, "head": 17, "lag": 0, "projector": "running"},
+                    "replicas": [{"name": "replica-1", "state": "ok", "position": 17, "lag": 0}],
+                }
+            ]
+        }
+    )
+    status: Literal["ready"] = "ready"
+    database: Literal["ok"] = "ok"
+    migrations: Literal["applied"] = "applied"
+    projection: ProjectionStatus
+    replicas: list[ReplicaState] = Field(
+        default_factory=list, description="Read replicas (EXPORT_LEDGER_READ_DATABASE_URLS)."
+    )
+
+
+router = APIRouter(tags=["health"], dependencies=[Depends(known_query_only)])
+
+
+@router.get("/healthz", response_model=Health, summary="The process is up")
+def healthz() -> Health:
+    return Health()
+
+
+@router.get(
+    "/readyz",
+    response_model=Ready,
+    summary="The database answers, migrations are applied; projection lag",
+    responses=problems.responses(503),
+)
+def readyz(services: ServicesDep) -> Ready:
+    readiness = services.reads.readiness()
+    if not readiness.migrated:
+        raise unavailable("the database is not migrated: run 'export-ledger migrate'")
+    head = services.ledger.head_position()
+    alive = services.projector_alive()
+    projector: Literal["running", "stopped", "external"] = (
+        "external" if alive is None else "running" if alive else "stopped"
+    )
+    return Ready(
+        projection=ProjectionStatus(
+            position=readiness.position,
+            head=head,
+            lag=max(head - readiness.position, 0),
+            projector=projector,
+        ),
+        replicas=[
+            ReplicaState(
+                name=replica.name,
+                state=replica.state,
+                position=replica.position,
+                lag=None if replica.position is None else max(head - replica.position, 0),
+            )
+            for replica in services.reads.replicas.statuses()
+        ],
+    )

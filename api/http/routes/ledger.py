@@ -1,0 +1,137 @@
+"""The sealed ledger over HTTP: signing key, signed checkpoints, inclusion and
+consistency proofs. A proof is the bundle ``export-ledger verify-proof`` checks
+offline (projections/proofs.py), so nobody has to trust this server."""
+
+from __future__ import annotations
+
+import base64
+from typing import Annotated, Any
+
+from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PublicKey
+from cryptography.hazmat.primitives.serialization import Encoding, PublicFormat
+from fastapi import APIRouter, Depends, Query
+
+from api.http import problems
+from api.http.deps import LedgerDep, PrincipalDep, ReadsDep, known_query_only
+from api.http.problems import Problem, invalid_field
+from api.http.routes.common import ExportIdPath, owned
+from api.http.schemas import MAX_INTEGER
+from api.http.schemas_ledger import CheckpointPublic, ConsistencyProof, ProofBundle, PublicKey
+from projections.proofs import Checkpoint, checkpoint, consistency_proof, latest_checkpoint
+from projections.proofs import proof_bundle as make_bundle
+from projections.sessions import pooled_session
+from sql import query
+from sql.names import ADMIN_ROLE, READER_ROLE
+
+router = APIRouter(tags=["ledger"], dependencies=[Depends(known_query_only)])
+
+TreeSize = Annotated[
+    int | None,
+    Query(ge=1, le=MAX_INTEGER, description="A checkpoint's tree size (default: the latest)."),
+]
+KeyId = Annotated[
+    str | None,
+    Query(
+        pattern=r"^[0-9a-f]{16}$",
+        description="A registered key's id (default: the key of the latest checkpoint).",
+    ),
+]
+Size = Annotated[int, Query(ge=1, le=MAX_INTEGER)]
+
+
+def _no_checkpoint(tree_size: int | None) -> Problem:
+    what = "no checkpoint yet" if tree_size is None else f"no checkpoint of tree size {tree_size}"
+    return Problem(404, what, kind="checkpoint-not-found")
+
+
+def _signed(conn: Any, tree_size: int | None) -> Checkpoint:
+    found = latest_checkpoint(conn) if tree_size is None else checkpoint(conn, tree_size)
+    if found is None:
+        raise _no_checkpoint(tree_size)
+    return found
+
+
+@router.get(
+    "/api/ledger/public-key",
+    response_model=PublicKey,
+    summary="The Ed25519 key that signs checkpoints",
+    responses=problems.responses(401, 404, 422, 503),
+)
+def public_key(_: PrincipalDep, reads: ReadsDep, key_id: KeyId = None) -> PublicKey:
+    with pooled_session(reads, READER_ROLE) as conn:
+        row = conn.execute(query("ledger", "signing_key"), {"key_id": key_id}).fetchone()
+    if row is None:
+        detail = f"no key {key_id!r}" if key_id else "no checkpoint signed yet"
+        raise Problem(404, detail, kind="key-not-found")
+    raw = bytes(row[1])
+    pem = Ed25519PublicKey.from_public_bytes(raw).public_bytes(
+        Encoding.PEM, PublicFormat.SubjectPublicKeyInfo
+    )
+    return PublicKey(
+        key_id=row[0],
+        algorithm="Ed25519",
+        public_key_hex=raw.hex(),
+        public_key_base64=base64.b64encode(raw).decode(),
+        pem=pem.decode(),
+        registered_at=row[2],
+    )
+
+
+@router.get(
+    "/api/ledger/checkpoint",
+    response_model=CheckpointPublic,
+    summary="A signed checkpoint: the latest, or the one of a tree size",
+    responses=problems.responses(401, 404, 422, 503),
+)
+def get_checkpoint(_: PrincipalDep, reads: ReadsDep, tree_size: TreeSize = None) -> Any:
+    with pooled_session(reads, READER_ROLE) as conn:
+        return _signed(conn, tree_size).to_json()
+
+
+@router.get(
+    "/api/ledger/consistency",
+    response_model=ConsistencyProof,
+    summary="Proof that a later checkpoint extends an earlier one",
+    description="Both sizes must be checkpoints' tree sizes, `from` at most `to`.",
+    responses=problems.responses(401, 404, 422, 503),
+)
+def consistency(
+    _: PrincipalDep,
+    reads: ReadsDep,
+    size1: Annotated[int, Query(alias="from", ge=1, le=MAX_INTEGER)],
+    size2: Annotated[int, Query(alias="to", ge=1, le=MAX_INTEGER)],
+) -> Any:
+    if size1 > size2:
+        raise invalid_field("query.from", f"must not exceed to ({size2})")
+    with pooled_session(reads, READER_ROLE) as conn:
+        older, newer = _signed(conn, size1), _signed(conn, size2)
+        proof = consistency_proof(conn, size1, size2)
+    return {"from": older.to_json(), "to": newer.to_json(), "proof": [p.hex() for p in proof]}
+
+
+@router.get(
+    "/api/exports/{export_id}/proof",
+    response_model=ProofBundle,
+    summary="Inclusion proofs of an export's events in a signed checkpoint",
+    description="The owner or an admin only. The answer is a proof bundle: "
+    "`export-ledger verify-proof FILE` checks it offline.",
+    responses=problems.responses(401, 404, 422, 503),
+)
+def export_proof(
+    export_id: ExportIdPath,
+    principal: PrincipalDep,
+    ledger: LedgerDep,
+    reads: ReadsDep,
+    tree_size: TreeSize = None,
+    since: Annotated[
+        int | None,
+        Query(ge=1, le=MAX_INTEGER, description="Add a consistency proof from this checkpoint."),
+    ] = None,
+) -> Any:
+    owned(ledger, principal, export_id, include_deleted=True)
+    with pooled_session(reads, ADMIN_ROLE) as conn:
+        if since is not None and tree_size is None:
+            tree_size = _signed(conn, None).tree_size
+        if since is not None and tree_size is not None and since > tree_size:
+            raise invalid_field("query.since", f"must not exceed tree_size ({tree_size})")
+        return make_bundle(conn, export_id, tree_size, since)

@@ -1,0 +1,192 @@
+"""Bearer tokens: who is calling, checked with PyJWT.
+
+HS256 tokens are verified with the configured secret; when a JWKS URL is set,
+RS256/ES256 tokens are verified with its keys. The algorithm picks the key
+source, so a token can never have its public key used as an HMAC secret.
+"""
+
+from __future__ import annotations
+
+import functools
+import os
+import re
+import secrets
+import tempfile
+import time
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+from typing import Any
+
+import jwt
+
+from api.wiring.settings import Settings
+from domain.exceptions import ConfigurationError
+from projections.reads import Principal
+
+ADMIN_ROLE = "admin"
+SECRET_FILE = "jwt-secret"
+_ASYMMETRIC = ("RS256", "RS384", "RS512", "ES256", "ES384", "PS256")
+_TTL = re.compile(r"^\s*(\d+)\s*([smhd]?)\s*$")
+_UNITS = {"": 1, "s": 1, "m": 60, "h": 3600, "d": 86400}
+_LEEWAY_SECONDS = 30
+_VERIFIED_CACHE = 4096  # tokens whose signature and claims were checked, kept until they expire
+
+
+class InvalidToken(Exception):
+    """The token is missing, malformed, badly signed, expired or not acceptable."""
+
+
+class KeysUnavailable(Exception):
+    """The JWKS URL could not be read, so RS256 tokens cannot be checked now."""
+
+
+class TokenVerifier:
+    def __init__(
+        self,
+        secret: str | None,
+        *,
+        jwks_url: str | None = None,
+        audience: str | None = None,
+        issuer: str | None = None,
+    ) -> None:
+        if not secret and not jwks_url:
+            raise ConfigurationError(
+                "no way to verify tokens: set EXPORT_LEDGER_JWT_SECRET or EXPORT_LEDGER_JWKS_URL"
+            )
+        self._secret = secret
+        try:
+            self._jwks = jwt.PyJWKClient(jwks_url, lifespan=300, timeout=5) if jwks_url else None
+        except jwt.PyJWKClientError as error:
+            raise ConfigurationError(f"bad EXPORT_LEDGER_JWKS_URL: {error}") from None
+        self._audience = audience
+        self._issuer = issuer
+        # A client sends the same token on every request: its signature and claims are
+        # checked once, and only its expiry again on later requests.
+        self._checked = functools.lru_cache(maxsize=_VERIFIED_CACHE)(self._check)
+
+    @property
+    def may_block(self) -> bool:
+        """Whether :meth:`verify` may fetch keys over the network (RS256 via JWKS);
+        an HS256-only verifier is pure computation, fit for the event loop."""
+        return self._jwks is not None
+
+    def verify(self, token: str) -> Principal:
+        principal, expires = self._checked(token)
+        if expires + _LEEWAY_SECONDS < time.time():
+            raise InvalidToken("the token has expired")
+        return principal
+
+    def _check(self, token: str) -> tuple[Principal, float]:
+        """The caller and the expiry time of a token whose signature and claims hold."""
+        try:
+            algorithm = jwt.get_unverified_header(token).get("alg")
+            key = self._key(token, algorithm)
+            claims = jwt.decode(
+                token,
+                key,
+                algorithms=[str(algorithm)],
+                audience=self._audience,
+                issuer=self._issuer,
+                leeway=_LEEWAY_SECONDS,
+                options={"require": ["sub", "exp"]},
+            )
+        except jwt.ExpiredSignatureError:
+            raise InvalidToken("the token has expired") from None
+        except jwt.PyJWKClientConnectionError as error:
+            raise KeysUnavailable(str(error)) from None
+        except jwt.PyJWTError as error:
+            raise InvalidToken(f"invalid token: {error}") from None
+        return _principal(claims), float(claims["exp"])
+
+    def _key(self, token: str, algorithm: Any) -> Any:
+        if algorithm == "HS256" and self._secret:
+            return self._secret
+        if algorithm in _ASYMMETRIC and self._jwks is not None:
+            return self._jwks.get_signing_key_from_jwt(token).key
+        raise InvalidToken(f"tokens signed with {algorithm!r} are not accepted")
+
+
+def _principal(claims: dict[str, Any]) -> Principal:
+    subject = claims.get("sub")
+    if not isinstance(subject, str) or not valid_user_id(subject):
+        raise InvalidToken("the token's 'sub' must be a user id of 1 to 200 printable characters")
+    return Principal(user_id=subject, admin=claims.get("role") == ADMIN_ROLE)
+
+
+def valid_user_id(text: str) -> bool:
+    return 0 < len(text) <= 200 and text.strip() == text and text.isprintable()
+
+
+def issue_token(
+    secret: str,
+    user_id: str,
+    *,
+    admin: bool = False,
+    ttl: timedelta = timedelta(hours=1),
+    audience: str | None = None,
+    issuer: str | None = None,
+    now: datetime | None = None,
+) -> str:
+    """An HS256 token for ``user_id``, valid for ``ttl``."""
+    if not valid_user_id(user_id):
+        raise ConfigurationError("the user id must be 1 to 200 printable characters")
+    moment = now or datetime.now(UTC)
+    claims: dict[str, Any] = {"sub": user_id, "iat": moment, "exp": moment + ttl}
+    if admin:
+        claims["role"] = ADMIN_ROLE
+    if audience:
+        claims["aud"] = audience
+    if issuer:
+        claims["iss"] = issuer
+    return jwt.encode(claims, secret, algorithm="HS256")
+
+
+def parse_ttl(text: str) -> timedelta:
+    """'90s', '15m', '1h', '7d' or plain seconds."""
+    match = _TTL.match(text)
+    if not match or int(match[1]) == 0:
+        raise ValueError(f"not a duration: {text!r} (e.g. 90s, 15m, 1h, 7d)")
+    return timedelta(seconds=int(match[1]) * _UNITS[match[2]])
+
+
+def verifier_for(settings: Settings) -> TokenVerifier:
+    return TokenVerifier(
+        resolve_secret(settings),
+        jwks_url=settings.jwks_url,
+        audience=settings.jwt_audience,
+        issuer=settings.jwt_issuer,
+    )
+
+
+def resolve_secret(settings: Settings) -> str | None:
+    """The configured secret; on the embedded default, one kept in the data directory."""
+    if settings.jwt_secret is not None:
+        return settings.jwt_secret.get_secret_value()
+    if settings.database_url is None:
+        return load_or_create_secret(settings.data_dir / SECRET_FILE)
+    return None
+
+
+def load_or_create_secret(path: Path) -> str:
+    """Read the secret at ``path``, creating it (mode 0600) on first use.
+
+    The new secret is written to a private temporary file and linked into
+    place, so concurrent first starts agree on one secret.
+    """
+    if not path.exists():
+        path.parent.mkdir(parents=True, exist_ok=True, mode=0o700)
+        fd, temporary = tempfile.mkstemp(dir=path.parent, prefix=".jwt-secret-")
+        try:
+            with os.fdopen(fd, "w", encoding="ascii") as handle:
+                handle.write(secrets.token_urlsafe(48) + "\n")
+            os.chmod(temporary, 0o600)
+            try:
+                os.link(temporary, path)
+            except FileExistsError:
+                pass
+        finally:
+            os.unlink(temporary)
+    secret = path.read_text(encoding="ascii").strip()
+    if len(secret) < 32:
+        raise ConfigurationError(f"the secret in {path} is shorter than 32 characters")
+    return secret

@@ -1,0 +1,127 @@
+"""The composition root: every entry point gets its parts from :func:`bootstrap`.
+
+``bootstrap`` reads nothing at import and opens nothing it is not asked for: it
+finds the database (the configured URL, or the embedded server), migrates it, and
+returns a :class:`Runtime` whose parts (the ledger, the read store, the position
+watcher, the projector) open on first use and close together with it. The HTTP
+app asks for all of them at start-up; a CLI command only for what it uses.
+"""
+
+from __future__ import annotations
+
+from contextlib import ExitStack
+from functools import cached_property
+from types import TracebackType
+
+from api.wiring.auth import TokenVerifier, verifier_for
+from api.wiring.database import Database, migrate, open_database, open_ledger
+from api.wiring.metrics import Metrics, observe_commands
+from api.wiring.settings import Settings
+from api.wiring.signing import Ed25519Signer, signer_for
+from domain.application import ExportLedger
+from projections.follower import PositionWatcher
+from projections.reads import ReadStore
+from projections.runner import Projector
+
+
+class Runtime:
+    """What an entry point works with; a context manager that closes what it opened."""
+
+    def __init__(
+        self,
+        settings: Settings,
+        database: Database,
+        *,
+        group_commit: bool = False,
+        metrics: Metrics | None = None,
+    ) -> None:
+        self.settings = settings
+        self.database = database
+        self.metrics = metrics or Metrics()
+        self._observed = metrics is not None  # the server counts and logs commands; the CLI not
+        self.projector: Projector | None = None
+        self._group_commit = group_commit
+        self._closing = ExitStack()
+
+    @property
+    def url(self) -> str:
+        return self.database.url
+
+    @cached_property
+    def ledger(self) -> ExportLedger:
+        ledger = open_ledger(self.database, self.settings, group_commit=self._group_commit)
+        self._closing.callback(ledger.close)
+        return observe_commands(ledger, self.metrics) if self._observed else ledger
+
+    @cached_property
+    def reads(self) -> ReadStore:
+        reads = ReadStore(
+            self.url,
+            size=self.settings.pool_size,
+            timeout=self.settings.pool_timeout_seconds,
+            replicas=[url.get_secret_value() for url in self.settings.read_database_urls],
+        ).open()
+        self._closing.callback(reads.close)
+        return reads
+
+    @cached_property
+    def watcher(self) -> PositionWatcher:
+        watcher = PositionWatcher(self.url).start()
+        self._closing.callback(watcher.stop)
+        return watcher
+
+    @cached_property
+    def verifier(self) -> TokenVerifier:
+        return verifier_for(self.settings)
+
+    @cached_property
+    def signer(self) -> Ed25519Signer:
+        return signer_for(self.settings)
+
+    def start_projector(self, *, seal: bool = True, batch_size: int = 1000) -> Projector:
+        """The follower (and the sealer, unless ``seal`` is false) in threads of this process."""
+        signer = self.signer if seal else None
+        self.projector = Projector(self.url, signer, batch_size=batch_size).start()
+        self._closing.callback(self.projector.stop)
+        return self.projector
+
+    def open_for_serving(self, *, projector: bool) -> Runtime:
+        """Open now what a server uses on every request, so no user's request pays for it."""
+        _ = (self.verifier, self.ledger, self.reads)
+        if projector:
+            self.start_projector()
+        _ = self.watcher
+        return self
+
+    def projector_alive(self) -> bool | None:
+        """Whether this process's projector runs; None when it runs none."""
+        return None if self.projector is None else self.projector.alive()
+
+    def close(self) -> None:
+        self._closing.close()
+
+    def __enter__(self) -> Runtime:
+        return self
+
+    def __exit__(
+        self,
+        kind: type[BaseException] | None,
+        error: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
+        self.close()
+
+
+def bootstrap(
+    settings: Settings | None = None,
+    *,
+    run_migrations: bool = True,
+    group_commit: bool = False,
+    metrics: Metrics | None = None,
+) -> Runtime:
+    """Find the database, migrate it (unless told not to) and hand back the runtime."""
+    settings = settings or Settings()
+    database = open_database(settings)
+    if run_migrations:
+        migrate(database.url)
+    return Runtime(settings, database, group_commit=group_commit, metrics=metrics)

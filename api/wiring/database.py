@@ -1,0 +1,141 @@
+"""Finding the database (the configured URL, or an embedded server) and migrating it."""
+
+from __future__ import annotations
+
+import contextlib
+import warnings
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import psycopg
+from psycopg import sql
+from psycopg.conninfo import conninfo_to_dict, make_conninfo
+
+from api.wiring.settings import Settings
+from domain.application import ExportLedger
+from domain.exceptions import ConfigurationError, StoreUnavailable
+from sql import migration_scripts
+from sql.names import WRITER_ROLE
+
+EMBEDDED_DATABASE = "export_ledger"
+_MIGRATION_LOCK = 0x4578_4C65_6467  # "ExLedg": one migrator at a time per database
+
+
+@dataclass
+class Database:
+    """Where the ledger lives. ``server`` keeps an embedded server alive."""
+
+    url: str
+    server: Any | None = None
+
+    @property
+    def embedded(self) -> bool:
+        return self.server is not None
+
+
+def open_database(settings: Settings) -> Database:
+    if settings.database_url is not None:
+        return Database(url=settings.database_url.get_secret_value())
+    return start_embedded(settings.data_dir / "pgdata")
+
+
+def start_embedded(pgdata: Path, database: str = EMBEDDED_DATABASE) -> Database:
+    """Start (or join) the embedded PostgreSQL in ``pgdata`` and make sure the
+    database exists. The server stops when the last process using it exits."""
+    with warnings.catch_warnings():  # it warns when XDG_RUNTIME_DIR is unset
+        warnings.simplefilter("ignore")
+        import pgserver  # importing it sets up a lock file
+
+    pgdata.mkdir(parents=True, exist_ok=True)
+    server = pgserver.get_server(pgdata, cleanup_mode="stop")  # type: ignore[attr-defined]
+    create_database(server.get_uri(), database)
+    return Database(url=server.get_uri(database), server=server)
+
+
+def create_database(admin_url: str, name: str, template: str | None = None) -> None:
+    """CREATE DATABASE unless it exists (optionally as a copy of ``template``)."""
+    with psycopg.connect(admin_url, autocommit=True) as conn:
+        exists = conn.execute("SELECT 1 FROM pg_database WHERE datname = %s", (name,)).fetchone()
+        if exists:
+            return
+        statement = sql.SQL("CREATE DATABASE {}").format(sql.Identifier(name))
+        if template:
+            statement += sql.SQL(" TEMPLATE {}").format(sql.Identifier(template))
+        with contextlib.suppress(psycopg.errors.DuplicateDatabase):
+            conn.execute(statement)
+
+
+def ledger_env(
+    url: str,
+    *,
+    role: str | None = WRITER_ROLE,
+    pool_size: int = 4,
+    lock_timeout_seconds: int = 10,
+    create_table: bool = False,
+) -> dict[str, str]:
+    """The ``eventsourcing`` settings for a PostgreSQL URL."""
+    try:
+        params = conninfo_to_dict(url)
+    except psycopg.ProgrammingError as error:
+        raise ConfigurationError(f"bad database URL: {error}") from None
+    env = {
+        "PERSISTENCE_MODULE": "api.wiring.eventstore",
+        "POSTGRES_DBNAME": str(params.get("dbname") or params.get("user") or "postgres"),
+        "POSTGRES_HOST": str(params.get("host") or "localhost"),
+        "POSTGRES_PORT": str(params.get("port") or 5432),
+        "POSTGRES_USER": str(params.get("user") or "postgres"),
+        "POSTGRES_PASSWORD": str(params.get("password") or ""),
+        "POSTGRES_POOL_SIZE": str(pool_size),
+        "POSTGRES_LOCK_TIMEOUT": str(lock_timeout_seconds),
+        "POSTGRES_PRE_PING": "n",  # with pre-ping, pool back-off stalls recovery ~16 s
+        "CREATE_TABLE": "y" if create_table else "n",
+    }
+    if role:
+        env["LEDGER_DB_ROLE"] = role
+    return env
+
+
+def open_ledger(
+    database: Database, settings: Settings | None = None, *, group_commit: bool = False
+) -> ExportLedger:
+    settings = settings or Settings()
+    return ExportLedger(
+        env=ledger_env(
+            database.url,
+            pool_size=settings.pool_size,
+            lock_timeout_seconds=settings.lock_timeout_seconds,
+        ),
+        group_commit=group_commit,
+    )
+
+
+def migrate(url: str) -> list[str]:
+    """Create the library's tables, then apply every ``sql/migrations`` file.
+
+    Idempotent, and safe to run from several processes at once: an advisory
+    lock lets one migrator in at a time. Returns the files applied.
+    """
+    try:
+        with psycopg.connect(url, autocommit=True) as conn:
+            conn.execute("SELECT pg_advisory_lock(%s)", (_MIGRATION_LOCK,))
+            ExportLedger(env=ledger_env(url, role=None, pool_size=1, create_table=True)).close()
+            applied = []
+            with conn.transaction():
+                for name, script in migration_scripts():
+                    conn.execute(script.encode())
+                    applied.append(name)
+            conn.execute("SELECT pg_advisory_unlock(%s)", (_MIGRATION_LOCK,))
+            return applied
+    except psycopg.OperationalError as error:
+        raise StoreUnavailable(f"cannot reach the database: {error}") from None
+
+
+def redacted(url: str) -> str:
+    """The URL without its password, for messages."""
+    try:
+        params = conninfo_to_dict(url)
+    except psycopg.ProgrammingError:
+        return "<unparsable URL>"
+    params.pop("password", None)
+    return make_conninfo("", **{k: str(v) for k, v in params.items() if v is not None})

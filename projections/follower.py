@@ -98,10 +98,10 @@ class Follower:
 
     def status(self) -> FollowerStatus:
         with projector_connection(self.url, autocommit=True) as conn:
-            return read_status(conn, self.table)
+            return follower_status(conn, self.table)
 
 
-def read_status(conn: psycopg.Connection[Any], table: str = LIVE_TABLE) -> FollowerStatus:
+def follower_status(conn: psycopg.Connection[Any], table: str = LIVE_TABLE) -> FollowerStatus:
     return FollowerStatus(tracking_position(conn, table) or 0, head_position(conn))
 
 

@@ -30,7 +30,7 @@ class Status:
     checkpoint: Checkpoint | None
 
 
-def read_status(url: str) -> Status:
+def gather_status(url: str) -> Status:
     """Everything in one read-only transaction, as the admin role (which may read the
     events, the tracking rows and the checkpoints)."""
     with psycopg.connect(url, options=f"-c role={ADMIN_ROLE}", connect_timeout=5) as conn:
@@ -53,7 +53,7 @@ def status() -> None:
     """Database, head position, projection and sealer lag, latest checkpoint."""
     with errors(), opened() as rt:
         try:
-            found = read_status(rt.url)
+            found = gather_status(rt.url)
         except psycopg.OperationalError as error:
             fail(f"cannot reach the database: {error}".strip())
     out.print(Panel(status_table(found, rt.database.embedded), title="Export Ledger", expand=False))

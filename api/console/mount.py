@@ -13,7 +13,7 @@ from fastapi import FastAPI, Request
 from fastapi.responses import RedirectResponse, Response
 from fastapi.staticfiles import StaticFiles
 
-from api.console import exports_pages, ledger_page, session, sign_in
+from api.console import exports_pages, seal_page, session, sign_in
 from api.console.counts import StatusCounts
 from api.console.jobs import Jobs
 from api.console.rendering import ConsoleState, environment, render
@@ -30,7 +30,7 @@ def install(app: FastAPI, settings: Settings, metrics: Metrics) -> None:
         jobs=Jobs(metrics),
         status_counts=StatusCounts(),
     )
-    for module in (sign_in, exports_pages, ledger_page):
+    for module in (sign_in, exports_pages, seal_page):
         app.include_router(module.router)
     app.mount("/ui/static", StaticFiles(packages=[("api.console", "static")]), name="ui-static")
     app.add_exception_handler(session.SignInRequired, _to_sign_in)

@@ -21,8 +21,8 @@ from api.console import mount as console
 from api.http import problems
 from api.http.routes import audit as audit_routes
 from api.http.routes import downloads, exports, health, history
-from api.http.routes import ledger as ledger_routes
 from api.http.routes import metrics as metrics_route
+from api.http.routes import seal as seal_routes
 from api.http.schemas import NO_NUL
 from api.wiring.auth import verifier_for
 from api.wiring.bootstrap import Runtime, bootstrap
@@ -162,7 +162,7 @@ def create_app(
     app.add_middleware(RequestLog, metrics=metrics)
     for module in (health, exports, downloads, history):
         app.include_router(module.router)
-    app.include_router(ledger_routes.router)
+    app.include_router(seal_routes.router)
     app.include_router(audit_routes.router)
     app.include_router(metrics_route.router)
     console.install(app, settings, metrics)

@@ -205,7 +205,7 @@ def test_user_a_never_sees_user_b(page: Any, seeded: dict[str, list[str]]) -> No
     assert page.goto("/ui/ledger").status == 403
 
 
-def test_admin_ledger_page_and_rebuild_check(page: Any, seeded: dict[str, list[str]]) -> None:
+def test_admin_seal_page_and_rebuild_check(page: Any, seeded: dict[str, list[str]]) -> None:
     sign_in(page, "admin-1", admin=True, start="/ui/ledger")
     assert page.get_by_role("heading", name="Ledger", exact=True).is_visible()
     assert "Last result: none" in page.locator("#job-rebuild-check").inner_text()

@@ -79,7 +79,7 @@ def test_bad_filters_are_a_400_page(client: TestClient) -> None:
     assert 'aria-invalid="true"' in response.text
 
 
-def test_ledger_page_and_its_jobs_need_csrf(client: TestClient) -> None:
+def test_seal_page_and_its_jobs_need_csrf(client: TestClient) -> None:
     sign_in(client, "admin-1", admin=True)
     page = client.get("/ui/ledger")
     assert page.status_code == 200 and "Head position" in page.text

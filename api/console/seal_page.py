@@ -20,7 +20,7 @@ router = APIRouter(include_in_schema=False)
 
 
 @router.get("/ui/ledger")
-def ledger_page(request: Request, principal: AdminDep, services: ServicesDep) -> Response:
+def seal_page(request: Request, principal: AdminDep, services: ServicesDep) -> Response:
     positions = ledger_positions(services.ledger, services.reads)
     services.metrics.observe_positions(positions)
 

@@ -1,4 +1,4 @@
-"""The sealed ledger over HTTP: signing key, signed checkpoints, inclusion and
+"""The sealed log over HTTP (under /api/ledger): signing key, signed checkpoints, inclusion and
 consistency proofs. A proof is the bundle ``export-ledger verify-proof`` checks
 offline (projections/proofs.py), so nobody has to trust this server."""
 
@@ -16,7 +16,7 @@ from api.http.deps import LedgerDep, PrincipalDep, ReadsDep, known_query_only
 from api.http.problems import Problem, invalid_field
 from api.http.routes.common import ExportIdPath, owned
 from api.http.schemas import MAX_INTEGER
-from api.http.schemas_ledger import CheckpointPublic, ConsistencyProof, ProofBundle, PublicKey
+from api.http.schemas_seal import CheckpointPublic, ConsistencyProof, ProofBundle, PublicKey
 from projections.proofs import Checkpoint, checkpoint, consistency_proof, latest_checkpoint
 from projections.proofs import proof_bundle as make_bundle
 from projections.sessions import pooled_session

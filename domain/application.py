@@ -8,6 +8,7 @@ from __future__ import annotations
 
 from collections.abc import Callable, Iterator, Mapping, Sequence
 from contextlib import contextmanager
+from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any, Protocol, runtime_checkable
 from uuid import UUID
@@ -16,15 +17,18 @@ from eventsourcing.application import AggregateNotFoundError, Application
 from eventsourcing.domain import DomainEventProtocol
 from eventsourcing.persistence import IntegrityError, OperationalError, PersistenceError
 
+from domain.config import normalised
 from domain.exceptions import (
     ConcurrentModification,
     ExportNotFound,
     IdempotencyKeyReused,
+    IllegalTransition,
     InvalidExport,
     StoreUnavailable,
 )
 from domain.group_commit import GroupCommitter
 from domain.ids import aggregate_id, idempotency_claim_id, new_export_id
+from domain.imports import IMPORT_ACTOR, Outcome, SourceRow, plan_sync
 from domain.model import SYSTEM_ACTOR, ExportLog, IdempotencyClaim
 from domain.rules import (
     aware,
@@ -32,8 +36,10 @@ from domain.rules import (
     check_no_nul,
     check_request,
     check_sha256,
+    check_status,
     request_fingerprint,
 )
+from domain.values import Status
 from domain.views import ExportState, HistoryEntry
 
 _EVENT_META = frozenset(
@@ -43,6 +49,15 @@ _EVENT_META = frozenset(
 
 def utc_now() -> datetime:
     return datetime.now(UTC)
+
+
+@dataclass(frozen=True, slots=True)
+class Synced:
+    """What became of one source row: its outcome, or why it was refused."""
+
+    export_id: str
+    outcome: Outcome | None
+    refused: str | None = None
 
 
 @runtime_checkable
@@ -92,8 +107,12 @@ class ExportLedger(Application[UUID]):
         conversation_count: int,
         actor: str | None = None,
         idempotency_key: str | None = None,
+        status: str | None = None,
     ) -> ExportState:
+        """Record a new export; with ``status`` (the seed's initial status) past
+        ``queued``, also every move of the legal path there, in the same append."""
         fmt, valid_config = check_request(user_id, format, config, conversation_count)
+        target = check_status(status) if status is not None else Status.QUEUED
         export = ExportLog(
             export_id=new_export_id(),
             user_id=user_id,
@@ -102,9 +121,13 @@ class ExportLedger(Application[UUID]):
             conversation_count=conversation_count,
             actor=actor or user_id,
         )
+        if target != Status.QUEUED:
+            export.advance_to(target, actor or user_id)
         if idempotency_key is None:
             return self._save(export)
-        fingerprint = request_fingerprint(user_id, fmt, valid_config, conversation_count)
+        fingerprint = request_fingerprint(
+            user_id, fmt, normalised(valid_config), conversation_count, target
+        )
         claim = IdempotencyClaim(
             claim_id=idempotency_claim_id(user_id, idempotency_key),
             key=idempotency_key,
@@ -135,6 +158,16 @@ class ExportLedger(Application[UUID]):
         check_completion(file_size, file_url, expires_at, file_sha256, row_count)
         export = self._load(export_id)
         export.complete(actor, file_size, file_url, expires_at, file_sha256, row_count)
+        return self._save(export)
+
+    def change_expiry(
+        self, export_id: str, *, expires_at: datetime | None, actor: str = SYSTEM_ACTOR
+    ) -> ExportState:
+        """A completed export's file expires at another time (a past one makes it due
+        for the expiry job); refused once expired or deleted."""
+        moment = aware(expires_at) if expires_at is not None else None
+        export = self._load(export_id)
+        export.change_expiry(actor, moment)
         return self._save(export)
 
     def fail(self, export_id: str, *, error_message: str, actor: str = SYSTEM_ACTOR) -> ExportState:
@@ -185,6 +218,28 @@ class ExportLedger(Application[UUID]):
                 return expired
             expired += self._expire_batch(candidates, moment)
             after = candidates[-1]
+
+    def sync_rows(self, rows: Sequence[SourceRow], *, actor: str = IMPORT_ACTOR) -> list[Synced]:
+        """Record each row of another system's table as events (domain/imports.py), the
+        rows that need any in one append; a row that cannot be recorded is reported in
+        its result and records nothing."""
+        results: list[Synced] = []
+        pending: dict[str, ExportLog] = {}
+        for row in rows:
+            if row.export_id in pending:  # the same export twice: the first is saved first
+                self._save_all(list(pending.values()))
+                pending.clear()
+            try:
+                outcome, export = plan_sync(self._find(row.export_id), row, actor)
+            except (InvalidExport, IllegalTransition) as error:
+                results.append(Synced(row.export_id, None, str(error)))
+                continue
+            results.append(Synced(row.export_id, outcome))
+            if outcome != "unchanged":
+                pending[row.export_id] = export
+        if pending:
+            self._save_all(list(pending.values()))
+        return results
 
     # -- queries --------------------------------------------------------------
 
@@ -248,6 +303,19 @@ class ExportLedger(Application[UUID]):
             r.notification.id for r in recordings if r.domain_event.originator_id == export.id
         ]
         return ExportState.of(export, positions[-1] if positions else None)
+
+    def _find(self, export_id: str) -> ExportLog | None:
+        try:
+            return self._load(export_id)
+        except ExportNotFound:
+            return None
+
+    def _save_all(self, exports: Sequence[ExportLog]) -> None:
+        for export in exports:
+            for pending in export.pending_events:
+                check_no_nul(vars(pending))
+        with _translated_errors("import batch"):
+            self.save(*exports)
 
     def _replay_claim(self, user_id: str, key: str, fingerprint: str) -> ExportState:
         try:

@@ -9,6 +9,7 @@ from uuid import UUID, uuid5
 
 _CROCKFORD = "0123456789ABCDEFGHJKMNPQRSTVWXYZ"
 _EXPORT_ID = re.compile(r"^exp_[0-9A-HJKMNP-TV-Z]{26}$")
+_UUID = re.compile(r"^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$")
 # Fixed namespaces: changing either would orphan every stored export.
 _EXPORT_NAMESPACE = UUID("6f1c2a52-6a43-4d8e-9c53-2f0f4c1b7e11")
 _IDEMPOTENCY_NAMESPACE = UUID("0b7c9e0e-3f0a-4d35-8f3e-5b2d8c6a9f24")
@@ -26,7 +27,9 @@ def new_export_id(now_ms: int | None = None) -> str:
 
 
 def is_export_id(text: str) -> bool:
-    return bool(_EXPORT_ID.match(text))
+    """Ours (``exp_`` + a ULID), or a UUID in its canonical lowercase form: the ids
+    of exports imported from the seed's table, kept as they were."""
+    return bool(_EXPORT_ID.match(text) or _UUID.match(text))
 
 
 def aggregate_id(export_id: str) -> UUID:

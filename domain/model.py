@@ -29,7 +29,32 @@ _ALLOWED_FROM: dict[str, frozenset[Status]] = {
     "record a download": frozenset({Status.COMPLETED}),
     "expire": frozenset({Status.COMPLETED}),
     "delete": frozenset(Status) - {Status.DELETED},
+    "change the expiry": frozenset({Status.COMPLETED}),
 }
+
+# The lifecycle as moves: from each status, the statuses one command away.
+_MOVES: dict[Status, tuple[Status, ...]] = {
+    Status.QUEUED: (Status.PROCESSING,),
+    Status.PROCESSING: (Status.COMPLETED, Status.FAILED),
+    Status.FAILED: (Status.QUEUED,),
+    Status.COMPLETED: (Status.EXPIRED,),
+}
+
+
+def lifecycle_path(start: Status, target: Status) -> list[Status] | None:
+    """The statuses an export passes through from ``start`` to ``target`` by legal
+    moves (shortest first; [] when it is there), or None when none leads there."""
+    paths: dict[Status, list[Status]] = {start: []}
+    frontier = [start]
+    while frontier:
+        status = frontier.pop(0)
+        if status == target:
+            return paths[status]
+        for following in _MOVES.get(status, ()):
+            if following not in paths:
+                paths[following] = [*paths[status], following]
+                frontier.append(following)
+    return None
 
 
 class ExportLog(Aggregate):
@@ -48,7 +73,11 @@ class ExportLog(Aggregate):
         config: dict[str, Any],
         conversation_count: int,
         actor: str,
+        imported: dict[str, Any] | None = None,
     ) -> None:
+        """``imported``: the source row's own ``id``, ``timestamp``, ``created_at`` and
+        ``updated_at`` when the export came from another system's table (events stored
+        before imports existed have none)."""
         self.export_id = export_id
         self.user_id = user_id
         self.format = format
@@ -65,6 +94,7 @@ class ExportLog(Aggregate):
         self.last_actor = actor
         self.deleted_by: str | None = None
         self.delete_reason: str | None = None
+        self.imported = imported
 
     # -- commands -------------------------------------------------------------
 
@@ -90,6 +120,46 @@ class ExportLog(Aggregate):
             file_sha256=file_sha256,
             row_count=row_count,
         )
+
+    def advance_to(
+        self,
+        target: Status,
+        actor: str,
+        *,
+        file_size: int | None = None,
+        file_url: str | None = None,
+        expires_at: datetime | None = None,
+        error_message: str | None = None,
+    ) -> None:
+        """Walk the legal path to ``target``, one event per move, each by ``actor``.
+
+        What a status needs to be reached (a completed file, a failure's message) is
+        taken as given, empty where the caller knows nothing: a system that recorded
+        only the status (the seed's table) still gets every step recorded.
+        """
+        path = lifecycle_path(self.status, target)
+        if path is None:
+            raise IllegalTransition(
+                self.export_id, self.status, f"move to {target}", "no legal path leads there"
+            )
+        for status in path:
+            if status == Status.PROCESSING:
+                self.start_processing(actor)
+            elif status == Status.COMPLETED:
+                self._completed(
+                    actor=actor, file_size=file_size, file_url=file_url, expires_at=expires_at,
+                    file_sha256=None, row_count=None,
+                )  # fmt: skip
+            elif status == Status.FAILED:
+                self._failed(actor=actor, error_message=error_message)
+            elif status == Status.QUEUED:
+                self.retry(actor)
+            else:
+                self.expire(actor)
+
+    def change_expiry(self, actor: str, expires_at: datetime | None) -> None:
+        self._check_allowed("change the expiry")
+        self._expiry_changed(actor=actor, expires_at=expires_at)
 
     def fail(self, actor: str, error_message: str) -> None:
         self._check_allowed("fail")
@@ -145,8 +215,8 @@ class ExportLog(Aggregate):
     def _completed(
         self,
         actor: str,
-        file_size: int,
-        file_url: str,
+        file_size: int | None,
+        file_url: str | None,
         expires_at: datetime | None,
         file_sha256: str | None,
         row_count: int | None,
@@ -161,7 +231,7 @@ class ExportLog(Aggregate):
         self.last_actor = actor
 
     @event("Failed")
-    def _failed(self, actor: str, error_message: str) -> None:
+    def _failed(self, actor: str, error_message: str | None) -> None:
         self.status = Status.FAILED
         self.error_message = error_message
         self.last_actor = actor
@@ -175,6 +245,11 @@ class ExportLog(Aggregate):
     @event("Downloaded")
     def _downloaded(self, actor: str, file_sha256: str | None) -> None:
         self.download_count += 1
+        self.last_actor = actor
+
+    @event("ExpiryChanged")
+    def _expiry_changed(self, actor: str, expires_at: datetime | None) -> None:
+        self.expires_at = expires_at
         self.last_actor = actor
 
     @event("Expired")

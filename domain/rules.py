@@ -12,10 +12,9 @@ from collections.abc import Mapping
 from datetime import UTC, datetime
 from typing import Any
 
-from pydantic import ValidationError
-
+from domain.config import check_config
 from domain.exceptions import InvalidExport
-from domain.values import ExportConfig, ExportFormat
+from domain.values import ExportFormat, Status
 
 MAX_CONVERSATIONS = 10_000_000
 
@@ -34,11 +33,7 @@ def check_request(
         raise InvalidExport("conversation_count must be an integer")
     if not 0 <= conversation_count <= MAX_CONVERSATIONS:
         raise InvalidExport(f"conversation_count must be 0 to {MAX_CONVERSATIONS}")
-    try:
-        valid_config = ExportConfig.model_validate(dict(config or {}))
-    except ValidationError as error:
-        raise InvalidExport(f"invalid config: {error}") from None
-    return valid_format.value, valid_config.model_dump(mode="json", exclude_none=True)
+    return valid_format.value, check_config(config, valid_format.value)
 
 
 def check_completion(
@@ -92,6 +87,25 @@ def aware(at: datetime) -> datetime:
     return at.astimezone(UTC)
 
 
-def request_fingerprint(user_id: str, fmt: str, config: dict[str, Any], count: int) -> str:
-    body = json.dumps([user_id, fmt, config, count], sort_keys=True, separators=(",", ":"))
+def check_status(status: str) -> Status:
+    """A status a new export may start in (every one but deleted)."""
+    try:
+        valid = Status(status)
+    except ValueError:
+        valid = Status.DELETED
+    if valid == Status.DELETED:
+        allowed = ", ".join(s.value for s in Status if s != Status.DELETED)
+        raise InvalidExport(f"status must be one of {allowed}, not {status!r}")
+    return valid
+
+
+def request_fingerprint(
+    user_id: str, fmt: str, config: dict[str, Any], count: int, status: Status = Status.QUEUED
+) -> str:
+    """What makes two requests the same one (an idempotency key's retry); a queued
+    request's fingerprint is what it was before requests could start past queued."""
+    parts: list[Any] = [user_id, fmt, config, count]
+    if status != Status.QUEUED:
+        parts.append(str(status))
+    body = json.dumps(parts, sort_keys=True, separators=(",", ":"))
     return hashlib.sha256(body.encode()).hexdigest()

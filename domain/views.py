@@ -34,6 +34,10 @@ class ExportState:
     deleted_by: str | None = None
     delete_reason: str | None = None
     position: int | None = None
+    requested_at: datetime | None = None
+    """When the export was requested: the source row's ``timestamp`` for an imported
+    export, else when the ledger recorded the request (``created_at``)."""
+    imported: dict[str, Any] | None = None
 
     @classmethod
     def of(cls, export: ExportLog, position: int | None = None) -> ExportState:
@@ -58,7 +62,16 @@ class ExportState:
             deleted_by=export.deleted_by,
             delete_reason=export.delete_reason,
             position=position,
+            requested_at=_requested_at(export),
+            imported=export.imported,
         )
+
+
+def _requested_at(export: ExportLog) -> datetime:
+    imported = export.imported
+    if imported and imported.get("timestamp"):
+        return datetime.fromisoformat(imported["timestamp"])
+    return export.created_on
 
 
 @dataclass(frozen=True, slots=True)

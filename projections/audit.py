@@ -52,7 +52,7 @@ COLUMNS = (
 CLAIM_TOPIC = "domain.model:IdempotencyClaim.Claimed"
 EventType = Literal[
     "Requested", "ProcessingStarted", "Completed", "Failed", "Retried", "Downloaded", "Expired",
-    "Deleted", "Claimed",
+    "ExpiryChanged", "Deleted", "Claimed",
 ]  # fmt: skip
 EVENT_TYPES: tuple[str, ...] = get_args(EventType)
 EXPORT_EVENTS = EVENT_TYPES[:-1]

@@ -105,11 +105,12 @@ def fold_export(row: Row | None, changes: Sequence[Change]) -> tuple[Row | None,
 
 def _requested(change: Change) -> Row:
     data = change.data
+    imported = data.get("imported")  # absent from events stored before imports existed
     return {
         "id": change.aggregate_id,
         "export_id": data["export_id"],
         "user_id": data["user_id"],
-        "timestamp": change.timestamp,
+        "timestamp": imported["timestamp"] if imported else change.timestamp,
         "format": data["format"],
         "config": data["config"],
         "conversation_count": data["conversation_count"],
@@ -147,6 +148,10 @@ def _retried(_: dict[str, Any]) -> Row:
     return {"status": "queued", "error_message": None}
 
 
+def _expiry_changed(data: dict[str, Any]) -> Row:
+    return {"expires_at": instant(data["expires_at"])}
+
+
 def _expired(_: dict[str, Any]) -> Row:
     return {"status": "expired"}
 
@@ -162,5 +167,6 @@ _HANDLERS: dict[str, Callable[[dict[str, Any]], Row]] = {
     "Failed": _failed,
     "Retried": _retried,
     "Expired": _expired,
+    "ExpiryChanged": _expiry_changed,
     "Downloaded": _no_column_change,
 }

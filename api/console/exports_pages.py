@@ -8,7 +8,7 @@ from api.console import timeline
 from api.console.listing import FORMATS, PAGE_SIZES, STATUSES, ListView
 from api.console.rendering import render
 from api.console.session import PageError, UserDep
-from api.http.deps import ReadsDep, ServicesDep
+from api.http.deps import ReadsDep, ServicesDep, wait_until_read
 from api.http.problems import Problem
 from api.http.routes.common import owned
 from projections.reads import encode_cursor
@@ -17,11 +17,17 @@ router = APIRouter(include_in_schema=False)
 
 
 @router.get("/ui/exports")
-def exports_page(request: Request, principal: UserDep, reads: ReadsDep) -> Response:
+def exports_page(
+    request: Request, principal: UserDep, reads: ReadsDep, services: ServicesDep
+) -> Response:
     view = ListView.parse(request.query_params, principal)
     rows: list[dict[str, object]] = []
     total, exact, next_url = 0, True, ""
     if not view.errors:
+        try:  # the list shows every command acknowledged before it was asked for
+            wait_until_read(services, reads)
+        except Problem as problem:
+            raise PageError(problem.status, problem.detail) from None
         page = reads.page(principal, view.filters())
         rows = page.rows[: view.limit]
         total, exact = page.total, page.total_exact

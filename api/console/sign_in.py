@@ -21,6 +21,12 @@ router = APIRouter(include_in_schema=False)
 DEV_TOKEN_TTL = timedelta(hours=8)
 
 
+@router.get("/")
+def root() -> Response:
+    """The server's root is the console."""
+    return redirect("/ui")
+
+
 @router.get("/ui")
 @router.get("/ui/")
 def home() -> Response:

@@ -8,7 +8,7 @@ fetched over the network) goes to a thread.
 
 from __future__ import annotations
 
-from typing import Annotated
+from typing import Annotated, Literal
 
 from fastapi import Depends, Header, Query, Request
 from fastapi.routing import APIRoute
@@ -123,6 +123,9 @@ async def admin_principal(principal: PrincipalDep) -> Principal:
 AdminDep = Annotated[Principal, Depends(admin_principal)]
 
 
+Consistency = Literal["strong", "eventual"]
+
+
 async def read_after(
     services: ServicesDep,
     reads: ReadsDep,
@@ -137,24 +140,45 @@ async def read_after(
         Position | None,
         Header(alias="X-Min-Position", description="Same as the min_position query parameter."),
     ] = None,
+    consistency: Annotated[
+        Consistency,
+        Query(
+            description="strong (the default): the read reflects every command acknowledged "
+            "before it began; eventual: whatever the read table holds now (min_position "
+            "still waits)."
+        ),
+    ] = "strong",
 ) -> None:
     """Read-your-writes: hold the read until the projection has caught up, within a bound,
-    on the server this request reads from (a replica's own tracking position)."""
+    on the server this request reads from (a replica's own tracking position).
+
+    By default the read waits for the head of the log as it stood when the read
+    began, so a client sees its own writes (and everyone's before them) with no
+    token; ``consistency=eventual`` waits only for an explicit ``min_position``.
+    """
     wanted = max(min_position or 0, x_min_position or 0)
-    if wanted == 0 or reads.reached(wanted, services.watcher):
+    if consistency == "eventual" and (wanted == 0 or reads.reached(wanted, services.watcher)):
         return
-    await run_in_threadpool(_wait_for, services, reads, wanted)
+    await run_in_threadpool(wait_until_read, services, reads, wanted, consistency == "strong")
 
 
-def _wait_for(services: Services, reads: ReadStore, wanted: int) -> None:
+def wait_until_read(
+    services: Services, reads: ReadStore, wanted: int = 0, through_head: bool = True
+) -> None:
+    """Wait until this request's server includes position ``wanted`` and, with
+    ``through_head``, the head of the log as it is now: 422 when ``wanted`` is ahead
+    of the head, 503 when the wait runs out (the projector is down or far behind)."""
     head = services.ledger.head_position()
     if wanted > head:
         raise Problem(
             422, f"min_position {wanted} is ahead of the ledger (head {head})", kind="validation"
         )
-    if not reads.wait_for(wanted, services.settings.read_wait_seconds, services.watcher):
+    target = head if through_head else wanted
+    if reads.reached(target, services.watcher):
+        return
+    if not reads.wait_for(target, services.settings.read_wait_seconds, services.watcher):
         raise unavailable(
-            f"the read table has not reached position {wanted} yet "
+            f"the read table has not reached position {target} yet "
             f"(at {reads.position(services.watcher)}); retry shortly"
         )
 

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import json
 import re
 from datetime import UTC, datetime, timedelta
 from typing import Annotated, Any, Literal
@@ -12,16 +11,18 @@ from pydantic import (
     BaseModel,
     BeforeValidator,
     ConfigDict,
+    Discriminator,
     Field,
     PlainValidator,
-    ValidationError,
+    Tag,
     WithJsonSchema,
-    field_validator,
     model_validator,
 )
 
+from domain.config import ExportConfig, check_config
+from domain.exceptions import InvalidExport
 from domain.rules import MAX_CONVERSATIONS
-from domain.values import ExportConfig, ExportFormat
+from domain.values import ExportFormat
 
 EXAMPLE_ID = "exp_01JQ8Z6Y4N3M2K1H0G9F8E7D6C"
 _URL = "https://storage.example.com/exports/file.jsonl"
@@ -141,32 +142,75 @@ _EXPORT_EXAMPLE: dict[str, Any] = {
 }
 
 
+def _config_schema() -> dict[str, Any]:
+    """The config's JSON Schema: the seed's known keys (either spelling), extras allowed."""
+    schema = ExportConfig.model_json_schema(mode="validation")
+    filters = schema.pop("$defs", {}).get("ExportFilters", {})
+    props = schema["properties"]
+    props["filters"] = {**filters, "title": "Filters"}
+    for shape in (schema, props["filters"]):
+        for name, field in list(shape.get("properties", {}).items()):
+            camel = _camel(name)
+            if camel != name:
+                shape["properties"][camel] = {**field, "description": f"Same as {name}."}
+        shape["additionalProperties"] = True
+    schema["description"] = (
+        "The client's configuration snapshot, stored and returned exactly as sent: the seed's "
+        "keys are checked in either spelling (include_metadata or includeMetadata), other "
+        "keys are kept (at most 64 KiB and 8 levels deep). A format here must agree with "
+        "the request's format."
+    )
+    return schema
+
+
+def _camel(name: str) -> str:
+    head, *rest = name.split("_")
+    return head + "".join(part.title() for part in rest)
+
+
+def _plain_object(value: Any) -> Any:
+    if not isinstance(value, dict):
+        raise ValueError("config must be a JSON object")
+    return value
+
+
+Config = Annotated[
+    dict[str, Any], BeforeValidator(_plain_object), WithJsonSchema(_config_schema())
+]
+CreateStatus = Literal["queued", "processing", "completed", "failed", "expired"]
+
+
 class ExportCreate(_Request):
-    """A new export request; the user comes from the bearer token."""
+    """A new export request (the seed's CreateExportLogInput)."""
 
     model_config = _example(format="jsonl", config=_CONFIG_EXAMPLE, conversation_count=42)
 
     format: ExportFormat = Field(description="File format of the export.")
-    config: ExportConfig = Field(description="What the export includes and which conversations.")
+    config: Config = Field(default_factory=dict)
     conversation_count: Count = Field(description="How many conversations the export holds.")
+    user_id: str | None = Field(
+        default=None,
+        min_length=1,
+        max_length=200,
+        pattern=NO_NUL,
+        description="Whose export: the caller's own id (the default), or, for an admin, "
+        "anyone's (the events record the admin as who requested it).",
+    )
+    status: CreateStatus | None = Field(
+        default=None,
+        description="Start past queued: every move of the lifecycle up to it is recorded "
+        "in the same append (a completed export without a file, a failed one without "
+        "a message, as the seed's table allowed).",
+    )
 
-    @field_validator("config", mode="before")
-    @classmethod
-    def _config_has_json_types(cls, value: Any) -> Any:
-        """JSON types as the document states them: no "1" for 1, no 0 for false, and
-        filter dates as RFC 3339 timestamps with an offset."""
+    @model_validator(mode="after")
+    def _config_checks_out(self) -> ExportCreate:
+        """The seed's known keys, and config.format against format (domain/config.py)."""
         try:
-            ExportConfig.model_validate_json(json.dumps(value), strict=True)
-        except ValidationError as error:
-            first = error.errors()[0]
-            raise ValueError(f"{'.'.join(map(str, first['loc']))}: {first['msg']}") from None
-        except (TypeError, ValueError) as error:
+            check_config(self.config, self.format.value)
+        except InvalidExport as error:
             raise ValueError(str(error)) from None
-        filters = value.get("filters") if isinstance(value, dict) else None
-        for name in ("date_from", "date_to"):
-            if isinstance(filters, dict) and filters.get(name) is not None:
-                moment(filters[name])
-        return value
+        return self
 
 
 class ToProcessing(_Request):
@@ -212,8 +256,42 @@ class ToExpired(_Request):
     status: Literal["expired"]
 
 
-ExportUpdate = ToProcessing | ToCompleted | ToFailed | ToQueued | ToExpired
-"""The seed's update, one shape per target status (each runs one lifecycle command)."""
+class FieldsUpdate(_Request):
+    """An update without a status (the seed's fields are all optional): only ``expires_at``
+    of a completed export may change this way; file and error fields are recorded by
+    the move that sets them, and a request carrying them without a status is a 409."""
+
+    model_config = _example(expires_at="2030-01-01T00:00:00Z")
+    status: None = None
+    expires_at: Moment | None = Field(default=None, description="When the file link expires.")
+    file_size: NonNegative | None = None
+    file_url: str | None = Field(default=None, max_length=2048, pattern=NO_NUL)
+    error_message: str | None = Field(default=None, max_length=10_000, pattern=NO_NUL)
+
+
+def _update_kind(value: Any) -> str | None:
+    status = value.get("status") if isinstance(value, dict) else getattr(value, "status", None)
+    if status is None:
+        return "fields"
+    return status if isinstance(status, str) else None
+
+
+ExportUpdate = Annotated[
+    Annotated[ToProcessing, Tag("processing")]
+    | Annotated[ToCompleted, Tag("completed")]
+    | Annotated[ToFailed, Tag("failed")]
+    | Annotated[ToQueued, Tag("queued")]
+    | Annotated[ToExpired, Tag("expired")]
+    | Annotated[FieldsUpdate, Tag("fields")],
+    Discriminator(
+        _update_kind,
+        custom_error_type="invalid_status",
+        custom_error_message="status must be processing, completed, failed, queued or "
+        "expired, or absent to change only expires_at",
+    ),
+]
+"""The seed's update: one shape per target status (each runs one lifecycle command),
+or no status at all."""
 
 
 class DownloadCreate(_Request):

@@ -328,11 +328,11 @@ def test_conversation_count_bounds(count: int, ledger: ExportLedger, new_export:
 @pytest.mark.parametrize(
     "config",
     [
-        {"bogus": 1},
-        {"scope": "all", "extra_key": True},
-        {"filters": {"unknown_filter": 1}},
         {"scope": "some"},
         {"filters": {"quality_score_min": 11}},
+        {"includeMetadata": "yes"},
+        {"include_metadata": True, "includeMetadata": True},
+        {"format": "csv"},
     ],
 )
 def test_bad_config_is_invalid(
@@ -343,12 +343,24 @@ def test_bad_config_is_invalid(
     assert ledger.head_position() == 0
 
 
-def test_config_is_normalised_with_defaults(ledger: ExportLedger, new_export: NewExport) -> None:
-    config = ledger.get(new_export(config={"scope": "filtered", "filters": {"tiers": ["a"]}}))
-    assert config.config["scope"] == "filtered"
-    assert config.config["filters"] == {"tiers": ["a"]}
-    assert config.config["include_metadata"] is True
-    assert ledger.get(new_export(config=None)).config["scope"] == "all"
+@pytest.mark.parametrize(
+    "config",
+    [
+        {"scope": "filtered", "filters": {"tiers": ["a"]}},
+        {
+            "scope": "all",
+            "format": "jsonl",
+            "includeMetadata": False,
+            "filters": {"qualityScoreMin": 7},
+        },
+        {"bogus": 1, "filters": {"unknown_filter": [1, {"x": None}]}},
+    ],
+)
+def test_config_is_kept_exactly_as_sent(
+    config: dict[str, Any], ledger: ExportLedger, new_export: NewExport
+) -> None:
+    assert ledger.get(new_export(format="jsonl", config=config)).config == config
+    assert ledger.get(new_export(config=None)).config == {}
 
 
 @pytest.mark.parametrize("user_id", ["", "   ", "x" * 201])

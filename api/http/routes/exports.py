@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Annotated, Any
 
-from fastapi import APIRouter, Body, Depends, Header, Query, Request, Response
+from fastapi import APIRouter, Depends, Header, Query, Request, Response
 
 from api.http import problems
 from api.http.deps import (
@@ -33,6 +33,7 @@ from api.http.schemas import (
     ExportList,
     ExportPublic,
     ExportUpdate,
+    FieldsUpdate,
     Moment,
     PageNumber,
     PageSize,
@@ -86,7 +87,7 @@ IdempotencyKey = Annotated[
                 **POSITION_HEADERS,
             },
         },
-        **problems.responses(400, 401, 409, 413, 422, 503),
+        **problems.responses(400, 401, 403, 409, 413, 422, 503),
     },
 )
 def create_export(
@@ -97,12 +98,21 @@ def create_export(
     response: Response,
     idempotency_key: IdempotencyKey = None,
 ) -> ExportDetail:
+    owner = body.user_id or principal.user_id
+    if owner != principal.user_id and not principal.admin:
+        raise Problem(
+            403,
+            f"user_id {owner!r} is not the caller ({principal.user_id!r}): only admins "
+            "may request an export for another user",
+        )
     state = ledger.request_export(
-        user_id=principal.user_id,
+        user_id=owner,
         format=body.format.value,
-        config=body.config.model_dump(mode="json", exclude_none=True),
+        config=body.config,
         conversation_count=body.conversation_count,
+        actor=principal.user_id,
         idempotency_key=idempotency_key,
+        status=body.status,
     )
     response.headers["Location"] = request.app.url_path_for("get_export", export_id=state.export_id)
     mark_position(response, ledger, state)
@@ -220,7 +230,8 @@ def get_export(
     summary="Move an export through its lifecycle",
     description="The target status picks the command: processing starts processing, "
     "completed completes (file_size and file_url required), failed fails "
-    "(error_message required), queued retries a failed export, expired expires it.",
+    "(error_message required), queued retries a failed export, expired expires it. "
+    "Without a status, expires_at alone changes a completed export's expiry.",
     responses={
         200: {"description": "The export after the command.", "headers": POSITION_HEADERS},
         **problems.responses(400, 401, 404, 409, 413, 422, 503),
@@ -228,12 +239,14 @@ def get_export(
 )
 def update_export(
     export_id: ExportIdPath,
-    body: Annotated[ExportUpdate, Body(discriminator="status")],
+    body: ExportUpdate,
     principal: PrincipalDep,
     ledger: LedgerDep,
     response: Response,
 ) -> ExportDetail:
     owned(ledger, principal, export_id)
+    if isinstance(body, FieldsUpdate):
+        return _change_fields(ledger, export_id, body, principal.user_id, response)
     try:
         state = _run(ledger, export_id, body, principal.user_id)
     except IllegalTransition as error:
@@ -272,6 +285,36 @@ def delete_export(
     response = Response(status_code=204)
     mark_position(response, ledger, state)
     return response
+
+
+def _change_fields(
+    ledger: ExportLedger, export_id: str, update: FieldsUpdate, actor: str, response: Response
+) -> ExportDetail:
+    """An update without a status: a new expiry for a completed export, nothing else."""
+    given = update.model_fields_set - {"status"}
+    if not given:
+        raise invalid_field("body", "give a status, or expires_at to change only the expiry")
+    if given != {"expires_at"}:
+        moved = ", ".join(sorted(given - {"expires_at"}))
+        raise Problem(
+            409,
+            f"{moved} of export {export_id!r} cannot change on its own: the ledger records "
+            "them with the move that sets them (status completed or failed), and never "
+            "rewrites them",
+            kind="immutable-field",
+        )
+    try:
+        state = ledger.change_expiry(export_id, expires_at=update.expires_at, actor=actor)
+    except IllegalTransition as error:
+        raise Problem(
+            409,
+            f"export {export_id!r} is {error.status}: only a completed export's expiry may "
+            "change (not once it has expired or been deleted)",
+            kind="illegal-transition",
+            current_status=str(error.status),
+        ) from None
+    mark_position(response, ledger, state)
+    return detail(state)
 
 
 def _run(ledger: ExportLedger, export_id: str, update: Any, actor: str) -> ExportState:

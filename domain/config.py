@@ -1,0 +1,146 @@
+"""An export's configuration: the client's snapshot, checked and then kept exactly as sent.
+
+The seed's clients send ``ExportConfig`` in camelCase (``includeMetadata``, and
+``format`` inside it); the ledger's own clients send snake_case. Both spellings of
+the known keys are checked (types, allowed values); unknown keys are kept, within
+bounds on size and depth, and nothing is renamed or filled in: what a client sent
+is what the events record and every read returns. Events stored before this kept
+a normalised copy (every known key, snake_case); they are read as they are.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Mapping
+from datetime import datetime
+from typing import Annotated, Any, Literal
+
+from pydantic import AliasChoices, BaseModel, ConfigDict, Field, Strict, ValidationError
+
+from domain.exceptions import InvalidExport
+
+StrictFloat = Annotated[float, Strict()]
+StrictBool = Annotated[bool, Strict()]
+MAX_CONFIG_BYTES = 64 * 1024
+MAX_CONFIG_DEPTH = 8
+
+
+def _either(snake: str, **bounds: Any) -> Any:
+    """A field known under its snake_case name and the seed's camelCase one."""
+    head, *rest = snake.split("_")
+    camel = head + "".join(part.title() for part in rest)
+    return Field(default=None, validation_alias=AliasChoices(snake, camel), **bounds)
+
+
+class ExportFilters(BaseModel):
+    """Which conversations a ``filtered`` export selects (the seed's filter panel)."""
+
+    model_config = ConfigDict(extra="allow", frozen=True)
+
+    tiers: list[str] | None = Field(default=None, max_length=20)
+    statuses: list[str] | None = Field(default=None, max_length=20)
+    quality_score_min: StrictFloat | None = _either("quality_score_min", ge=0, le=10)
+    quality_score_max: StrictFloat | None = _either("quality_score_max", ge=0, le=10)
+    date_from: datetime | None = _either("date_from")
+    date_to: datetime | None = _either("date_to")
+    search_query: str | None = _either("search_query", max_length=500)
+
+
+class ExportConfig(BaseModel):
+    """The seed's export configuration: scope, format, what to include, and filters."""
+
+    model_config = ConfigDict(extra="allow", frozen=True)
+
+    scope: Literal["selected", "filtered", "all"] | None = None
+    format: Literal["json", "jsonl", "csv", "markdown"] | None = None
+    include_metadata: StrictBool | None = _either("include_metadata")
+    include_quality_scores: StrictBool | None = _either("include_quality_scores")
+    include_timestamps: StrictBool | None = _either("include_timestamps")
+    include_approval_history: StrictBool | None = _either("include_approval_history")
+    include_parent_references: StrictBool | None = _either("include_parent_references")
+    include_full_content: StrictBool | None = _either("include_full_content")
+    conversation_ids: list[Annotated[str, Field(max_length=200)]] | None = Field(
+        default=None,
+        max_length=10_000,
+        validation_alias=AliasChoices("conversation_ids", "conversationIds"),
+    )
+    filters: ExportFilters | None = None
+
+
+DEFAULTS: dict[str, Any] = {
+    "scope": "all",
+    "include_metadata": True,
+    "include_quality_scores": True,
+    "include_timestamps": True,
+    "include_approval_history": False,
+    "include_parent_references": False,
+    "include_full_content": True,
+}
+"""What a config means when it leaves a known key out."""
+
+
+def normalised(config: Mapping[str, Any]) -> dict[str, Any]:
+    """A checked config's meaning: defaults filled in, known keys snake_case, extras
+    as they are. Two requests are the same (an idempotent retry) when these are equal."""
+    checked = ExportConfig.model_validate_json(json.dumps(config), strict=True)
+    return {**DEFAULTS, **checked.model_dump(mode="json", exclude_none=True)}
+
+
+def check_config(config: Mapping[str, Any] | None, fmt: str) -> dict[str, Any]:
+    """The config as sent (a plain copy), once its known keys check out; else InvalidExport."""
+    if config is None:
+        return {}
+    if not isinstance(config, Mapping):
+        raise InvalidExport("config must be a JSON object")
+    text = _bounded_json(config)
+    _check_one_spelling(config, ExportConfig, "config")
+    filters = config.get("filters")
+    if isinstance(filters, Mapping):
+        _check_one_spelling(filters, ExportFilters, "config.filters")
+    try:
+        checked = ExportConfig.model_validate_json(text, strict=True)
+    except ValidationError as error:
+        first = error.errors()[0]
+        where = ".".join(map(str, ("config", *first["loc"])))
+        raise InvalidExport(f"{where}: {first['msg']}") from None
+    if checked.format is not None and checked.format != fmt:
+        raise InvalidExport(
+            f"config.format is {checked.format!r} but format is {fmt!r}: they must agree"
+        )
+    for name in ("date_from", "date_to"):
+        moment = getattr(checked.filters, name, None) if checked.filters else None
+        if moment is not None and moment.tzinfo is None:
+            raise InvalidExport(f"config.filters.{name} must carry a timezone offset")
+    result: dict[str, Any] = json.loads(text)
+    return result
+
+
+def _bounded_json(config: Mapping[str, Any]) -> str:
+    if _depth(config) > MAX_CONFIG_DEPTH:
+        raise InvalidExport(f"config nests deeper than {MAX_CONFIG_DEPTH} levels")
+    try:
+        text = json.dumps(config, ensure_ascii=False, allow_nan=False, separators=(",", ":"))
+    except (TypeError, ValueError) as error:
+        raise InvalidExport(f"config is not plain JSON: {error}") from None
+    if len(text.encode()) > MAX_CONFIG_BYTES:
+        raise InvalidExport(f"config is larger than {MAX_CONFIG_BYTES} bytes")
+    return text
+
+
+def _depth(value: Any, room: int = MAX_CONFIG_DEPTH + 1) -> int:
+    """Levels of objects and arrays in ``value``, counted no further than ``room``."""
+    if not isinstance(value, Mapping | list | tuple):
+        return 0
+    if room <= 1:
+        return 1
+    children = value.values() if isinstance(value, Mapping) else value
+    return 1 + max((_depth(child, room - 1) for child in children), default=0)
+
+
+def _check_one_spelling(given: Mapping[str, Any], model: type[BaseModel], where: str) -> None:
+    for name, field in model.model_fields.items():
+        alias = field.validation_alias
+        if isinstance(alias, AliasChoices):
+            spellings = [str(choice) for choice in alias.choices if choice in given]
+            if len(spellings) > 1:
+                raise InvalidExport(f"{where}: give {' or '.join(spellings)}, not both ({name})")

@@ -86,8 +86,9 @@ def normalised(config: Mapping[str, Any]) -> dict[str, Any]:
     return {**DEFAULTS, **checked.model_dump(mode="json", exclude_none=True)}
 
 
-def check_config(config: Mapping[str, Any] | None, fmt: str) -> dict[str, Any]:
-    """The config as sent (a plain copy), once its known keys check out; else InvalidExport."""
+def check_config(config: Mapping[str, Any] | None, fmt: str | None) -> dict[str, Any]:
+    """The config as sent (a plain copy), once its known keys check out; else InvalidExport.
+    A ``format`` in it must be ``fmt`` (unless ``fmt`` is not known yet)."""
     if config is None:
         return {}
     if not isinstance(config, Mapping):
@@ -103,7 +104,7 @@ def check_config(config: Mapping[str, Any] | None, fmt: str) -> dict[str, Any]:
         first = error.errors()[0]
         where = ".".join(map(str, ("config", *first["loc"])))
         raise InvalidExport(f"{where}: {first['msg']}") from None
-    if checked.format is not None and checked.format != fmt:
+    if checked.format is not None and fmt is not None and checked.format != fmt:
         raise InvalidExport(
             f"config.format is {checked.format!r} but format is {fmt!r}: they must agree"
         )

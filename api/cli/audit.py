@@ -24,7 +24,7 @@ commands = typer.Typer()
 
 @commands.command("verify-file")
 def verify_file(
-    export_id: Annotated[str, typer.Argument(help="The export's id (exp_...).")],
+    export_id: Annotated[str, typer.Argument(help="The export's id (exp_... or a UUID).")],
     path: Annotated[Path, typer.Argument(help="The exported file to check.")],
 ) -> None:
     """Check a file against the SHA-256 and size its export's Completed event recorded.

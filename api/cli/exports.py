@@ -40,7 +40,7 @@ def demo(
 
 @commands.command()
 def history(
-    export_id: Annotated[str, typer.Argument(help="The export's id (exp_...).")],
+    export_id: Annotated[str, typer.Argument(help="The export's id (exp_... or a UUID).")],
     as_json: JsonFlag = False,
 ) -> None:
     """Every event of one export, oldest first."""
@@ -62,7 +62,7 @@ def history(
 
 @commands.command()
 def replay(
-    export_id: Annotated[str, typer.Argument(help="The export's id (exp_...).")],
+    export_id: Annotated[str, typer.Argument(help="The export's id (exp_... or a UUID).")],
     as_of: Annotated[
         str | None, typer.Option("--as-of", help="RFC 3339 timestamp, e.g. 2026-03-03T14:00:00Z.")
     ] = None,

@@ -155,7 +155,7 @@ def _read_checkpoints(path: Path) -> list[Checkpoint]:
 
 @commands.command()
 def proof(
-    export_id: Annotated[str, typer.Argument(help="The export's id (exp_...).")],
+    export_id: Annotated[str, typer.Argument(help="The export's id (exp_... or a UUID).")],
     tree_size: Annotated[
         int | None, typer.Option(min=1, help="Against this checkpoint (default: the latest).")
     ] = None,

@@ -15,7 +15,9 @@ from pydantic import (
     Field,
     PlainValidator,
     Tag,
+    ValidationInfo,
     WithJsonSchema,
+    field_validator,
     model_validator,
 )
 
@@ -147,18 +149,28 @@ def _config_schema() -> dict[str, Any]:
     schema = ExportConfig.model_json_schema(mode="validation")
     filters = schema.pop("$defs", {}).get("ExportFilters", {})
     props = schema["properties"]
-    props["filters"] = {**filters, "title": "Filters"}
-    for shape in (schema, props["filters"]):
+    del props["format"]  # must equal the request's format: no schema can say so
+    filters = {**filters, "title": "Filters"}
+    props["filters"] = {"anyOf": [filters, {"type": "null"}]}
+    # Bounded by the config's size (64 KiB) before its count: 10,000 ids would not fit.
+    props["conversation_ids"] = {
+        "anyOf": [{"type": "array", "items": {"type": "string"}}, {"type": "null"}],
+        "description": "The selected conversations (at most 10,000, within the 64 KiB bound).",
+    }
+    for shape in (schema, filters):
+        both = []
         for name, field in list(shape.get("properties", {}).items()):
             camel = _camel(name)
             if camel != name:
                 shape["properties"][camel] = {**field, "description": f"Same as {name}."}
+                both.append({"required": [name, camel]})
         shape["additionalProperties"] = True
+        shape["not"] = {"anyOf": both}  # one spelling of each, not both
     schema["description"] = (
         "The client's configuration snapshot, stored and returned exactly as sent: the seed's "
         "keys are checked in either spelling (include_metadata or includeMetadata), other "
-        "keys are kept (at most 64 KiB and 8 levels deep). A format here must agree with "
-        "the request's format."
+        "keys are kept (at most 64 KiB and 8 levels deep). A format (the seed's clients put "
+        "one here) must agree with the request's format."
     )
     return schema
 
@@ -174,9 +186,7 @@ def _plain_object(value: Any) -> Any:
     return value
 
 
-Config = Annotated[
-    dict[str, Any], BeforeValidator(_plain_object), WithJsonSchema(_config_schema())
-]
+Config = Annotated[dict[str, Any], BeforeValidator(_plain_object), WithJsonSchema(_config_schema())]
 CreateStatus = Literal["queued", "processing", "completed", "failed", "expired"]
 
 
@@ -203,14 +213,16 @@ class ExportCreate(_Request):
         "a message, as the seed's table allowed).",
     )
 
-    @model_validator(mode="after")
-    def _config_checks_out(self) -> ExportCreate:
+    @field_validator("config")
+    @classmethod
+    def _config_checks_out(cls, config: dict[str, Any], info: ValidationInfo) -> dict[str, Any]:
         """The seed's known keys, and config.format against format (domain/config.py)."""
+        fmt = info.data.get("format")
         try:
-            check_config(self.config, self.format.value)
+            check_config(config, fmt.value if fmt is not None else None)
         except InvalidExport as error:
             raise ValueError(str(error)) from None
-        return self
+        return config
 
 
 class ToProcessing(_Request):
@@ -261,8 +273,9 @@ class FieldsUpdate(_Request):
     of a completed export may change this way; file and error fields are recorded by
     the move that sets them, and a request carrying them without a status is a 409."""
 
-    model_config = _example(expires_at="2030-01-01T00:00:00Z")
-    status: None = None
+    model_config = ConfigDict(
+        json_schema_extra={"examples": [{"expires_at": "2030-01-01T00:00:00Z"}], "minProperties": 1}
+    )
     expires_at: Moment | None = Field(default=None, description="When the file link expires.")
     file_size: NonNegative | None = None
     file_url: str | None = Field(default=None, max_length=2048, pattern=NO_NUL)

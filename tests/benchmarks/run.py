@@ -39,6 +39,7 @@ BENCHMARKS = (
     "as_of_list",
     "console",
     "ledger",
+    "read_your_writes",
 )
 
 

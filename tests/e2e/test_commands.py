@@ -34,7 +34,6 @@ def test_illegal_transition_names_both_statuses(api: Api) -> None:
         ({"status": "failed", "error_message": "   "}, "error_message"),
         ({"status": "processing", "file_size": 10}, "file_size"),
         ({"status": "deleted"}, "body"),
-        ({"file_size": 10}, "body"),
         (completion(expires_at="tomorrow"), "expires_at"),
         (completion(expires_at="2030-01-01T00:00:00"), "expires_at"),
         (completion(file_sha256="ABC"), "file_sha256"),

@@ -43,4 +43,6 @@ def test_without_a_projector_the_wait_is_bounded(make_app: Callable[..., FastAPI
             "lag": int(position),
             "projector": "external",
         }
-        assert client.get("/api/exports", headers=USER_A).json()["total"] == 0
+        assert_problem(client.get("/api/exports", headers=USER_A), 503)  # strong: it waits
+        eventual = client.get("/api/exports", params={"consistency": "eventual"}, headers=USER_A)
+        assert eventual.json()["total"] == 0

@@ -148,7 +148,9 @@ def test_each_kind_of_drift_is_found_and_repaired(
     if kind == "status":
         tamper(url, "UPDATE export_logs SET status = 'failed' WHERE export_id = %s", target)
     elif kind == "config":
-        tamper(url, "UPDATE export_logs SET config = %s WHERE export_id = %s", Jsonb({}), target)
+        tamper(
+            url, "UPDATE export_logs SET config = %s WHERE export_id = %s", Jsonb({"x": 1}), target
+        )
     elif kind == "updated_at":
         tamper(
             url,

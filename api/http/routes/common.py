@@ -20,7 +20,7 @@ ExportIdPath = Annotated[
     str,
     Path(
         max_length=64,
-        description="The export's id (exp_ + 26 characters).",
+        description="The export's id: exp_ + 26 characters, or the UUID an imported export kept.",
         examples=[EXAMPLE_ID],
     ),
 ]

@@ -291,7 +291,7 @@ def _change_fields(
     ledger: ExportLedger, export_id: str, update: FieldsUpdate, actor: str, response: Response
 ) -> ExportDetail:
     """An update without a status: a new expiry for a completed export, nothing else."""
-    given = update.model_fields_set - {"status"}
+    given = update.model_fields_set
     if not given:
         raise invalid_field("body", "give a status, or expires_at to change only the expiry")
     if given != {"expires_at"}:

@@ -273,6 +273,13 @@ class ExportLedger(Application[UUID]):
             )
         return ExportState.of(export)
 
+    def last_position(self, export_id: str) -> int | None:
+        """The log position of the export's latest event (None: no such export, or a
+        store that cannot tell positions)."""
+        with _translated_errors(export_id):
+            positions = self._positions(aggregate_id(export_id))
+        return max(positions.values(), default=None)
+
     def head_position(self) -> int:
         with _translated_errors(""):
             return self.recorder.max_notification_id() or 0

@@ -8,7 +8,7 @@ from api.console import timeline
 from api.console.listing import FORMATS, PAGE_SIZES, STATUSES, ListView
 from api.console.rendering import render
 from api.console.session import PageError, UserDep
-from api.http.deps import ReadsDep, ServicesDep, wait_until_read
+from api.http.deps import ReadAfter, ReadsDep, ServicesDep, wait_for_read
 from api.http.problems import Problem
 from api.http.routes.common import owned
 from projections.reads import encode_cursor
@@ -25,7 +25,7 @@ def exports_page(
     total, exact, next_url = 0, True, ""
     if not view.errors:
         try:  # the list shows every command acknowledged before it was asked for
-            wait_until_read(services, reads)
+            wait_for_read(services, reads, ReadAfter())
         except Problem as problem:
             raise PageError(problem.status, problem.detail) from None
         page = reads.page(principal, view.filters())

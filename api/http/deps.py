@@ -8,6 +8,7 @@ fetched over the network) goes to a thread.
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from typing import Annotated, Literal
 
 from fastapi import Depends, Header, Query, Request
@@ -126,9 +127,17 @@ AdminDep = Annotated[Principal, Depends(admin_principal)]
 Consistency = Literal["strong", "eventual"]
 
 
+@dataclass(frozen=True, slots=True)
+class ReadAfter:
+    """What a read must include before it answers (see :func:`wait_for_read`)."""
+
+    position: int = 0
+    """An explicit ``min_position`` (0: none)."""
+    strong: bool = True
+    """Every command acknowledged before the read began (the default)."""
+
+
 async def read_after(
-    services: ServicesDep,
-    reads: ReadsDep,
     min_position: Annotated[
         Position | None,
         Query(
@@ -148,39 +157,39 @@ async def read_after(
             "still waits)."
         ),
     ] = "strong",
-) -> None:
-    """Read-your-writes: hold the read until the projection has caught up, within a bound,
-    on the server this request reads from (a replica's own tracking position).
+) -> ReadAfter:
+    return ReadAfter(max(min_position or 0, x_min_position or 0), consistency == "strong")
 
-    By default the read waits for the head of the log as it stood when the read
-    began, so a client sees its own writes (and everyone's before them) with no
-    token; ``consistency=eventual`` waits only for an explicit ``min_position``.
+
+ReadAfterDep = Annotated[ReadAfter, Depends(read_after)]
+
+
+def wait_for_read(
+    services: Services, reads: ReadStore, after: ReadAfter, export_id: str | None = None
+) -> None:
+    """Read-your-writes: hold the read until this request's server (the primary, or a
+    replica by its own tracking position) includes what ``after`` asks, within a bound.
+
+    A strong read of many exports waits for the head of the log as it was when the
+    read began; of one export, for that export's latest event, which is all its row
+    depends on (so writes to other exports never hold it up). 422 when
+    ``min_position`` is ahead of the head, 503 when the wait runs out (the projector
+    is down or far behind). Called from the routes' own threads: it may block.
     """
-    wanted = max(min_position or 0, x_min_position or 0)
-    if consistency == "eventual" and (wanted == 0 or reads.reached(wanted, services.watcher)):
-        return
-    await run_in_threadpool(wait_until_read, services, reads, wanted, consistency == "strong")
-
-
-def wait_until_read(
-    services: Services, reads: ReadStore, wanted: int = 0, through_head: bool = True
-) -> None:
-    """Wait until this request's server includes position ``wanted`` and, with
-    ``through_head``, the head of the log as it is now: 422 when ``wanted`` is ahead
-    of the head, 503 when the wait runs out (the projector is down or far behind)."""
-    head = services.ledger.head_position()
-    if wanted > head:
+    ledger, target = services.ledger, after.position
+    head = ledger.head_position() if after.position or (after.strong and export_id is None) else 0
+    if after.position > head:
         raise Problem(
-            422, f"min_position {wanted} is ahead of the ledger (head {head})", kind="validation"
-        )
-    target = head if through_head else wanted
-    if reads.reached(target, services.watcher):
+            422, f"min_position {after.position} is ahead of the ledger (head {head})",
+            kind="validation",
+        )  # fmt: skip
+    if after.strong:
+        latest = head if export_id is None else (ledger.last_position(export_id) or 0)
+        target = max(target, latest)
+    if target == 0 or reads.reached(target, services.watcher):
         return
     if not reads.wait_for(target, services.settings.read_wait_seconds, services.watcher):
         raise unavailable(
             f"the read table has not reached position {target} yet "
             f"(at {reads.position(services.watcher)}); retry shortly"
         )
-
-
-ReadAfterDep = Annotated[None, Depends(read_after)]

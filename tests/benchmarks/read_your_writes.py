@@ -1,8 +1,9 @@
 """Read-your-writes: what waiting for the head of the log costs a read.
 
-A strong read (the default) asks the primary for the log's head when it begins and
-waits until the read table has reached it, so it reflects every command
-acknowledged before it; an eventual read (``consistency=eventual``) answers from
+A strong read (the default) reflects every command acknowledged before it: a list
+asks the primary for the log's head when it begins and waits until the read table
+has reached it; a get asks for the export's own latest event (all its row depends
+on) and waits for that. An eventual read (``consistency=eventual``) answers from
 whatever the read table holds. Measured from one sequential HTTP client against
 ``export-ledger serve --no-projector``, with ``export-ledger project`` following in
 its own process, while four writer processes run paced commands (request, start,
@@ -26,7 +27,13 @@ import psycopg
 from tests.benchmarks.api_lists import SECRET, _serve, _token
 from tests.benchmarks.follower_lag import RATE, WRITERS, _paced_writers
 from tests.benchmarks.report import BenchResult, Figure, Target
-from tests.benchmarks.support import fresh_database, latency_ms, seed_ledger, start_cli
+from tests.benchmarks.support import (
+    fresh_database,
+    latency_ms,
+    run_cli,
+    seed_ledger,
+    start_cli,
+)
 
 NAME = "read_your_writes"
 SCALES = {"small": (5_000, 200), "full": (100_000, 2_000)}  # exports, users
@@ -40,6 +47,7 @@ def run(admin_url: str, scale: str) -> BenchResult:
     exports, users = SCALES[scale]
     with fresh_database(admin_url, "bench_ryw") as url:
         seed_ledger(url, exports, users=users, rng=random.Random(7))
+        run_cli(["rebuild"], url)
         user, export_id = _busiest_user(url)
         port = _free_port()
         follower = start_cli(["project", "--no-seal"], url)

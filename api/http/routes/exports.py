@@ -15,6 +15,7 @@ from api.http.deps import (
     ReadsDep,
     ServicesDep,
     known_query_only,
+    wait_for_read,
 )
 from api.http.problems import Problem, invalid_field
 from api.http.routes.common import (
@@ -128,7 +129,8 @@ def create_export(
 def list_exports(
     principal: PrincipalDep,
     reads: ReadsDep,
-    _: ReadAfterDep,
+    services: ServicesDep,
+    after: ReadAfterDep,
     status: Annotated[ReadStatus | None, Query(description="Only this status.")] = None,
     format: Annotated[ExportFormat | None, Query(description="Only this format.")] = None,
     date_from: Annotated[Moment | None, Query(description="Requested at or after.")] = None,
@@ -158,10 +160,11 @@ def list_exports(
     if cursor is not None and page != 1:
         raise invalid_field("query.page", "give page or cursor, not both")
     try:
-        after = decode_cursor(cursor) if cursor is not None else None
+        start = decode_cursor(cursor) if cursor is not None else None
     except ValueError as error:
         raise invalid_field("query.cursor", str(error)) from None
-    filters = ListFilters(user_id, status, format, date_from, date_to, limit, page, after, as_of)
+    filters = ListFilters(user_id, status, format, date_from, date_to, limit, page, start, as_of)
+    wait_for_read(services, reads, after)
     found = reads.page(principal, filters)
     rows = found.rows
     more = len(rows) > limit
@@ -189,8 +192,9 @@ def list_exports(
     },
 )
 def expire_exports(
-    admin: AdminDep, services: ServicesDep, _: ReadAfterDep, response: Response
+    admin: AdminDep, services: ServicesDep, after: ReadAfterDep, response: Response
 ) -> ExpireResult:
+    wait_for_read(services, services.reads, after)  # the due ones come from the read table
     count = services.ledger.expire_due(ReadModelDueExports(services.database.url))
     mark_position(response, services.ledger, None)
     return ExpireResult(expired=count)
@@ -206,8 +210,8 @@ def get_export(
     export_id: ExportIdPath,
     principal: PrincipalDep,
     reads: ReadsDep,
-    ledger: LedgerDep,
-    _: ReadAfterDep,
+    services: ServicesDep,
+    after: ReadAfterDep,
     as_of: Annotated[
         Moment | None, Query(description="The export as it stood at this moment (RFC 3339).")
     ] = None,
@@ -216,9 +220,12 @@ def get_export(
     if as_of is not None or version is not None:
         if as_of is not None and version is not None:
             raise invalid_field("query.version", "give as_of or version, not both")
-        owned(ledger, principal, export_id, include_deleted=True)
-        return detail(ledger.state_as_of(export_id, at=as_of, version=version))
-    row = reads.get(principal, export_id) if is_export_id(export_id) else None
+        owned(services.ledger, principal, export_id, include_deleted=True)
+        return detail(services.ledger.state_as_of(export_id, at=as_of, version=version))
+    if not is_export_id(export_id):
+        raise not_found(export_id)
+    wait_for_read(services, reads, after, export_id)
+    row = reads.get(principal, export_id)
     if row is None:
         raise not_found(export_id)
     return ExportPublic.model_validate(row)

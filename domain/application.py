@@ -6,16 +6,12 @@ in (the ``eventsourcing`` library's convention); nothing here knows about SQL.
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterator, Mapping, Sequence
-from contextlib import contextmanager
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
-from typing import Any, Protocol, runtime_checkable
-from uuid import UUID
+from typing import Any, Protocol
 
-from eventsourcing.application import AggregateNotFoundError, Application
-from eventsourcing.domain import DomainEventProtocol
-from eventsourcing.persistence import IntegrityError, OperationalError, PersistenceError
+from eventsourcing.application import AggregateNotFoundError
 
 from domain.config import normalised
 from domain.exceptions import (
@@ -27,9 +23,10 @@ from domain.exceptions import (
     StoreUnavailable,
 )
 from domain.group_commit import GroupCommitter
-from domain.ids import aggregate_id, idempotency_claim_id, new_export_id
+from domain.ids import idempotency_claim_id, new_export_id
 from domain.imports import IMPORT_ACTOR, Outcome, SourceRow, plan_sync
 from domain.model import SYSTEM_ACTOR, ExportLog, IdempotencyClaim
+from domain.reads import LedgerReads, translated_errors
 from domain.rules import (
     aware,
     check_completion,
@@ -40,11 +37,7 @@ from domain.rules import (
     request_fingerprint,
 )
 from domain.values import Status
-from domain.views import ExportState, HistoryEntry
-
-_EVENT_META = frozenset(
-    {"originator_id", "originator_version", "originator_topic", "timestamp", "actor"}
-)
+from domain.views import ExportState
 
 
 def utc_now() -> datetime:
@@ -60,21 +53,14 @@ class Synced:
     refused: str | None = None
 
 
-@runtime_checkable
-class EventPositions(Protocol):
-    """What a recorder offers when it can tell each event's log position."""
-
-    def select_event_positions(self, originator_id: UUID) -> dict[int, int]: ...
-
-
 class DueExportFinder(Protocol):
     """Lists export ids that may be due to expire, after ``after``, in id order."""
 
     def find_due(self, now: datetime, after: str | None, limit: int) -> Sequence[str]: ...
 
 
-class ExportLedger(Application[UUID]):
-    """Commands and queries over ExportLog aggregates."""
+class ExportLedger(LedgerReads):
+    """Commands over ExportLog aggregates (its queries: domain/reads.py)."""
 
     name = "ExportLedger"
 
@@ -241,58 +227,7 @@ class ExportLedger(Application[UUID]):
             self._save_all(list(pending.values()))
         return results
 
-    # -- queries --------------------------------------------------------------
-
-    def get(self, export_id: str) -> ExportState:
-        return ExportState.of(self._load(export_id))
-
-    def history(self, export_id: str) -> list[HistoryEntry]:
-        originator_id = aggregate_id(export_id)
-        with _translated_errors(export_id):
-            events = list(self.events.get(originator_id))
-            positions = self._positions(originator_id)
-        if not events:
-            raise ExportNotFound(export_id)
-        return [_history_entry(e, positions.get(e.originator_version)) for e in events]
-
-    def state_as_of(
-        self, export_id: str, *, at: datetime | None = None, version: int | None = None
-    ) -> ExportState:
-        """The export as it stood at a moment (``at``) or after event ``version``."""
-        if (at is None) == (version is None):
-            raise InvalidExport("give exactly one of a timestamp or a version")
-        if at is not None:
-            version = self._version_at(export_id, aware(at))
-        assert version is not None
-        if version < 1:
-            raise InvalidExport(f"version must be 1 or more, not {version}")
-        export = self._load(export_id, version=version)
-        if export.version < version:
-            raise ExportNotFound(
-                export_id, f"export {export_id!r} has only {export.version} events"
-            )
-        return ExportState.of(export)
-
-    def last_position(self, export_id: str) -> int | None:
-        """The log position of the export's latest event (None: no such export, or a
-        store that cannot tell positions)."""
-        with _translated_errors(export_id):
-            positions = self._positions(aggregate_id(export_id))
-        return max(positions.values(), default=None)
-
-    def head_position(self) -> int:
-        with _translated_errors(""):
-            return self.recorder.max_notification_id() or 0
-
     # -- helpers --------------------------------------------------------------
-
-    def _load(self, export_id: str, version: int | None = None) -> ExportLog:
-        try:
-            with _translated_errors(export_id):
-                export: ExportLog = self.repository.get(aggregate_id(export_id), version=version)
-        except AggregateNotFoundError:
-            raise ExportNotFound(export_id) from None
-        return export
 
     def _save(self, *aggregates: ExportLog | IdempotencyClaim) -> ExportState:
         export = aggregates[0]
@@ -300,7 +235,7 @@ class ExportLedger(Application[UUID]):
         for aggregate in aggregates:
             for pending in aggregate.pending_events:
                 check_no_nul(vars(pending))
-        with _translated_errors(export.export_id):
+        with translated_errors(export.export_id):
             if self._committer is None:
                 recordings = self.save(*aggregates)
             else:
@@ -311,22 +246,16 @@ class ExportLedger(Application[UUID]):
         ]
         return ExportState.of(export, positions[-1] if positions else None)
 
-    def _find(self, export_id: str) -> ExportLog | None:
-        try:
-            return self._load(export_id)
-        except ExportNotFound:
-            return None
-
     def _save_all(self, exports: Sequence[ExportLog]) -> None:
         for export in exports:
             for pending in export.pending_events:
                 check_no_nul(vars(pending))
-        with _translated_errors("import batch"):
+        with translated_errors("import batch"):
             self.save(*exports)
 
     def _replay_claim(self, user_id: str, key: str, fingerprint: str) -> ExportState:
         try:
-            with _translated_errors(key):
+            with translated_errors(key):
                 claim: IdempotencyClaim = self.repository.get(idempotency_claim_id(user_id, key))
         except AggregateNotFoundError:
             raise StoreUnavailable("idempotent request conflicted but left no claim") from None
@@ -347,7 +276,7 @@ class ExportLedger(Application[UUID]):
         if not due:
             return 0
         try:
-            with _translated_errors("expire batch"):
+            with translated_errors("expire batch"):
                 self.save(*due)
             return len(due)
         except ConcurrentModification:
@@ -364,52 +293,3 @@ class ExportLedger(Application[UUID]):
         except ConcurrentModification:
             return 0
         return 1
-
-    def _positions(self, originator_id: UUID) -> dict[int, int]:
-        if isinstance(self.recorder, EventPositions):
-            return self.recorder.select_event_positions(originator_id)
-        return {}
-
-    def _version_at(self, export_id: str, at: datetime) -> int:
-        with _translated_errors(export_id):
-            events = list(self.events.get(aggregate_id(export_id)))
-        if not events:
-            raise ExportNotFound(export_id)
-        versions = [e.originator_version for e in events if _timestamp(e) <= at]
-        if not versions:
-            raise ExportNotFound(
-                export_id,
-                f"export {export_id!r} did not exist yet at {at.isoformat()} "
-                f"(requested at {_timestamp(events[0]).isoformat()})",
-            )
-        return versions[-1]
-
-
-@contextmanager
-def _translated_errors(export_id: str) -> Iterator[None]:
-    """Turn the library's persistence errors into our own."""
-    try:
-        yield
-    except IntegrityError:
-        raise ConcurrentModification(export_id) from None
-    except (OperationalError, PersistenceError) as error:
-        raise StoreUnavailable(f"event store unavailable: {error}") from error
-
-
-def _history_entry(event: DomainEventProtocol[UUID], position: int | None) -> HistoryEntry:
-    data = {k: v for k, v in vars(event).items() if k not in _EVENT_META}
-    return HistoryEntry(
-        position=position,
-        version=event.originator_version,
-        type=type(event).__name__,
-        timestamp=_timestamp(event),
-        actor=str(getattr(event, "actor", SYSTEM_ACTOR)),
-        data=data,
-    )
-
-
-def _timestamp(event: DomainEventProtocol[UUID]) -> datetime:
-    """When the event happened (every aggregate event has a tz-aware timestamp)."""
-    moment = vars(event)["timestamp"]
-    assert isinstance(moment, datetime)
-    return moment

@@ -23,7 +23,6 @@ from api.http.routes import audit as audit_routes
 from api.http.routes import downloads, exports, health, history
 from api.http.routes import metrics as metrics_route
 from api.http.routes import seal as seal_routes
-from api.http.schemas import NO_NUL
 from api.wiring.auth import verifier_for
 from api.wiring.bootstrap import Runtime, bootstrap
 from api.wiring.logs import RequestLog
@@ -177,25 +176,10 @@ def _openapi_builder(app: FastAPI) -> Callable[[], dict[str, Any]]:
         if app.openapi_schema is None:
             schema = build()
             problems.add_schemas(schema)
-            for name, component in schema.get("components", {}).get("schemas", {}).items():
-                if name.startswith(("ExportConfig", "ExportFilters")):
-                    _forbid_nul(component)
         assert app.openapi_schema is not None
         return app.openapi_schema
 
     return openapi
-
-
-def _forbid_nul(node: Any) -> None:
-    """Document that text must not contain NUL (PostgreSQL cannot store it)."""
-    if isinstance(node, dict):
-        if node.get("type") == "string" and not {"pattern", "format", "enum", "const"} & set(node):
-            node["pattern"] = NO_NUL
-        for value in node.values():
-            _forbid_nul(value)
-    elif isinstance(node, list):
-        for value in node:
-            _forbid_nul(value)
 
 
 def _version() -> str:

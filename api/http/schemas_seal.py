@@ -38,14 +38,14 @@ _EVENT: dict[str, Any] = {
 }
 
 
-def _example(**fields: Any) -> ConfigDict:
+def example(**fields: Any) -> ConfigDict:
     return ConfigDict(json_schema_extra={"examples": [fields]})
 
 
 class PublicKey(BaseModel):
     """An Ed25519 key that signs checkpoints."""
 
-    model_config = _example(
+    model_config = example(
         key_id="3f9a0c1b2d4e5f60",
         algorithm="Ed25519",
         public_key_hex="9c" * 32,
@@ -68,7 +68,7 @@ class CheckpointPublic(BaseModel):
 
     The signature is over the text described in domain/merkle.py."""
 
-    model_config = _example(**_CHECKPOINT)
+    model_config = example(**_CHECKPOINT)
     tree_size: int = Field(ge=1)
     root: str = Field(pattern=HEX64, description="RFC 6962 Merkle tree hash, hex.")
     position: int = Field(description="Log position of the last leaf.")
@@ -81,7 +81,7 @@ class CheckpointPublic(BaseModel):
 class EventProofPublic(BaseModel):
     """One stored event, its leaf hash and the audit path to the checkpoint's root."""
 
-    model_config = _example(**_EVENT)
+    model_config = example(**_EVENT)
     position: int
     leaf_index: int = Field(description="0-based index of the event's leaf.")
     aggregate_id: str
@@ -101,7 +101,7 @@ class ConsistencyLink(BaseModel):
 class ProofBundle(BaseModel):
     """An export's events and their inclusion in a signed checkpoint."""
 
-    model_config = _example(
+    model_config = example(
         format=BUNDLE_FORMAT,
         export_id=EXAMPLE_ID,
         checkpoint=_CHECKPOINT,

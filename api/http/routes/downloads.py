@@ -9,7 +9,8 @@ from fastapi import APIRouter, Body, Depends, Response
 from api.http import problems
 from api.http.deps import LedgerDep, PrincipalDep, known_query_only
 from api.http.routes.common import POSITION_HEADERS, ExportIdPath, detail, mark_position, owned
-from api.http.schemas import DownloadCreate, ExportDetail
+from api.http.schemas import ExportDetail
+from api.http.schemas_commands import DownloadCreate
 
 router = APIRouter(
     prefix="/api/exports", tags=["downloads"], dependencies=[Depends(known_query_only)]

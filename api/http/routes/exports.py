@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from typing import Annotated, Any
+from typing import Annotated
 
 from fastapi import APIRouter, Depends, Header, Query, Request, Response
 
@@ -26,31 +26,25 @@ from api.http.routes.common import (
     not_found,
     owned,
 )
+from api.http.routes.lifecycle import run_update
 from api.http.schemas import (
     NO_NUL,
     ExpireResult,
-    ExportCreate,
     ExportDetail,
     ExportList,
     ExportPublic,
-    ExportUpdate,
-    FieldsUpdate,
     Moment,
     PageNumber,
     PageSize,
     ReadStatus,
-    ToCompleted,
-    ToExpired,
-    ToFailed,
-    ToProcessing,
-    ToQueued,
     Version,
 )
-from domain.application import ExportLedger
-from domain.exceptions import IllegalTransition
+from api.http.schemas_commands import (
+    ExportCreate,
+    ExportUpdate,
+)
 from domain.ids import is_export_id
 from domain.values import ExportFormat
-from domain.views import ExportState
 from projections.due import ReadModelDueExports
 from projections.reads import ListFilters, decode_cursor, encode_cursor
 
@@ -252,18 +246,7 @@ def update_export(
     response: Response,
 ) -> ExportDetail:
     owned(ledger, principal, export_id)
-    if isinstance(body, FieldsUpdate):
-        return _change_fields(ledger, export_id, body, principal.user_id, response)
-    try:
-        state = _run(ledger, export_id, body, principal.user_id)
-    except IllegalTransition as error:
-        raise Problem(
-            409,
-            f"export {export_id!r} is {error.status}: it cannot move to {body.status}",
-            kind="illegal-transition",
-            current_status=str(error.status),
-            requested_status=body.status,
-        ) from None
+    state = run_update(ledger, export_id, body, principal.user_id)
     mark_position(response, ledger, state)
     return detail(state)
 
@@ -292,54 +275,3 @@ def delete_export(
     response = Response(status_code=204)
     mark_position(response, ledger, state)
     return response
-
-
-def _change_fields(
-    ledger: ExportLedger, export_id: str, update: FieldsUpdate, actor: str, response: Response
-) -> ExportDetail:
-    """An update without a status: a new expiry for a completed export, nothing else."""
-    given = update.model_fields_set
-    if not given:
-        raise invalid_field("body", "give a status, or expires_at to change only the expiry")
-    if given != {"expires_at"}:
-        moved = ", ".join(sorted(given - {"expires_at"}))
-        raise Problem(
-            409,
-            f"{moved} of export {export_id!r} cannot change on its own: the ledger records "
-            "them with the move that sets them (status completed or failed), and never "
-            "rewrites them",
-            kind="immutable-field",
-        )
-    try:
-        state = ledger.change_expiry(export_id, expires_at=update.expires_at, actor=actor)
-    except IllegalTransition as error:
-        raise Problem(
-            409,
-            f"export {export_id!r} is {error.status}: only a completed export's expiry may "
-            "change (not once it has expired or been deleted)",
-            kind="illegal-transition",
-            current_status=str(error.status),
-        ) from None
-    mark_position(response, ledger, state)
-    return detail(state)
-
-
-def _run(ledger: ExportLedger, export_id: str, update: Any, actor: str) -> ExportState:
-    if isinstance(update, ToProcessing):
-        return ledger.start_processing(export_id, actor=actor)
-    if isinstance(update, ToCompleted):
-        return ledger.complete(
-            export_id,
-            file_size=update.file_size,
-            file_url=update.file_url,
-            expires_at=update.expires_at,
-            file_sha256=update.file_sha256,
-            row_count=update.row_count,
-            actor=actor,
-        )
-    if isinstance(update, ToFailed):
-        return ledger.fail(export_id, error_message=update.error_message, actor=actor)
-    if isinstance(update, ToQueued):
-        return ledger.retry(export_id, actor=actor)
-    assert isinstance(update, ToExpired)
-    return ledger.expire(export_id, actor=actor)

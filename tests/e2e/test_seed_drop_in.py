@@ -9,6 +9,7 @@ import uuid
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
+import httpx
 from fastapi.testclient import TestClient
 
 from domain.imports import SourceRow
@@ -43,23 +44,31 @@ def seed_create(**overrides: Any) -> dict[str, Any]:
 
 
 def test_the_seed_script_call_for_call(client: TestClient) -> None:
+    run_seed_script(client, USER_A, ADMIN)
+
+
+def run_seed_script(
+    client: httpx.Client, user: dict[str, str], admin: dict[str, str], user_id: str = "user-a"
+) -> None:
+    """The seed's test script, in its order, with its payloads; ``user`` is ``user_id``'s
+    bearer header, ``admin`` an admin's (the expiry job and the delete)."""
     # 1. create, with the caller's own user_id and the seed's config
-    created = client.post("/api/exports", json=seed_create(), headers=USER_A)
+    created = client.post("/api/exports", json=seed_create(user_id=user_id), headers=user)
     assert created.status_code == 201, created.text
     log = created.json()
     export_id = log["export_id"]
     assert log["status"] == "queued" and log["config"] == SEED_CONFIG
 
     # 2. get it at once: no token, no min_position
-    got = client.get(f"/api/exports/{export_id}", headers=USER_A)
+    got = client.get(f"/api/exports/{export_id}", headers=user)
     assert got.status_code == 200, got.text
     assert got.json()["config"] == SEED_CONFIG
 
     # 3. a missing export is not found
-    assert_problem(client.get("/api/exports/non-existent-uuid", headers=USER_A), 404)
+    assert_problem(client.get("/api/exports/non-existent-uuid", headers=user), 404)
 
     # 4, 5. processing, then completed with a file that expires in a day
-    moved = client.patch(f"/api/exports/{export_id}", json={"status": "processing"}, headers=USER_A)
+    moved = client.patch(f"/api/exports/{export_id}", json={"status": "processing"}, headers=user)
     assert moved.status_code == 200, moved.text
     done = {
         "status": "completed",
@@ -67,47 +76,49 @@ def test_the_seed_script_call_for_call(client: TestClient) -> None:
         "file_url": "https://storage.example.com/exports/test.jsonl",
         "expires_at": iso(timedelta(days=1)),
     }
-    completed = client.patch(f"/api/exports/{export_id}", json=done, headers=USER_A)
+    completed = client.patch(f"/api/exports/{export_id}", json=done, headers=user)
     assert completed.status_code == 200, completed.text
     assert completed.json()["status"] == "completed"
 
     # 6. page 1 of 10: it is there, and total counts at least the rows
-    listed = client.get("/api/exports", params={"page": 1, "limit": 10}, headers=USER_A).json()
+    listed = client.get("/api/exports", params={"page": 1, "limit": 10}, headers=user).json()
     assert export_id in [row["export_id"] for row in listed["logs"]]
     assert listed["total"] >= len(listed["logs"])
 
     # 7. filtered by format and status
     filtered = client.get(
-        "/api/exports", params={"format": "jsonl", "status": "completed"}, headers=USER_A
+        "/api/exports", params={"format": "jsonl", "status": "completed"}, headers=user
     ).json()
     assert export_id in [row["export_id"] for row in filtered["logs"]]
     assert {(r["format"], r["status"]) for r in filtered["logs"]} == {("jsonl", "completed")}
 
     # 8. another, created completed, then only its expiry set a second in the past
-    other = client.post("/api/exports", json=seed_create(status="completed"), headers=USER_A)
+    other = client.post(
+        "/api/exports", json=seed_create(user_id=user_id, status="completed"), headers=user
+    )
     assert other.status_code == 201, other.text
     other_id = other.json()["export_id"]
     assert other.json()["status"] == "completed"
     past = client.patch(
-        f"/api/exports/{other_id}", json={"expires_at": iso(-timedelta(seconds=1))}, headers=USER_A
+        f"/api/exports/{other_id}", json={"expires_at": iso(-timedelta(seconds=1))}, headers=user
     )
     assert past.status_code == 200, past.text
 
     # 9. the expiry job expires at least that one
-    expired = client.post("/api/exports/expire", headers=ADMIN)
+    expired = client.post("/api/exports/expire", headers=admin)
     assert expired.status_code == 200, expired.text
     assert expired.json()["expired"] >= 1
-    assert client.get(f"/api/exports/{other_id}", headers=USER_A).json()["status"] == "expired"
+    assert client.get(f"/api/exports/{other_id}", headers=user).json()["status"] == "expired"
 
     # 10. updating a missing export: not found, naming the id
     missing = client.patch(
-        "/api/exports/non-existent-uuid", json={"status": "processing"}, headers=USER_A
+        "/api/exports/non-existent-uuid", json={"status": "processing"}, headers=user
     )
     assert "non-existent-uuid" in assert_problem(missing, 404)["detail"]
 
     # 11. delete, then get: not found
-    assert client.delete(f"/api/exports/{export_id}", headers=ADMIN).status_code == 204
-    assert_problem(client.get(f"/api/exports/{export_id}", headers=USER_A), 404)
+    assert client.delete(f"/api/exports/{export_id}", headers=admin).status_code == 204
+    assert_problem(client.get(f"/api/exports/{export_id}", headers=user), 404)
 
 
 def test_both_config_spellings_and_extra_keys_are_kept_as_sent(api: Api) -> None:

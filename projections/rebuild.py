@@ -33,6 +33,7 @@ from dataclasses import dataclass
 import psycopg
 
 from domain.exceptions import ReadModelError, RebuildInProgress
+from projections import follow as loop
 from projections.drift import Differences, compare, compare_open_versions, compare_versions
 from projections.fold import fold_by_export
 from projections.history import fold_versions_by_export
@@ -258,12 +259,13 @@ def _far_behind(conn: Connection) -> bool:
 
 
 def _catch_up(conn: Connection, table: str, upto: int | None, *, history: bool = True) -> int:
-    total = 0
-    while True:
-        folded, _ = project_batch(conn, table, upto=upto, limit=5000, history=history)
-        total += folded
-        if folded == 0:
-            return total
+    """Fold ``table`` up to ``upto`` (or the head), batch after batch until one
+    finds nothing; returns the events folded."""
+
+    def batch() -> int:
+        return project_batch(conn, table, upto=upto, limit=5000, history=history)[0]
+
+    return loop.catch_up(batch, last=lambda folded: folded == 0)
 
 
 def _take_rebuild_lock(conn: Connection) -> None:

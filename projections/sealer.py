@@ -12,7 +12,6 @@ skips an event that commits later: see projections/follower.py.
 from __future__ import annotations
 
 import threading
-import time
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
@@ -22,11 +21,9 @@ import psycopg
 from psycopg import sql
 
 from domain import merkle
-from projections.follower import projector_connection
+from projections import follow as loop
 from sql import query
 from sql.names import EVENTS_TABLE
-
-_SAFETY_NET_SECONDS = 1.0
 
 Connection = psycopg.Connection[Any]
 
@@ -231,31 +228,25 @@ class Sealer:
 
     def catch_up(self, conn: Connection) -> int:
         """Seal until nothing is left; returns events sealed."""
-        total = 0
-        while not self.stopping.is_set():
+
+        def batch() -> int:
             result = seal_batch(conn, self.signer, self.batch_size)
             self.tree_size, self.position = result.tree_size, result.position
-            total += result.events
-            if result.events < self.batch_size:
-                break
-        return total
+            return result.events
+
+        return loop.catch_up(
+            batch, last=lambda sealed: sealed < self.batch_size, stopping=self.stopping
+        )
 
     def run(self, on_batch: Callable[[int, int], None] = lambda _n, _s: None) -> None:
         """Seal until :meth:`stop`, waking on the events table's notifications."""
-        with (
-            projector_connection(self.url, autocommit=True) as listener,
-            projector_connection(self.url) as conn,
-        ):
-            listener.execute(sql.SQL("LISTEN {}").format(sql.Identifier(EVENTS_TABLE)))
-            while not self.stopping.is_set():
-                started = time.monotonic()
-                sealed = self.catch_up(conn)
-                if sealed:
-                    on_batch(sealed, self.tree_size)
-                    self.stopping.wait(self.min_interval - (time.monotonic() - started))
-                    continue
-                for _ in listener.notifies(timeout=_SAFETY_NET_SECONDS, stop_after=1):
-                    pass
+        loop.follow(
+            self.url,
+            self.catch_up,
+            stopping=self.stopping,
+            on_batch=lambda sealed: on_batch(sealed, self.tree_size),
+            min_interval=self.min_interval,
+        )
 
     def stop(self) -> None:
         self.stopping.set()

@@ -21,6 +21,7 @@ import psycopg
 from psycopg import sql
 
 from domain import merkle
+from domain.exceptions import NotMigrated, SealedLogDamaged
 from projections import follow as loop
 from sql import query
 from sql.names import EVENTS_TABLE
@@ -143,7 +144,7 @@ def fetch_nodes(conn: Connection, nodes: Iterable[merkle.Node]) -> dict[merkle.N
     found = {(int(r[0]), int(r[1])): bytes(r[2]) for r in rows}
     if len(found) != len(wanted):
         missing = sorted(wanted - found.keys())[:5]
-        raise LookupError(f"the sealed log lacks subtree nodes {missing}")
+        raise SealedLogDamaged(f"the sealed log lacks subtree nodes {missing}")
     return found
 
 
@@ -152,7 +153,7 @@ def seal_batch(conn: Connection, signer: Signer, limit: int = 10_000) -> SealRes
     with conn.transaction():
         row = conn.execute(statement("lock_tracking")).fetchone()
         if row is None:
-            raise LookupError("no tracking row 'ledger_seal': run 'export-ledger migrate'")
+            raise NotMigrated("no tracking row 'ledger_seal': run 'export-ledger migrate'")
         position = int(row[0])
         counted = conn.execute(statement("leaf_count")).fetchone()
         size = int(counted[0]) if counted else 0

@@ -21,6 +21,7 @@ from psycopg import sql
 from psycopg.copy import QueuedLibpqWriter
 from psycopg.types.json import Jsonb
 
+from domain.exceptions import NotMigrated
 from projections.changes import Change, decode
 from projections.fold import COLUMNS, VERSION_COLUMNS, Row, fold_export
 from sql import query
@@ -67,7 +68,7 @@ def project_batch(
     with conn.transaction():
         row = conn.execute(statement("lock_tracking"), (table,)).fetchone()
         if row is None:
-            raise LookupError(f"no tracking row for {table!r}: run 'export-ledger migrate'")
+            raise NotMigrated(f"no tracking row for {table!r}: run 'export-ledger migrate'")
         position = int(row[0])
         bound = upto if upto is not None else 2**63 - 1
         stored = conn.execute(

@@ -16,8 +16,8 @@ from collections.abc import Callable
 from typing import Any
 
 import psycopg
-from psycopg import sql
 
+from sql import statement
 from sql.names import EVENTS_CHANNEL, PROJECTOR_ROLE
 
 SAFETY_NET_SECONDS = 1.0
@@ -65,7 +65,7 @@ def follow(
         projector_connection(url, autocommit=True) as listener,
         projector_connection(url) as conn,
     ):
-        listener.execute(sql.SQL("LISTEN {}").format(sql.Identifier(EVENTS_CHANNEL)))
+        listener.execute(statement("channels", "listen", channel=EVENTS_CHANNEL))
         while not stopping.is_set():
             started = time.monotonic()
             count = work(conn)

@@ -34,12 +34,12 @@ from dataclasses import dataclass
 from typing import Any
 
 import psycopg
-from psycopg import sql
 
 from projections import follow as loop
 from projections.follow import SAFETY_NET_SECONDS
 from projections.follow import projector_connection as projector_connection  # re-exported
 from projections.store import head_position, project_batch, tracking_position
+from sql import statement
 from sql.names import LIVE_TABLE, PROJECTED_CHANNEL
 
 log = logging.getLogger(__name__)
@@ -122,7 +122,8 @@ class PositionWatcher:
     def stop(self) -> None:
         self._stopping.set()
         with contextlib.suppress(psycopg.Error), psycopg.connect(self.url, autocommit=True) as conn:
-            conn.execute("SELECT pg_notify(%s, 'stop:0')", (PROJECTED_CHANNEL,))  # wake it
+            wake = {"channel": PROJECTED_CHANNEL, "payload": "stop:0"}
+            conn.execute(statement("channels", "notify"), wake)
         self._thread.join(timeout=5)
 
     @property
@@ -151,7 +152,7 @@ class PositionWatcher:
 
     def _listen_once(self) -> None:
         with psycopg.connect(self.url, autocommit=True) as conn:
-            conn.execute(sql.SQL("LISTEN {}").format(sql.Identifier(PROJECTED_CHANNEL)))
+            conn.execute(statement("channels", "listen", channel=PROJECTED_CHANNEL))
             self._advance(tracking_position(conn, self.table) or 0)
             self._ready.set()
             while not self._stopping.is_set():

@@ -43,11 +43,11 @@ from projections.store import (
     copy_versions,
     head_position,
     project_batch,
-    statement,
     stream_events_by_aggregate,
     tracking_position,
     versions_table,
 )
+from sql import statement
 from sql.names import LIVE_TABLE, VERSIONS_TABLE
 
 _REBUILD_LOCK = 0x4578_5265_6275  # one rebuild at a time per database
@@ -116,7 +116,7 @@ def rebuild(
         finally:
             # Released now, not when the server gets round to ending this session:
             # a rebuild right after this one must not find the lock still held.
-            control.execute("SELECT pg_advisory_unlock(%s)", (_REBUILD_LOCK,))
+            control.execute(statement("rebuild", "release_rebuild_lock"), {"key": _REBUILD_LOCK})
     return RebuildReport(
         events=events,
         rows=done.rows,
@@ -138,13 +138,14 @@ def _rebuild_pass(
 ) -> _Pass:
     shadow = SHADOW_PREFIX + secrets.token_hex(4)
     try:
-        control.execute(statement("create_read_table"), (shadow,))
+        control.execute(statement("rebuild", "create_read_table"), {"table": shadow})
         if history:
-            control.execute(statement("create_versions_table"), (versions_table(shadow),))
+            versions = {"table": versions_table(shadow)}
+            control.execute(statement("rebuild", "create_versions_table"), versions)
         events, rows, _ = bulk_load(url, shadow, on_total, on_events, history=history)
-        control.execute(statement("index_read_table"), (shadow,))
+        control.execute(statement("rebuild", "index_read_table"), {"table": shadow})
         if history:
-            control.execute(statement("index_versions_table"), (versions_table(shadow),))
+            control.execute(statement("rebuild", "index_versions_table"), versions)
         events += _catch_up(control, shadow, upto=None, history=history)
         differences, position, swapped = _finish(control, shadow, swap=swap, history=history)
     finally:
@@ -189,17 +190,20 @@ def bulk_load(
                     versions = versions_table(shadow)
                     copy_versions(writer, versions, fold_versions_by_export(changes))
                     rows = writer.execute(
-                        statement("rows_from_versions", table=shadow, versions=versions)
+                        statement("rebuild", "rows_from_versions", table=shadow, versions=versions)
                     ).rowcount
                 else:
                     rows = copy_rows(writer, shadow, fold_by_export(changes))
-                writer.execute(statement("start_tracking"), (shadow, head))
+                writer.execute(
+                    statement("read_model", "start_tracking"), {"table": shadow, "position": head}
+                )
     return events, rows, head
 
 
 def drop_leftover_shadows(conn: Connection) -> list[str]:
     """Drop shadows of rebuilds that were killed (the caller holds the lock)."""
-    names = [r[0] for r in conn.execute(statement("shadow_tables")).fetchall()]
+    pattern = {"pattern": SHADOW_PREFIX.replace("_", r"\_") + "%"}
+    names = [r[0] for r in conn.execute(statement("rebuild", "shadow_tables"), pattern)]
     for name in names:
         _drop_shadow(conn, name)
     return names
@@ -211,7 +215,7 @@ def _finish(
     """Compare at one position and swap; returns (differences, position, swapped)."""
     with conn.transaction():
         # The follower locks this row for each batch: holding it pauses the follower.
-        conn.execute(statement("lock_tracking"), (LIVE_TABLE,))
+        conn.execute(statement("read_model", "lock_tracking"), {"table": LIVE_TABLE})
         live_position = tracking_position(conn, LIVE_TABLE) or 0
         shadow_position = tracking_position(conn, shadow) or 0
         target = max(live_position, shadow_position)
@@ -227,12 +231,12 @@ def _finish(
         # Without a rebuilt history, the old one must stand at the target too.
         swapped = swap and (history or problem is None)
         if swapped:
-            conn.execute("SET LOCAL lock_timeout = '30s'")
-            conn.execute(statement("swap_read_table"), (shadow, LIVE_TABLE))
+            conn.execute(statement("rebuild", "swap_lock_timeout"))
+            tables = {"shadow": shadow, "live": LIVE_TABLE}
+            conn.execute(statement("rebuild", "swap_read_table"), tables)
             if history:
-                conn.execute(
-                    statement("swap_versions_table"), (versions_table(shadow), VERSIONS_TABLE)
-                )
+                tables = {"shadow": versions_table(shadow), "live": VERSIONS_TABLE}
+                conn.execute(statement("rebuild", "swap_versions_table"), tables)
     return differences, target, swapped
 
 
@@ -269,16 +273,16 @@ def _catch_up(conn: Connection, table: str, upto: int | None, *, history: bool =
 
 
 def _take_rebuild_lock(conn: Connection) -> None:
-    row = conn.execute("SELECT pg_try_advisory_lock(%s)", (_REBUILD_LOCK,)).fetchone()
+    row = conn.execute(statement("rebuild", "take_rebuild_lock"), {"key": _REBUILD_LOCK}).fetchone()
     if not row or not row[0]:
         raise RebuildInProgress("another rebuild of export_logs is running; try again later")
 
 
 def _exists(conn: Connection, table: str) -> bool:
-    row = conn.execute("SELECT to_regclass(%s) IS NOT NULL", (table,)).fetchone()
+    row = conn.execute(statement("rebuild", "table_exists"), {"table": table}).fetchone()
     return bool(row and row[0])
 
 
 def _drop_shadow(conn: Connection, name: str) -> None:
-    conn.execute(statement("drop_table", table=name))
-    conn.execute(statement("drop_tracking"), (name,))
+    conn.execute(statement("rebuild", "drop_table", table=name))
+    conn.execute(statement("read_model", "drop_tracking"), {"table": name})

@@ -16,6 +16,7 @@ import psycopg
 
 from projections.follower import Follower
 from projections.sealer import Sealer, Signer
+from sql import statement
 from sql.names import EVENTS_CHANNEL
 
 log = logging.getLogger(__name__)
@@ -72,6 +73,7 @@ class Projector:
         """A notification on the events channel ends the follower's wait at once."""
         try:
             with psycopg.connect(self.url, autocommit=True, connect_timeout=2) as conn:
-                conn.execute("SELECT pg_notify(%s, '')", (EVENTS_CHANNEL,))
+                wake = {"channel": EVENTS_CHANNEL, "payload": ""}
+                conn.execute(statement("channels", "notify"), wake)
         except psycopg.Error:
             pass

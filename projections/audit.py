@@ -96,7 +96,6 @@ def stream(
     """Batches of records in log order, through a server-side cursor: memory stays
     bounded by ``batch`` whatever the size of the log. Needs an open transaction."""
     with conn.cursor(name="audit_export", binary=True) as cur:
-        cur.itersize = batch
         cur.execute(statement("audit", "audit_events"), filters.params())
         while rows := cur.fetchmany(batch):
             yield [describe(*row) for row in rows]

@@ -86,10 +86,10 @@ def _last_at_or_before(group: list[Change], at: datetime) -> int:
     return 0
 
 
-def check_snapshot_table(name: str) -> str:
-    """``name`` if a snapshot may be written to it: a plain lower-case SQL
-    identifier of at most 40 characters (its index names add a suffix), and
-    not one of the ledger's own tables or prefixes."""
+def check_snapshot_table(name: str) -> None:
+    """Refuse a table a snapshot may not be written to: one whose name is not a
+    plain lower-case SQL identifier of at most 40 characters (its index names
+    add a suffix), or is one of the ledger's own tables or prefixes."""
     if not _IDENTIFIER.match(name):
         raise SnapshotTableRefused(
             f"{name!r} is not a table name this command takes: use lower-case letters, "
@@ -100,7 +100,6 @@ def check_snapshot_table(name: str) -> str:
             f"{name!r} is, or could be, one of the ledger's own tables "
             f"(names starting with {', '.join(_RESERVED)}); choose another name"
         )
-    return name
 
 
 def snapshot(

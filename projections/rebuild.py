@@ -142,7 +142,7 @@ def _rebuild_pass(
         if history:
             versions = {"table": versions_table(shadow)}
             control.execute(statement("rebuild", "create_versions_table"), versions)
-        events, rows, _ = bulk_load(url, shadow, on_total, on_events, history=history)
+        events, rows = bulk_load(url, shadow, on_total, on_events, history=history)
         control.execute(statement("rebuild", "index_read_table"), {"table": shadow})
         if history:
             control.execute(statement("rebuild", "index_versions_table"), versions)
@@ -162,13 +162,13 @@ def bulk_load(
     on_events: Progress,
     *,
     history: bool = False,
-) -> tuple[int, int, int]:
+) -> tuple[int, int]:
     """Fold every event up to a consistent head into ``shadow`` with COPY
     (with ``history``: into its history, then fill ``shadow`` with the open
-    versions).
+    versions), and track ``shadow`` from the head.
 
-    Returns (events, rows, head). The snapshot is repeatable-read, so the
-    head and the events read agree; ids at or below a visible id are final
+    Returns (events, rows). The snapshot is repeatable-read, so the head and
+    the events read agree; ids at or below a visible id are final
     (see projections/follower.py), so nothing at or below the head is missed.
     """
     with psycopg.connect(url) as reader, psycopg.connect(url) as writer:
@@ -197,16 +197,14 @@ def bulk_load(
                 writer.execute(
                     statement("read_model", "start_tracking"), {"table": shadow, "position": head}
                 )
-    return events, rows, head
+    return events, rows
 
 
-def drop_leftover_shadows(conn: Connection) -> list[str]:
+def drop_leftover_shadows(conn: Connection) -> None:
     """Drop shadows of rebuilds that were killed (the caller holds the lock)."""
     pattern = {"pattern": SHADOW_PREFIX.replace("_", r"\_") + "%"}
-    names = [r[0] for r in conn.execute(statement("rebuild", "shadow_tables"), pattern)]
-    for name in names:
+    for (name,) in conn.execute(statement("rebuild", "shadow_tables"), pattern).fetchall():
         _drop_shadow(conn, name)
-    return names
 
 
 def _finish(

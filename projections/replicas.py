@@ -169,12 +169,11 @@ class ReplicaSet:
         named = enumerate(urls, 1)
         return cls([Replica(f"replica-{n}", url, size=size, timeout=timeout) for n, url in named])
 
-    def open(self) -> ReplicaSet:
+    def open(self) -> None:
         for replica in self.replicas:
             self._rejoin(replica)
         if self.replicas:
             self._prober.start()
-        return self
 
     def close(self) -> None:
         self._stopping.set()

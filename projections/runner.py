@@ -27,11 +27,9 @@ class Projector:
 
     def __init__(self, url: str, signer: Signer | None = None, *, batch_size: int = 1000) -> None:
         self.url = url
-        self.follower = Follower(url, batch_size=batch_size)
-        self.sealer = Sealer(url, signer) if signer is not None else None
-        self._workers: list[Follower | Sealer] = [self.follower]
-        if self.sealer is not None:
-            self._workers.append(self.sealer)
+        self._workers: list[Follower | Sealer] = [Follower(url, batch_size=batch_size)]
+        if signer is not None:
+            self._workers.append(Sealer(url, signer))
         self._stopping = threading.Event()
         self._threads = [
             threading.Thread(target=self._run, args=(w,), name=type(w).__name__, daemon=True)

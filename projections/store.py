@@ -156,10 +156,9 @@ def copy_rows(conn: Connection, table: str, rows: Iterable[Row]) -> int:
     return _copy(conn, statement("read_model", "copy_rows", table=table), COLUMNS, rows)
 
 
-def copy_versions(conn: Connection, table: str, versions: Iterable[Row]) -> int:
-    """Bulk-load version rows with COPY; returns how many."""
-    copy = statement("read_model", "copy_versions", table=table)
-    return _copy(conn, copy, VERSION_COLUMNS, versions)
+def copy_versions(conn: Connection, table: str, versions: Iterable[Row]) -> None:
+    """Bulk-load version rows with COPY."""
+    _copy(conn, statement("read_model", "copy_versions", table=table), VERSION_COLUMNS, versions)
 
 
 def _copy(

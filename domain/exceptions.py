@@ -82,3 +82,11 @@ class CheckpointNotFound(ExportLedgerError, LookupError):
 class SnapshotTableRefused(ExportLedgerError, ValueError):
     """A point-in-time snapshot cannot go into the table named (a bad identifier,
     a table of the ledger's own, or an existing table without --replace)."""
+
+
+class NotMigrated(ExportLedgerError, LookupError):
+    """The database lacks a row or table the ledger needs: run 'export-ledger migrate'."""
+
+
+class SealedLogDamaged(ExportLedgerError, LookupError):
+    """The sealed log lacks subtree nodes its leaves need (verify tells what changed)."""

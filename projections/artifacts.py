@@ -38,10 +38,6 @@ class FileCheck:
         """The ledger holds a checksum to compare with."""
         return self.recorded_sha256 is not None
 
-    @property
-    def matches(self) -> bool:
-        return self.sha256 == self.recorded_sha256 and self.size == self.recorded_size
-
     def mismatches(self) -> list[str]:
         found = []
         if self.recorded_sha256 is not None and self.sha256 != self.recorded_sha256:

@@ -36,12 +36,10 @@ from uuid import UUID
 
 import orjson
 import psycopg
-from psycopg import sql
 
 from domain import merkle
 from projections.changes import EXPORT_TOPIC_PREFIX
-from sql import query
-from sql.names import EVENTS_TABLE
+from sql import statement
 
 Format = Literal["jsonl", "csv"]
 Record = dict[str, Any]
@@ -87,12 +85,8 @@ def topic_of(event_type: str | None) -> str | None:
     raise ValueError(f"unknown event type {event_type!r}; one of {', '.join(EVENT_TYPES)}")
 
 
-def statement(name: str) -> sql.Composed:
-    return sql.SQL(query("audit", name)).format(events=sql.Identifier(EVENTS_TABLE))
-
-
 def count(conn: psycopg.Connection[Any], filters: AuditFilters) -> int:
-    row = conn.execute(statement("audit_count"), filters.params()).fetchone()
+    row = conn.execute(statement("audit", "audit_count"), filters.params()).fetchone()
     return int(row[0]) if row else 0
 
 
@@ -102,8 +96,7 @@ def stream(
     """Batches of records in log order, through a server-side cursor: memory stays
     bounded by ``batch`` whatever the size of the log. Needs an open transaction."""
     with conn.cursor(name="audit_export", binary=True) as cur:
-        cur.itersize = batch
-        cur.execute(statement("audit_events"), filters.params())
+        cur.execute(statement("audit", "audit_events"), filters.params())
         while rows := cur.fetchmany(batch):
             yield [describe(*row) for row in rows]
 

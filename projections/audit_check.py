@@ -41,10 +41,11 @@ import psycopg
 
 from domain import merkle
 from domain.ids import aggregate_id
-from projections.audit import COLUMNS, EXPORT_EVENTS, Record, csv_row, describe, statement
+from projections.audit import COLUMNS, EXPORT_EVENTS, Record, csv_row, describe
 from projections.changes import EXPORT_TOPIC_PREFIX
 from projections.proofs import Problems
 from projections.sealer import Checkpoint, fetch_nodes
+from sql import statement
 
 UNKNOWN = 2**63 - 1
 BATCH = 5_000
@@ -203,7 +204,8 @@ class _Tree:
     def check(self, batch: list[tuple[int, bytes]]) -> None:
         if not batch:
             return
-        rows = self.conn.execute(statement("sealed_leaves"), ([p for p, _ in batch],)).fetchall()
+        positions = {"positions": [p for p, _ in batch]}
+        rows = self.conn.execute(statement("audit", "sealed_leaves"), positions).fetchall()
         sealed = {int(r[0]): (int(r[1]), bytes(r[2])) for r in rows}
         proofs: list[tuple[int, int, bytes]] = []
         for position, leaf in batch:

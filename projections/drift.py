@@ -5,7 +5,8 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Any
 
-from projections.store import Connection, statement
+from projections.store import Connection
+from sql import statement
 from sql.names import LIVE_TABLE, VERSIONS_TABLE
 
 _EXAMPLES = 20
@@ -38,7 +39,8 @@ class Differences:
 
 def compare(conn: Connection, shadow: str, examples: int = _EXAMPLES) -> Differences:
     """How the live table differs from ``shadow`` (what the events say)."""
-    found = conn.execute(statement("differences", table=LIVE_TABLE, shadow=shadow)).fetchall()
+    differing = statement("rebuild", "differences", table=LIVE_TABLE, shadow=shadow)
+    found = conn.execute(differing).fetchall()
     kinds = {row[0]: row[1] for row in found}
     differences = Differences(
         missing=sum(k == "missing" for k in kinds.values()),
@@ -48,7 +50,7 @@ def compare(conn: Connection, shadow: str, examples: int = _EXAMPLES) -> Differe
     if kinds:
         sample = sorted(kinds, key=str)[:examples]
         pairs = conn.execute(
-            statement("row_pairs", table=LIVE_TABLE, shadow=shadow), (sample,)
+            statement("rebuild", "row_pairs", table=LIVE_TABLE, shadow=shadow), {"ids": sample}
         ).fetchall()
         kind_by_export = {
             (live or expected)["export_id"]: (live, expected) for _, live, expected in pairs
@@ -63,7 +65,7 @@ def compare(conn: Connection, shadow: str, examples: int = _EXAMPLES) -> Differe
 def compare_versions(conn: Connection, shadow_versions: str) -> int:
     """How many versions the live history lacks, has extra, or holds otherwise."""
     row = conn.execute(
-        statement("version_differences", table=VERSIONS_TABLE, shadow=shadow_versions)
+        statement("rebuild", "version_differences", table=VERSIONS_TABLE, shadow=shadow_versions)
     ).fetchone()
     return sum(row) if row else 0
 
@@ -76,7 +78,7 @@ def compare_open_versions(conn: Connection, shadow: str) -> int:
     one scan, where comparing every version costs a rebuilt history.
     """
     row = conn.execute(
-        statement("open_version_differences", versions=VERSIONS_TABLE, shadow=shadow)
+        statement("rebuild", "open_version_differences", versions=VERSIONS_TABLE, shadow=shadow)
     ).fetchone()
     return int(row[0]) if row else 0
 

@@ -5,8 +5,8 @@ from __future__ import annotations
 from collections.abc import Sequence
 from datetime import datetime
 
-from projections.follower import projector_connection
-from projections.store import statement
+from projections.follow import projector_connection
+from sql import statement
 
 
 class ReadModelDueExports:
@@ -21,5 +21,8 @@ class ReadModelDueExports:
 
     def find_due(self, now: datetime, after: str | None, limit: int) -> Sequence[str]:
         with projector_connection(self.url, autocommit=True) as conn:
-            rows = conn.execute(statement("due_exports"), (now, after or "", limit)).fetchall()
+            rows = conn.execute(
+                statement("read_model", "due_exports"),
+                {"now": now, "after": after or "", "limit": limit},
+            ).fetchall()
         return [str(r[0]) for r in rows]

@@ -17,7 +17,8 @@ Waking up
 Writers ``NOTIFY`` the events table's channel in the inserting transaction,
 delivered at commit; the follower ``LISTEN``s and folds as soon as one
 arrives, many events per transaction when it is behind. A slow timeout is
-only a safety net. After each batch it notifies ``export_logs_projected``
+only a safety net (that loop, shared with the sealer and the rebuild, is
+projections/follow.py). After each batch it notifies ``export_logs_projected``
 with its new position, which :class:`PositionWatcher` turns into
 read-your-writes waits.
 """
@@ -33,13 +34,15 @@ from dataclasses import dataclass
 from typing import Any
 
 import psycopg
-from psycopg import sql
 
+from projections import follow as loop
+from projections.follow import SAFETY_NET_SECONDS
+from projections.follow import projector_connection as projector_connection  # re-exported
 from projections.store import head_position, project_batch, tracking_position
-from sql.names import EVENTS_TABLE, LIVE_TABLE, PROJECTED_CHANNEL, PROJECTOR_ROLE
+from sql import statement
+from sql.names import LIVE_TABLE, PROJECTED_CHANNEL
 
 log = logging.getLogger(__name__)
-_SAFETY_NET_SECONDS = 1.0
 
 
 @dataclass(frozen=True, slots=True)
@@ -52,10 +55,6 @@ class FollowerStatus:
         return max(self.head - self.position, 0)
 
 
-def projector_connection(url: str, *, autocommit: bool = False) -> psycopg.Connection[Any]:
-    return psycopg.connect(url, options=f"-c role={PROJECTOR_ROLE}", autocommit=autocommit)
-
-
 class Follower:
     """Folds new events into ``table`` until stopped."""
 
@@ -66,32 +65,25 @@ class Follower:
         self.position = 0
         self.stopping = threading.Event()
 
-    def catch_up(self, conn: psycopg.Connection[Any], upto: int | None = None) -> int:
-        """Fold until nothing is left (or ``upto`` is reached); returns events folded."""
-        total = 0
-        while not self.stopping.is_set():
-            folded, self.position = project_batch(
-                conn, self.table, upto=upto, limit=self.batch_size
-            )
-            total += folded
-            if folded < self.batch_size:
-                break
-        return total
+    def catch_up(self, conn: psycopg.Connection[Any]) -> int:
+        """Fold until nothing is left; returns events folded."""
+
+        def batch() -> int:
+            folded, self.position = project_batch(conn, self.table, limit=self.batch_size)
+            return folded
+
+        return loop.catch_up(
+            batch, last=lambda folded: folded < self.batch_size, stopping=self.stopping
+        )
 
     def run(self, on_batch: Callable[[int, int], None] = lambda _n, _p: None) -> None:
         """Follow until :meth:`stop`; resumes from the tracking position."""
-        with (
-            projector_connection(self.url, autocommit=True) as listener,
-            projector_connection(self.url) as conn,
-        ):
-            listener.execute(sql.SQL("LISTEN {}").format(sql.Identifier(EVENTS_TABLE)))
-            while not self.stopping.is_set():
-                folded = self.catch_up(conn)
-                if folded:
-                    on_batch(folded, self.position)
-                    continue
-                for _ in listener.notifies(timeout=_SAFETY_NET_SECONDS, stop_after=1):
-                    pass
+        loop.follow(
+            self.url,
+            self.catch_up,
+            stopping=self.stopping,
+            on_batch=lambda folded: on_batch(folded, self.position),
+        )
 
     def stop(self) -> None:
         self.stopping.set()
@@ -130,7 +122,8 @@ class PositionWatcher:
     def stop(self) -> None:
         self._stopping.set()
         with contextlib.suppress(psycopg.Error), psycopg.connect(self.url, autocommit=True) as conn:
-            conn.execute("SELECT pg_notify(%s, 'stop:0')", (PROJECTED_CHANNEL,))  # wake it
+            wake = {"channel": PROJECTED_CHANNEL, "payload": "stop:0"}
+            conn.execute(statement("channels", "notify"), wake)
         self._thread.join(timeout=5)
 
     @property
@@ -159,11 +152,11 @@ class PositionWatcher:
 
     def _listen_once(self) -> None:
         with psycopg.connect(self.url, autocommit=True) as conn:
-            conn.execute(sql.SQL("LISTEN {}").format(sql.Identifier(PROJECTED_CHANNEL)))
+            conn.execute(statement("channels", "listen", channel=PROJECTED_CHANNEL))
             self._advance(tracking_position(conn, self.table) or 0)
             self._ready.set()
             while not self._stopping.is_set():
-                for note in conn.notifies(timeout=_SAFETY_NET_SECONDS, stop_after=1):
+                for note in conn.notifies(timeout=SAFETY_NET_SECONDS, stop_after=1):
                     table, _, position = note.payload.rpartition(":")
                     if table == self.table:
                         self._advance(int(position))

@@ -30,7 +30,8 @@ import psycopg
 from domain.exceptions import SnapshotTableRefused
 from projections.changes import Change
 from projections.fold import Row, fold_export
-from projections.store import copy_rows, head_position, statement, stream_events_by_aggregate
+from projections.store import copy_rows, head_position, stream_events_by_aggregate
+from sql import statement
 
 _IDENTIFIER = re.compile(r"^[a-z_][a-z0-9_]{0,39}$")
 _RESERVED = ("export_log", "exportledger_", "ledger_", "read_model_", "pg_")
@@ -85,10 +86,10 @@ def _last_at_or_before(group: list[Change], at: datetime) -> int:
     return 0
 
 
-def check_snapshot_table(name: str) -> str:
-    """``name`` if a snapshot may be written to it: a plain lower-case SQL
-    identifier of at most 40 characters (its index names add a suffix), and
-    not one of the ledger's own tables or prefixes."""
+def check_snapshot_table(name: str) -> None:
+    """Refuse a table a snapshot may not be written to: one whose name is not a
+    plain lower-case SQL identifier of at most 40 characters (its index names
+    add a suffix), or is one of the ledger's own tables or prefixes."""
     if not _IDENTIFIER.match(name):
         raise SnapshotTableRefused(
             f"{name!r} is not a table name this command takes: use lower-case letters, "
@@ -99,7 +100,6 @@ def check_snapshot_table(name: str) -> str:
             f"{name!r} is, or could be, one of the ledger's own tables "
             f"(names starting with {', '.join(_RESERVED)}); choose another name"
         )
-    return name
 
 
 def snapshot(
@@ -134,19 +134,19 @@ def snapshot(
             head = head_position(reader)
             on_total(head)
             _refuse_existing(writer, table, replace)
-            writer.execute(statement("drop_table", table=table))
-            writer.execute(statement("create_read_table"), (table,))
+            writer.execute(statement("rebuild", "drop_table", table=table))
+            writer.execute(statement("rebuild", "create_read_table"), {"table": table})
             changes = stream_events_by_aggregate(reader, head, counted)
             try:
                 rows = copy_rows(writer, table, rows_as_of(changes, at))
             finally:
                 changes.close()  # type: ignore[attr-defined]  # its cursor, in the transaction
-            writer.execute(statement("index_read_table"), (table,))
+            writer.execute(statement("rebuild", "index_read_table"), {"table": table})
     return SnapshotReport(table, at, rows, events, head, time.perf_counter() - started)
 
 
 def _refuse_existing(conn: psycopg.Connection[Any], table: str, replace: bool) -> None:
-    row = conn.execute("SELECT to_regclass(%s) IS NOT NULL", (table,)).fetchone()
+    row = conn.execute(statement("rebuild", "table_exists"), {"table": table}).fetchone()
     if row and row[0] and not replace:
         raise SnapshotTableRefused(
             f"table {table!r} exists; pass --replace to overwrite it, or choose another name"

@@ -36,8 +36,9 @@ from projections.sealer import (
     checkpoint,
     fetch_nodes,
     latest_checkpoint,
-    statement,
+    leaf_count,
 )
+from sql import statement
 
 Connection = psycopg.Connection[Any]
 BUNDLE_FORMAT = "export-ledger proof v1"
@@ -98,7 +99,9 @@ def inclusion_proofs(
     """The checkpoint (the latest, or of ``tree_size`` leaves), an inclusion proof
     for each of the export's events it covers, and the positions it does not."""
     signed = _require_checkpoint(conn, tree_size)
-    rows = conn.execute(statement("export_leaves"), (aggregate_id(export_id),)).fetchall()
+    rows = conn.execute(
+        statement("seal", "export_leaves"), {"aggregate_id": aggregate_id(export_id)}
+    ).fetchall()
     if not rows:
         raise ExportNotFound(export_id)
     size = signed.tree_size
@@ -123,8 +126,7 @@ def _event(row: Any) -> tuple[int, bytes, int, str, bytes]:
 
 def consistency_proof(conn: Connection, size1: int, size2: int) -> list[bytes]:
     """RFC 6962 consistency proof between two sizes of the sealed tree."""
-    counted = conn.execute(statement("leaf_count")).fetchone()
-    sealed = int(counted[0]) if counted else 0
+    sealed = leaf_count(conn)
     if not 0 < size1 <= size2 <= sealed:
         raise InvalidExport(f"need 0 < size1 <= size2 <= {sealed}, not {size1} and {size2}")
     ranges = merkle.consistency_ranges(size1, size2)

@@ -30,7 +30,7 @@ from psycopg_pool import ConnectionPool
 
 from projections.follower import PositionWatcher
 from projections.replicas import Replica, ReplicaSet, read_pool
-from sql import query
+from sql import statement
 from sql.names import ADMIN_ROLE, READER_ROLE
 
 Row = dict[str, Any]
@@ -137,17 +137,17 @@ class ReadStore:
 
     def get(self, principal: Principal, export_id: str) -> Row | None:
         def work(conn: psycopg.Connection[Row]) -> Row | None:
-            return conn.execute(query("api", "get_export"), (export_id,)).fetchone()
+            return conn.execute(statement("api", "get_export"), {"export_id": export_id}).fetchone()
 
         return self._read(principal, work)
 
     def page(self, principal: Principal, filters: ListFilters) -> Page:
         params = _list_params(principal, filters)
-        queries = "api" if filters.as_of is None else "as_of"
+        module = "api" if filters.as_of is None else "as_of"  # the live table, or its past
 
         def work(conn: psycopg.Connection[Row]) -> Page:
-            listed = conn.execute(query(queries, "list_exports"), params)
-            counted = conn.execute(query(queries, "count_exports"), params)
+            listed = conn.execute(statement(module, "list_exports"), params)
+            counted = conn.execute(statement(module, "count_exports"), params)
             rows, total = listed.fetchall(), _total(counted.fetchone())
             return Page(rows, min(total, TOTAL_CAP), total <= TOTAL_CAP)
 
@@ -155,7 +155,7 @@ class ReadStore:
 
     def readiness(self) -> Readiness:
         def work(conn: psycopg.Connection[Row]) -> Row | None:
-            return conn.execute(query("api", "readiness")).fetchone()
+            return conn.execute(statement("api", "readiness")).fetchone()
 
         row = self._read(Principal(user_id="", admin=False), work, replica=False)
         assert row is not None
@@ -207,7 +207,8 @@ class ReadStore:
 
 def _start_session(conn: psycopg.Connection[Row], principal: Principal) -> None:
     role = ADMIN_ROLE if principal.admin else READER_ROLE
-    conn.execute(query("api", "start_session"), (role, principal.user_id, _STATEMENT_TIMEOUT_MS))
+    session = {"role": role, "user_id": principal.user_id, "timeout": _STATEMENT_TIMEOUT_MS}
+    conn.execute(statement("api", "start_session"), session)
 
 
 def _total(row: Row | None) -> int:

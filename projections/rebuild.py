@@ -33,6 +33,7 @@ from dataclasses import dataclass
 import psycopg
 
 from domain.exceptions import ReadModelError, RebuildInProgress
+from projections import follow as loop
 from projections.drift import Differences, compare, compare_open_versions, compare_versions
 from projections.fold import fold_by_export
 from projections.history import fold_versions_by_export
@@ -42,11 +43,11 @@ from projections.store import (
     copy_versions,
     head_position,
     project_batch,
-    statement,
     stream_events_by_aggregate,
     tracking_position,
     versions_table,
 )
+from sql import statement
 from sql.names import LIVE_TABLE, VERSIONS_TABLE
 
 _REBUILD_LOCK = 0x4578_5265_6275  # one rebuild at a time per database
@@ -115,7 +116,7 @@ def rebuild(
         finally:
             # Released now, not when the server gets round to ending this session:
             # a rebuild right after this one must not find the lock still held.
-            control.execute("SELECT pg_advisory_unlock(%s)", (_REBUILD_LOCK,))
+            control.execute(statement("rebuild", "release_rebuild_lock"), {"key": _REBUILD_LOCK})
     return RebuildReport(
         events=events,
         rows=done.rows,
@@ -137,13 +138,14 @@ def _rebuild_pass(
 ) -> _Pass:
     shadow = SHADOW_PREFIX + secrets.token_hex(4)
     try:
-        control.execute(statement("create_read_table"), (shadow,))
+        control.execute(statement("rebuild", "create_read_table"), {"table": shadow})
         if history:
-            control.execute(statement("create_versions_table"), (versions_table(shadow),))
-        events, rows, _ = bulk_load(url, shadow, on_total, on_events, history=history)
-        control.execute(statement("index_read_table"), (shadow,))
+            versions = {"table": versions_table(shadow)}
+            control.execute(statement("rebuild", "create_versions_table"), versions)
+        events, rows = bulk_load(url, shadow, on_total, on_events, history=history)
+        control.execute(statement("rebuild", "index_read_table"), {"table": shadow})
         if history:
-            control.execute(statement("index_versions_table"), (versions_table(shadow),))
+            control.execute(statement("rebuild", "index_versions_table"), versions)
         events += _catch_up(control, shadow, upto=None, history=history)
         differences, position, swapped = _finish(control, shadow, swap=swap, history=history)
     finally:
@@ -160,13 +162,13 @@ def bulk_load(
     on_events: Progress,
     *,
     history: bool = False,
-) -> tuple[int, int, int]:
+) -> tuple[int, int]:
     """Fold every event up to a consistent head into ``shadow`` with COPY
     (with ``history``: into its history, then fill ``shadow`` with the open
-    versions).
+    versions), and track ``shadow`` from the head.
 
-    Returns (events, rows, head). The snapshot is repeatable-read, so the
-    head and the events read agree; ids at or below a visible id are final
+    Returns (events, rows). The snapshot is repeatable-read, so the head and
+    the events read agree; ids at or below a visible id are final
     (see projections/follower.py), so nothing at or below the head is missed.
     """
     with psycopg.connect(url) as reader, psycopg.connect(url) as writer:
@@ -188,20 +190,21 @@ def bulk_load(
                     versions = versions_table(shadow)
                     copy_versions(writer, versions, fold_versions_by_export(changes))
                     rows = writer.execute(
-                        statement("rows_from_versions", table=shadow, versions=versions)
+                        statement("rebuild", "rows_from_versions", table=shadow, versions=versions)
                     ).rowcount
                 else:
                     rows = copy_rows(writer, shadow, fold_by_export(changes))
-                writer.execute(statement("start_tracking"), (shadow, head))
-    return events, rows, head
+                writer.execute(
+                    statement("read_model", "start_tracking"), {"table": shadow, "position": head}
+                )
+    return events, rows
 
 
-def drop_leftover_shadows(conn: Connection) -> list[str]:
+def drop_leftover_shadows(conn: Connection) -> None:
     """Drop shadows of rebuilds that were killed (the caller holds the lock)."""
-    names = [r[0] for r in conn.execute(statement("shadow_tables")).fetchall()]
-    for name in names:
+    pattern = {"pattern": SHADOW_PREFIX.replace("_", r"\_") + "%"}
+    for (name,) in conn.execute(statement("rebuild", "shadow_tables"), pattern).fetchall():
         _drop_shadow(conn, name)
-    return names
 
 
 def _finish(
@@ -210,7 +213,7 @@ def _finish(
     """Compare at one position and swap; returns (differences, position, swapped)."""
     with conn.transaction():
         # The follower locks this row for each batch: holding it pauses the follower.
-        conn.execute(statement("lock_tracking"), (LIVE_TABLE,))
+        conn.execute(statement("read_model", "lock_tracking"), {"table": LIVE_TABLE})
         live_position = tracking_position(conn, LIVE_TABLE) or 0
         shadow_position = tracking_position(conn, shadow) or 0
         target = max(live_position, shadow_position)
@@ -226,12 +229,12 @@ def _finish(
         # Without a rebuilt history, the old one must stand at the target too.
         swapped = swap and (history or problem is None)
         if swapped:
-            conn.execute("SET LOCAL lock_timeout = '30s'")
-            conn.execute(statement("swap_read_table"), (shadow, LIVE_TABLE))
+            conn.execute(statement("rebuild", "swap_lock_timeout"))
+            tables = {"shadow": shadow, "live": LIVE_TABLE}
+            conn.execute(statement("rebuild", "swap_read_table"), tables)
             if history:
-                conn.execute(
-                    statement("swap_versions_table"), (versions_table(shadow), VERSIONS_TABLE)
-                )
+                tables = {"shadow": versions_table(shadow), "live": VERSIONS_TABLE}
+                conn.execute(statement("rebuild", "swap_versions_table"), tables)
     return differences, target, swapped
 
 
@@ -258,25 +261,26 @@ def _far_behind(conn: Connection) -> bool:
 
 
 def _catch_up(conn: Connection, table: str, upto: int | None, *, history: bool = True) -> int:
-    total = 0
-    while True:
-        folded, _ = project_batch(conn, table, upto=upto, limit=5000, history=history)
-        total += folded
-        if folded == 0:
-            return total
+    """Fold ``table`` up to ``upto`` (or the head), batch after batch until one
+    finds nothing; returns the events folded."""
+
+    def batch() -> int:
+        return project_batch(conn, table, upto=upto, limit=5000, history=history)[0]
+
+    return loop.catch_up(batch, last=lambda folded: folded == 0)
 
 
 def _take_rebuild_lock(conn: Connection) -> None:
-    row = conn.execute("SELECT pg_try_advisory_lock(%s)", (_REBUILD_LOCK,)).fetchone()
+    row = conn.execute(statement("rebuild", "take_rebuild_lock"), {"key": _REBUILD_LOCK}).fetchone()
     if not row or not row[0]:
         raise RebuildInProgress("another rebuild of export_logs is running; try again later")
 
 
 def _exists(conn: Connection, table: str) -> bool:
-    row = conn.execute("SELECT to_regclass(%s) IS NOT NULL", (table,)).fetchone()
+    row = conn.execute(statement("rebuild", "table_exists"), {"table": table}).fetchone()
     return bool(row and row[0])
 
 
 def _drop_shadow(conn: Connection, name: str) -> None:
-    conn.execute(statement("drop_table", table=name))
-    conn.execute(statement("drop_tracking"), (name,))
+    conn.execute(statement("rebuild", "drop_table", table=name))
+    conn.execute(statement("read_model", "drop_tracking"), {"table": name})

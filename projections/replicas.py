@@ -31,7 +31,7 @@ import psycopg
 from psycopg.rows import dict_row
 from psycopg_pool import ConnectionPool, PoolClosed, PoolTimeout
 
-from sql import query
+from sql import statement
 
 log = logging.getLogger(__name__)
 
@@ -133,7 +133,7 @@ class Replica:
 
     def fetch_position(self, conn: psycopg.Connection[Row]) -> int:
         with conn.transaction():
-            row = conn.execute(query("replicas", "read_position")).fetchone()
+            row = conn.execute(statement("replicas", "read_position")).fetchone()
         self.position = max(self.position, int(row["position"]) if row else 0)
         return self.position
 
@@ -144,7 +144,7 @@ class Replica:
             with psycopg.connect(
                 self.url, autocommit=True, connect_timeout=_PROBE_TIMEOUT_SECONDS
             ) as conn:
-                conn.execute(query("replicas", "read_position"))
+                conn.execute(statement("replicas", "read_position"))
         except psycopg.Error:
             return False
         return True
@@ -169,12 +169,11 @@ class ReplicaSet:
         named = enumerate(urls, 1)
         return cls([Replica(f"replica-{n}", url, size=size, timeout=timeout) for n, url in named])
 
-    def open(self) -> ReplicaSet:
+    def open(self) -> None:
         for replica in self.replicas:
             self._rejoin(replica)
         if self.replicas:
             self._prober.start()
-        return self
 
     def close(self) -> None:
         self._stopping.set()

@@ -16,6 +16,7 @@ import psycopg
 
 from projections.follower import Follower
 from projections.sealer import Sealer, Signer
+from sql import statement
 from sql.names import EVENTS_CHANNEL
 
 log = logging.getLogger(__name__)
@@ -26,11 +27,9 @@ class Projector:
 
     def __init__(self, url: str, signer: Signer | None = None, *, batch_size: int = 1000) -> None:
         self.url = url
-        self.follower = Follower(url, batch_size=batch_size)
-        self.sealer = Sealer(url, signer) if signer is not None else None
-        self._workers: list[Follower | Sealer] = [self.follower]
-        if self.sealer is not None:
-            self._workers.append(self.sealer)
+        self._workers: list[Follower | Sealer] = [Follower(url, batch_size=batch_size)]
+        if signer is not None:
+            self._workers.append(Sealer(url, signer))
         self._stopping = threading.Event()
         self._threads = [
             threading.Thread(target=self._run, args=(w,), name=type(w).__name__, daemon=True)
@@ -72,6 +71,7 @@ class Projector:
         """A notification on the events channel ends the follower's wait at once."""
         try:
             with psycopg.connect(self.url, autocommit=True, connect_timeout=2) as conn:
-                conn.execute("SELECT pg_notify(%s, '')", (EVENTS_CHANNEL,))
+                wake = {"channel": EVENTS_CHANNEL, "payload": ""}
+                conn.execute(statement("channels", "notify"), wake)
         except psycopg.Error:
             pass

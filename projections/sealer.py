@@ -12,21 +12,18 @@ skips an event that commits later: see projections/follower.py.
 from __future__ import annotations
 
 import threading
-import time
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any, Protocol
 
 import psycopg
-from psycopg import sql
 
 from domain import merkle
-from projections.follower import projector_connection
-from sql import query
-from sql.names import EVENTS_TABLE
-
-_SAFETY_NET_SECONDS = 1.0
+from domain.exceptions import NotMigrated, SealedLogDamaged
+from projections import follow as loop
+from sql import statement
+from sql.names import SEAL_TRACKING, SEALED_CHANNEL
 
 Connection = psycopg.Connection[Any]
 
@@ -111,22 +108,17 @@ class Checkpoint:
 
 
 def latest_checkpoint(conn: Connection) -> Checkpoint | None:
-    row = conn.execute(statement("latest_checkpoint")).fetchone()
+    row = conn.execute(statement("seal", "latest_checkpoint")).fetchone()
     return None if row is None else Checkpoint.of_row(row)
 
 
 def checkpoint(conn: Connection, tree_size: int) -> Checkpoint | None:
-    row = conn.execute(statement("checkpoint"), (tree_size,)).fetchone()
+    row = conn.execute(statement("seal", "checkpoint"), {"tree_size": tree_size}).fetchone()
     return None if row is None else Checkpoint.of_row(row)
 
 
 def all_checkpoints(conn: Connection) -> list[Checkpoint]:
-    return [Checkpoint.of_row(r) for r in conn.execute(statement("all_checkpoints"))]
-
-
-def statement(name: str) -> sql.Composed:
-    """A named query of ``seal.sql`` with the events table filled in."""
-    return sql.SQL(query("seal", name)).format(events=sql.Identifier(EVENTS_TABLE))
+    return [Checkpoint.of_row(r) for r in conn.execute(statement("seal", "all_checkpoints"))]
 
 
 def row_leaf_hash(row: Sequence[Any]) -> bytes:
@@ -135,46 +127,73 @@ def row_leaf_hash(row: Sequence[Any]) -> bytes:
     return merkle.leaf_hash(row[0], row[1], row[2], row[3] or "", row[4] or b"")
 
 
+def leaf_count(conn: Connection) -> int:
+    """The size of the sealed tree."""
+    counted = conn.execute(statement("seal", "leaf_count")).fetchone()
+    return int(counted[0]) if counted else 0
+
+
 def fetch_nodes(conn: Connection, nodes: Iterable[merkle.Node]) -> dict[merkle.Node, bytes]:
     """The stored hashes of these complete subtrees (level 0: the leaves), one query."""
     wanted = set(nodes)
     inner = [(level, index) for level, index in wanted if level > 0]
-    leaves = [index for level, index in wanted if level == 0]
-    rows = conn.execute(
-        statement("nodes"), ([n[0] for n in inner], [n[1] for n in inner], leaves)
-    ).fetchall()
+    wanted_nodes = {
+        "levels": [n[0] for n in inner],
+        "indexes": [n[1] for n in inner],
+        "leaves": [index for level, index in wanted if level == 0],
+    }
+    rows = conn.execute(statement("seal", "nodes"), wanted_nodes).fetchall()
     found = {(int(r[0]), int(r[1])): bytes(r[2]) for r in rows}
     if len(found) != len(wanted):
         missing = sorted(wanted - found.keys())[:5]
-        raise LookupError(f"the sealed log lacks subtree nodes {missing}")
+        raise SealedLogDamaged(f"the sealed log lacks subtree nodes {missing}")
     return found
 
 
 def seal_batch(conn: Connection, signer: Signer, limit: int = 10_000) -> SealResult:
     """Seal the next ``limit`` events at most; returns what was sealed."""
     with conn.transaction():
-        row = conn.execute(statement("lock_tracking")).fetchone()
+        tracking = {"table": SEAL_TRACKING}
+        row = conn.execute(statement("read_model", "lock_tracking"), tracking).fetchone()
         if row is None:
-            raise LookupError("no tracking row 'ledger_seal': run 'export-ledger migrate'")
-        position = int(row[0])
-        counted = conn.execute(statement("leaf_count")).fetchone()
-        size = int(counted[0]) if counted else 0
-        events = conn.execute(statement("events_after"), (position, limit), binary=True).fetchall()
+            raise NotMigrated(f"no tracking row {SEAL_TRACKING!r}: run 'export-ledger migrate'")
+        position, size = int(row[0]), leaf_count(conn)
+        events = conn.execute(
+            statement("seal", "events_after"), {"after": position, "limit": limit}, binary=True
+        ).fetchall()
         if not events:
             return SealResult(0, size, position)
-        peaks = _peaks(conn, size)
-        leaves = [row_leaf_hash(e) for e in events]
-        nodes = _grow(peaks, size, leaves)
-        positions = [int(e[0]) for e in events]
-        indexes = list(range(size, size + len(leaves)))
-        conn.execute(statement("insert_leaves"), (indexes, positions, leaves))
-        if nodes:
-            conn.execute(statement("insert_nodes"), [list(c) for c in zip(*nodes, strict=True)])
-        new_size, position = size + len(leaves), positions[-1]
-        _sign(conn, signer, new_size, merkle.peaks_root([p[2] for p in peaks]), position)
-        conn.execute(statement("set_tracking"), (position,))
-        conn.execute(statement("notify_sealed"), (str(new_size),))
+        root = _append(conn, size, events)
+        new_size, position = size + len(events), int(events[-1][0])
+        _sign(conn, signer, new_size, root, position)
+        conn.execute(statement("read_model", "set_tracking"), {**tracking, "position": position})
+        conn.execute(
+            statement("channels", "notify"), {"channel": SEALED_CHANNEL, "payload": str(new_size)}
+        )
         return SealResult(len(events), new_size, position)
+
+
+def _append(conn: Connection, size: int, events: list[Any]) -> bytes:
+    """Store the leaves of ``events`` after the tree's ``size`` leaves, and the
+    subtree nodes they complete; returns the new tree's root."""
+    peaks = _peaks(conn, size)
+    leaves = [row_leaf_hash(e) for e in events]
+    nodes = _grow(peaks, size, leaves)
+    conn.execute(
+        statement("seal", "insert_leaves"),
+        {
+            "indexes": list(range(size, size + len(leaves))),
+            "positions": [int(e[0]) for e in events],
+            "hashes": leaves,
+        },
+    )
+    if nodes:
+        levels, indexes, hashes = (list(c) for c in zip(*nodes, strict=True))
+        conn.execute(
+            statement("seal", "insert_nodes"),
+            {"levels": levels, "indexes": indexes, "hashes": hashes},
+        )
+    return merkle.peaks_root([p[2] for p in peaks])
 
 
 Peak = tuple[int, int, bytes]  # (level, index, hash) of a complete subtree on the right edge
@@ -203,10 +222,18 @@ def _grow(peaks: list[Peak], size: int, leaves: list[bytes]) -> list[Peak]:
 def _sign(conn: Connection, signer: Signer, size: int, root: bytes, position: int) -> None:
     created = datetime.now(UTC)
     signature = signer.sign(merkle.checkpoint_text(size, root, position, created))
-    conn.execute(statement("register_key"), (signer.key_id, signer.public_key))
+    key = {"key_id": signer.key_id, "public_key": signer.public_key}
+    conn.execute(statement("seal", "register_key"), key)
     conn.execute(
-        statement("insert_checkpoint"),
-        (size, root, position, created, signer.key_id, signature),
+        statement("seal", "insert_checkpoint"),
+        {
+            "tree_size": size,
+            "root": root,
+            "position": position,
+            "created_at": created,
+            "key_id": signer.key_id,
+            "signature": signature,
+        },
     )
 
 
@@ -231,31 +258,25 @@ class Sealer:
 
     def catch_up(self, conn: Connection) -> int:
         """Seal until nothing is left; returns events sealed."""
-        total = 0
-        while not self.stopping.is_set():
+
+        def batch() -> int:
             result = seal_batch(conn, self.signer, self.batch_size)
             self.tree_size, self.position = result.tree_size, result.position
-            total += result.events
-            if result.events < self.batch_size:
-                break
-        return total
+            return result.events
+
+        return loop.catch_up(
+            batch, last=lambda sealed: sealed < self.batch_size, stopping=self.stopping
+        )
 
     def run(self, on_batch: Callable[[int, int], None] = lambda _n, _s: None) -> None:
         """Seal until :meth:`stop`, waking on the events table's notifications."""
-        with (
-            projector_connection(self.url, autocommit=True) as listener,
-            projector_connection(self.url) as conn,
-        ):
-            listener.execute(sql.SQL("LISTEN {}").format(sql.Identifier(EVENTS_TABLE)))
-            while not self.stopping.is_set():
-                started = time.monotonic()
-                sealed = self.catch_up(conn)
-                if sealed:
-                    on_batch(sealed, self.tree_size)
-                    self.stopping.wait(self.min_interval - (time.monotonic() - started))
-                    continue
-                for _ in listener.notifies(timeout=_SAFETY_NET_SECONDS, stop_after=1):
-                    pass
+        loop.follow(
+            self.url,
+            self.catch_up,
+            stopping=self.stopping,
+            on_batch=lambda sealed: on_batch(sealed, self.tree_size),
+            min_interval=self.min_interval,
+        )
 
     def stop(self) -> None:
         self.stopping.set()

@@ -14,19 +14,18 @@ from contextlib import contextmanager
 from typing import Any
 
 import psycopg
-from psycopg import sql
 from psycopg.rows import dict_row, tuple_row
 
 from projections.reads import ReadStore
-from sql import query
+from sql import statement
 
 Connection = psycopg.Connection[Any]
 STATEMENT_TIMEOUT_MS = "10000"
 
 
 def _take_on(conn: Connection, role: str, timeout_ms: str) -> None:
-    conn.execute(sql.SQL(query("api", "set_role")).format(role=sql.Identifier(role)))
-    conn.execute(query("api", "set_session"), ("", timeout_ms))
+    conn.execute(statement("api", "set_role", role=role))
+    conn.execute(statement("api", "set_session"), {"user_id": "", "timeout": timeout_ms})
 
 
 @contextmanager

@@ -21,18 +21,13 @@ from psycopg import sql
 from psycopg.copy import QueuedLibpqWriter
 from psycopg.types.json import Jsonb
 
+from domain.exceptions import NotMigrated
 from projections.changes import Change, decode
 from projections.fold import COLUMNS, VERSION_COLUMNS, Row, fold_export
-from sql import query
-from sql.names import EVENTS_TABLE, LIVE_TABLE, VERSIONS_TABLE
+from sql import statement
+from sql.names import LIVE_TABLE, PROJECTED_CHANNEL, VERSIONS_TABLE
 
 Connection = psycopg.Connection[Any]
-
-
-def statement(name: str, **identifiers: str) -> sql.Composed:
-    """A named query of ``read_model.sql`` with its identifiers filled in."""
-    text = query("read_model", name)
-    return sql.SQL(text).format(**{k: sql.Identifier(v) for k, v in identifiers.items()})
 
 
 def versions_table(table: str) -> str:
@@ -41,12 +36,12 @@ def versions_table(table: str) -> str:
 
 
 def head_position(conn: Connection) -> int:
-    row = conn.execute(statement("head_position", events=EVENTS_TABLE)).fetchone()
+    row = conn.execute(statement("read_model", "head_position")).fetchone()
     return int(row[0]) if row else 0
 
 
 def tracking_position(conn: Connection, table: str) -> int | None:
-    row = conn.execute(statement("tracking_position"), (table,)).fetchone()
+    row = conn.execute(statement("read_model", "tracking_position"), {"table": table}).fetchone()
     return None if row is None else int(row[0])
 
 
@@ -65,21 +60,27 @@ def project_batch(
     two followers, or a follower and a rebuild's swap, take turns.
     """
     with conn.transaction():
-        row = conn.execute(statement("lock_tracking"), (table,)).fetchone()
+        row = conn.execute(statement("read_model", "lock_tracking"), {"table": table}).fetchone()
         if row is None:
-            raise LookupError(f"no tracking row for {table!r}: run 'export-ledger migrate'")
+            raise NotMigrated(f"no tracking row for {table!r}: run 'export-ledger migrate'")
         position = int(row[0])
         bound = upto if upto is not None else 2**63 - 1
         stored = conn.execute(
-            statement("events_after", events=EVENTS_TABLE), (position, bound, limit)
+            statement("read_model", "events_after"),
+            {"after": position, "upto": bound, "limit": limit},
         ).fetchall()
         if not stored:
             return 0, position
         changes = [c for c in map(decode, stored) if c is not None]
         write_changes(conn, table, changes, history=history)
         new_position = int(stored[-1][0])
-        conn.execute(statement("set_tracking"), (new_position, table))
-        conn.execute(statement("notify_projected"), (f"{table}:{new_position}",))
+        conn.execute(
+            statement("read_model", "set_tracking"), {"position": new_position, "table": table}
+        )
+        conn.execute(
+            statement("channels", "notify"),
+            {"channel": PROJECTED_CHANNEL, "payload": f"{table}:{new_position}"},
+        )
         return len(stored), new_position
 
 
@@ -95,7 +96,7 @@ def write_changes(
     for change in changes:
         by_export.setdefault(change.aggregate_id, []).append(change)
     with conn.cursor(row_factory=psycopg.rows.dict_row) as cur:
-        cur.execute(statement("rows_by_id", table=table), (list(by_export),))
+        cur.execute(statement("read_model", "rows_by_id", table=table), {"ids": list(by_export)})
         rows: dict[UUID, Row | None] = {r["id"]: r for r in cur}
     versions: list[Row] = []
     for key, export_changes in by_export.items():
@@ -104,9 +105,11 @@ def write_changes(
     upserts = [r for r in rows.values() if r is not None]
     gone = [key for key, r in rows.items() if r is None]
     if upserts:
-        conn.execute(statement("upsert_rows", table=table), _columns(upserts, COLUMNS))
+        conn.execute(
+            statement("read_model", "upsert_rows", table=table), _columns(upserts, COLUMNS)
+        )
     if gone:
-        conn.execute(statement("delete_rows", table=table), (gone,))
+        conn.execute(statement("read_model", "delete_rows", table=table), {"ids": gone})
     if history:
         _record_versions(conn, versions_table(table), list(by_export.values()), versions)
 
@@ -115,19 +118,23 @@ def _record_versions(
     conn: Connection, history: str, by_export: list[list[Change]], versions: list[Row]
 ) -> None:
     firsts = [c[0] for c in by_export]
-    closing = ([c.aggregate_id for c in firsts], [c.position for c in firsts],
-               [c.timestamp for c in firsts])  # fmt: skip
+    closing = {
+        "ids": [c.aggregate_id for c in firsts],
+        "positions": [c.position for c in firsts],
+        "times": [c.timestamp for c in firsts],
+    }
     # Each export's open version ends at its first change here (before new ones open).
-    conn.execute(statement("close_versions", table=history), closing)
+    conn.execute(statement("read_model", "close_versions", table=history), closing)
     if versions:
         conn.execute(
-            statement("insert_versions", table=history), _columns(versions, VERSION_COLUMNS)
+            statement("read_model", "insert_versions", table=history),
+            _columns(versions, VERSION_COLUMNS),
         )
 
 
-def _columns(rows: Sequence[Row], names: Sequence[str]) -> list[list[Any]]:
-    """Rows as one list per column, for the unnest() of a bulk write."""
-    return [[_adapt(c, r[c]) for r in rows] for c in names]
+def _columns(rows: Sequence[Row], names: Sequence[str]) -> dict[str, list[Any]]:
+    """Rows as one list per column, by column name, for the unnest() of a bulk write."""
+    return {c: [_adapt(c, r[c]) for r in rows] for c in names}
 
 
 _TIMESTAMPS = frozenset(
@@ -146,12 +153,12 @@ def _adapt(column: str, value: Any) -> Any:
 
 def copy_rows(conn: Connection, table: str, rows: Iterable[Row]) -> int:
     """Bulk-load export_logs rows with COPY; returns how many."""
-    return _copy(conn, statement("copy_rows", table=table), COLUMNS, rows)
+    return _copy(conn, statement("read_model", "copy_rows", table=table), COLUMNS, rows)
 
 
-def copy_versions(conn: Connection, table: str, versions: Iterable[Row]) -> int:
-    """Bulk-load version rows with COPY; returns how many."""
-    return _copy(conn, statement("copy_versions", table=table), VERSION_COLUMNS, versions)
+def copy_versions(conn: Connection, table: str, versions: Iterable[Row]) -> None:
+    """Bulk-load version rows with COPY."""
+    _copy(conn, statement("read_model", "copy_versions", table=table), VERSION_COLUMNS, versions)
 
 
 def _copy(
@@ -179,7 +186,7 @@ def stream_events_by_aggregate(
     through a binary server-side cursor (constant memory). ``on_events`` is
     told how many stored events each chunk held."""
     with conn.cursor(name="rebuild_events", binary=True) as cur:
-        cur.execute(statement("events_by_aggregate", events=EVENTS_TABLE), (upto,))
+        cur.execute(statement("read_model", "events_by_aggregate"), {"upto": upto})
         for rows in prefetched(cur, chunk):
             for row in rows:
                 change = decode(row)

@@ -43,8 +43,10 @@ from projections.changes import Change
 from projections.drift import compare
 from projections.fold import fold_by_export
 from projections.proofs import EXAMPLES_PER_KIND, Problems, checkpoint_problems
-from projections.sealer import Checkpoint, all_checkpoints, statement
-from projections.store import copy_rows, prefetched, stream_events_by_aggregate
+from projections.sealer import Checkpoint, all_checkpoints, leaf_count
+from projections.store import copy_rows, prefetched, stream_events_by_aggregate, tracking_position
+from sql import statement
+from sql.names import LIVE_TABLE
 
 Connection = psycopg.Connection[Any]
 Progress = Callable[[int], None]
@@ -89,9 +91,9 @@ def verify(
     started = time.perf_counter()
     problems = Problems()
     with _on(url) as conn:
-        snapshot = str(conn.execute("SELECT pg_export_snapshot()").fetchone()[0])  # type: ignore[index]
-        upto, events = _one(conn, "live_tracking"), _one(conn, "event_count")
-        on_total(events + _one(conn, "events_upto", upto))
+        snapshot = str(conn.execute(statement("verify", "export_snapshot")).fetchone()[0])  # type: ignore[index]
+        events, upto, folded = _extent(conn)
+        on_total(events + folded)
         stored = all_checkpoints(conn)
         for problem in checkpoint_problems(stored, against, trusted):
             problems.add(*problem)
@@ -117,13 +119,25 @@ def _on(url: str, snapshot: str | None = None, read_only: bool = True) -> Iterat
         conn.read_only = read_only
         with conn.transaction():
             if snapshot is not None:
-                conn.execute(sql.SQL("SET TRANSACTION SNAPSHOT {}").format(snapshot))
+                conn.execute(statement("verify", "set_snapshot", snapshot=sql.Literal(snapshot)))
             yield conn
 
 
-def _one(conn: Connection, name: str, *params: Any) -> int:
-    row = conn.execute(statement(name), params).fetchone()
-    return int(row[0]) if row and row[0] is not None else 0
+def work(conn: Connection) -> int:
+    """The events the two passes read: the log, and the log up to export_logs' position."""
+    events, _, folded = _extent(conn)
+    return events + folded
+
+
+def _extent(conn: Connection) -> tuple[int, int, int]:
+    """(events in the log, the position export_logs includes, events up to it)."""
+    upto = tracking_position(conn, LIVE_TABLE) or 0
+    return _count(conn, "event_count"), upto, _count(conn, "events_upto", position=upto)
+
+
+def _count(conn: Connection, name: str, **params: int) -> int:
+    row = conn.execute(statement("verify", name), params).fetchone()
+    return int(row[0]) if row else 0
 
 
 def _check_log(
@@ -132,7 +146,7 @@ def _check_log(
     """The log pass; returns (events, sealed leaves). One flat loop with local
     names, because it runs once per event: the leaf and the tree's right edge
     are computed inline, and anything unusual goes to a slower helper."""
-    sealed = _one(conn, "leaf_count")
+    sealed = leaf_count(conn)
     leaves = _rows(conn, "log_leaves")
     versions: dict[bytes, int] = {}
     peaks: list[bytes] = []
@@ -140,7 +154,7 @@ def _check_log(
     leaf_hash, sha256 = merkle.leaf_hash, hashlib.sha256
     downloads, watched = DownloadCheck(add), TOPICS
     with conn.cursor(name="verify_log", binary=True) as cur:
-        cur.execute(statement("log_events"))
+        cur.execute(statement("verify", "log_events"))
         for rows in prefetched(cur, 10_000):
             for position, aggregate, version, topic, state in rows:
                 previous = versions.get(aggregate, 0)
@@ -215,7 +229,7 @@ def _version_gap(aggregate: bytes, version: int, previous: int) -> str:
 def _rows(conn: Connection, name: str, size: int = 10_000) -> Generator[Any, None, None]:
     """The rows of a named query through a binary server-side cursor."""
     with conn.cursor(name=f"verify_{name}", binary=True) as cur:
-        cur.execute(statement(name))
+        cur.execute(statement("verify", name))
         while rows := cur.fetchmany(size):
             yield from rows
 
@@ -278,7 +292,7 @@ def _check_read_table(url: str, snapshot: str, upto: int, add: Add, on_events: P
 
     try:
         with _on(url, snapshot) as reader, _on(url, snapshot, read_only=False) as writer:
-            writer.execute(statement("create_folded"))
+            writer.execute(statement("verify", "create_folded", folded=_FOLDED))
             changes = stream_events_by_aggregate(reader, upto, on_events)
             try:
                 rows = copy_rows(writer, _FOLDED, fold_by_export(seen(changes)))
@@ -286,7 +300,8 @@ def _check_read_table(url: str, snapshot: str, upto: int, add: Add, on_events: P
                 changes.close()  # type: ignore[attr-defined]  # its cursor, in the transaction
             differences = compare(writer, _FOLDED, EXAMPLES_PER_KIND)
             ids = [e["export_id"] for e in differences.examples]
-            positions = dict(writer.execute(statement("folded_positions"), (ids,)).fetchall())
+            folded_positions = statement("verify", "folded_positions", folded=_FOLDED)
+            positions = dict(writer.execute(folded_positions, {"export_ids": ids}).fetchall())
     except _UNFOLDABLE as error:  # a changed event that no longer folds: where is unknown
         why = f"{type(error).__name__}: {error}; last folded: position {last[0]}"
         add(UNKNOWN, "row", f"the events no longer fold ({why})")

@@ -1,7 +1,8 @@
 """Names that the SQL files and the Python code both know, kept in one place.
 
-The migrations create these tables, channels and roles under the same names;
-``tests/unit/test_sql_registry.py`` checks that every name here appears in them.
+The migrations create these tables and roles, and say what is notified on these
+channels, under the same names; ``tests/unit/test_sql_registry.py`` checks that
+every name here appears in them.
 """
 
 from __future__ import annotations
@@ -14,6 +15,8 @@ LIVE_TABLE = "export_logs"
 VERSIONS_TABLE = "export_log_versions"
 PROJECTED_CHANNEL = "export_logs_projected"
 SEALED_CHANNEL = "ledger_sealed"
+SEAL_TRACKING = "ledger_seal"
+"""The sealer's row in read_model_tracking (the read tables' rows are named after them)."""
 
 WRITER_ROLE = "export_ledger_writer"
 PROJECTOR_ROLE = "export_ledger_projector"

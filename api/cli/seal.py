@@ -16,8 +16,8 @@ from api.cli.output import err, errors, fail, opened, out
 from api.cli.progress import progress_bar
 from projections.follower import projector_connection
 from projections.proofs import all_checkpoints, latest_checkpoint, proof_bundle, verify_bundle
-from projections.sealer import Checkpoint, Sealer, statement
-from projections.verify import UNKNOWN, VerifyReport, verify
+from projections.sealer import Checkpoint, Sealer
+from projections.verify import UNKNOWN, VerifyReport, verify, work
 from sql.names import ADMIN_ROLE
 
 commands = typer.Typer()
@@ -82,12 +82,7 @@ def verify_command(
 def _work(url: str) -> int:
     """Events the two passes of verify read: the log, and the log up to export_logs."""
     with psycopg.connect(url, autocommit=True) as conn:
-
-        def one(name: str, *params: int) -> int:
-            row = conn.execute(statement(name), params).fetchone()
-            return int(row[0]) if row and row[0] is not None else 0
-
-        return one("event_count") + one("events_upto", one("live_tracking"))
+        return work(conn)
 
 
 def _print_report(report: VerifyReport) -> None:

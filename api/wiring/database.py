@@ -9,13 +9,12 @@ from pathlib import Path
 from typing import Any
 
 import psycopg
-from psycopg import sql
 from psycopg.conninfo import conninfo_to_dict, make_conninfo
 
 from api.wiring.settings import Settings
 from domain.application import ExportLedger
 from domain.exceptions import ConfigurationError, StoreUnavailable
-from sql import migration_scripts
+from sql import migration_scripts, statement
 from sql.names import WRITER_ROLE
 
 EMBEDDED_DATABASE = "export_ledger"
@@ -56,14 +55,16 @@ def start_embedded(pgdata: Path, database: str = EMBEDDED_DATABASE) -> Database:
 def create_database(admin_url: str, name: str, template: str | None = None) -> None:
     """CREATE DATABASE unless it exists (optionally as a copy of ``template``)."""
     with psycopg.connect(admin_url, autocommit=True) as conn:
-        exists = conn.execute("SELECT 1 FROM pg_database WHERE datname = %s", (name,)).fetchone()
-        if exists:
+        exists = conn.execute(statement("database", "database_exists"), {"name": name})
+        if exists.fetchone():
             return
-        statement = sql.SQL("CREATE DATABASE {}").format(sql.Identifier(name))
-        if template:
-            statement += sql.SQL(" TEMPLATE {}").format(sql.Identifier(template))
+        create = (
+            statement("database", "create_database_from", database=name, template=template)
+            if template
+            else statement("database", "create_database", database=name)
+        )
         with contextlib.suppress(psycopg.errors.DuplicateDatabase):
-            conn.execute(statement)
+            conn.execute(create)
 
 
 def ledger_env(
@@ -118,14 +119,14 @@ def migrate(url: str) -> list[str]:
     """
     try:
         with psycopg.connect(url, autocommit=True) as conn:
-            conn.execute("SELECT pg_advisory_lock(%s)", (_MIGRATION_LOCK,))
+            conn.execute(statement("database", "take_migration_lock"), {"key": _MIGRATION_LOCK})
             ExportLedger(env=ledger_env(url, role=None, pool_size=1, create_table=True)).close()
             applied = []
             with conn.transaction():
                 for name, script in migration_scripts():
                     conn.execute(script.encode())
                     applied.append(name)
-            conn.execute("SELECT pg_advisory_unlock(%s)", (_MIGRATION_LOCK,))
+            conn.execute(statement("database", "release_migration_lock"), {"key": _MIGRATION_LOCK})
             return applied
     except psycopg.OperationalError as error:
         raise StoreUnavailable(f"cannot reach the database: {error}") from None

@@ -13,9 +13,9 @@ from uuid import UUID
 from eventsourcing import postgres
 from eventsourcing.persistence import InterfaceError, OperationalError, StoredEvent
 from eventsourcing.utils import Environment, retry
-from psycopg.sql import SQL, Identifier
+from psycopg.sql import Identifier, Literal
 
-from sql import query
+from sql import statement
 
 ROLE_KEY = "LEDGER_DB_ROLE"
 
@@ -32,12 +32,13 @@ class LedgerRecorder(postgres.PostgresApplicationRecorder):
         self, datastore: postgres.PostgresDatastore, *, events_table_name: str = "stored_events"
     ):
         super().__init__(datastore, events_table_name=events_table_name)
+        timeout = Literal(f"{datastore.lock_timeout}s")
         self.lock_table_statements = [
-            SQL("SET LOCAL lock_timeout = '{0}s'").format(datastore.lock_timeout),
-            SQL(query("events", "lock_events")),
+            statement("events", "lock_timeout", timeout=timeout),
+            statement("events", "lock_events"),
         ]
-        self._select_positions = SQL(query("events", "event_positions")).format(
-            events=Identifier(datastore.schema, events_table_name)
+        self._select_positions = statement(
+            "events", "event_positions", events=Identifier(datastore.schema, events_table_name)
         )
 
     @retry((InterfaceError, OperationalError), max_attempts=10, wait=0.2)
@@ -61,7 +62,7 @@ class LedgerRecorder(postgres.PostgresApplicationRecorder):
     def select_event_positions(self, originator_id: UUID) -> dict[int, int]:
         """Log position (notification id) of each version of one aggregate."""
         with self.datastore.get_connection() as conn, conn.cursor() as curs:
-            curs.execute(self._select_positions, (originator_id,), prepare=True)
+            curs.execute(self._select_positions, {"originator_id": originator_id}, prepare=True)
             return {row["originator_version"]: row["notification_id"] for row in curs}
 
 

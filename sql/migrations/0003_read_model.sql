@@ -1,6 +1,8 @@
 -- The export_logs read table: a projection of the event log, never written by
 -- commands. A function creates it (and the rebuild's shadow copies) so every
 -- copy has the same columns, row-level security, policies and grants.
+-- Each batch the projection folds moves the table's row in read_model_tracking
+-- and notifies the channel export_logs_projected with 'table:position'.
 
 CREATE TABLE IF NOT EXISTS read_model_tracking (
     table_name text PRIMARY KEY,

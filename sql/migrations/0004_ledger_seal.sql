@@ -2,7 +2,8 @@
 -- order, and signed checkpoints of it (see domain/merkle.py for the leaf
 -- encoding and the signed checkpoint text). Written only by the sealer
 -- (projections/sealer.py), as export_ledger_projector, each batch in the same
--- transaction as its tracking row ('ledger_seal' in read_model_tracking).
+-- transaction as its tracking row ('ledger_seal' in read_model_tracking),
+-- and notifies the channel ledger_sealed with the new tree size.
 
 -- Leaf i is the i-th stored event (0-based) in notification_id order.
 CREATE TABLE IF NOT EXISTS ledger_leaves (

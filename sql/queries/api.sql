@@ -1,27 +1,33 @@
 -- Queries of the HTTP API. They run inside a transaction that has taken on
 -- export_ledger_reader (row-level security: own rows only) or
 -- export_ledger_admin, so isolation holds in the database. {role} is an
--- identifier filled in with psycopg.sql.Identifier; every value is a parameter.
+-- identifier filled in with psycopg.sql.Identifier; every value is a named
+-- parameter.
 
 -- name: set_role
+-- Take on a read role for this transaction (a pooled connection of the ledger
+-- routes, whose role is known here and not a parameter).
 SET LOCAL ROLE {role};
 
 -- name: set_session
-SELECT set_config('export_ledger.user_id', %s, true),
-       set_config('statement_timeout', %s, true);
+-- Set this transaction's user (whose rows row-level security shows) and its
+-- statement timeout (milliseconds; '0' for none).
+SELECT set_config('export_ledger.user_id', %(user_id)s, true),
+       set_config('statement_timeout', %(timeout)s, true);
 
 -- name: start_session
 -- SET LOCAL ROLE, as a function so the role can be a parameter; the database
 -- checks the connecting user may take it on.
-SELECT set_config('role', %s, true),
-       set_config('export_ledger.user_id', %s, true),
-       set_config('statement_timeout', %s, true);
+SELECT set_config('role', %(role)s, true),
+       set_config('export_ledger.user_id', %(user_id)s, true),
+       set_config('statement_timeout', %(timeout)s, true);
 
 -- name: get_export
+-- One export's row, by its export id.
 SELECT id, export_id, user_id, "timestamp", format, config, conversation_count, file_size,
        status, file_url, expires_at, error_message, created_at, updated_at, version, position
 FROM export_logs
-WHERE export_id = %s;
+WHERE export_id = %(export_id)s;
 
 -- name: list_exports
 -- A page of exports, newest first. A filter given as NULL is off; the planner
@@ -57,6 +63,7 @@ FROM (
 ) AS matching;
 
 -- name: readiness
+-- The position export_logs includes, and whether the migrations have run.
 SELECT (SELECT position FROM read_model_tracking WHERE table_name = 'export_logs') AS position,
        to_regclass('export_logs') IS NOT NULL
        AND to_regprocedure('export_ledger_lock_events()') IS NOT NULL

@@ -1,9 +1,10 @@
 -- The compliance export: stored events in log order, with the export each belongs
 -- to (the export_id of its aggregate's first event: an ExportLog's Requested, an
--- idempotency claim's Claimed). {events} is the stored-events table. A filter
--- given as NULL is off.
+-- idempotency claim's Claimed). {events} is the stored-events table, filled in
+-- with psycopg.sql.Identifier. A filter given as NULL is off.
 
 -- name: audit_events
+-- The stored events of a log range that pass the filters, with their export id.
 SELECT e.notification_id, uuid_send(e.originator_id), e.originator_version, e.topic, e.state,
        convert_from(f.state, 'UTF8')::jsonb ->> 'export_id'
 FROM {events} AS e
@@ -15,6 +16,7 @@ WHERE e.notification_id BETWEEN %(start)s AND %(end)s
 ORDER BY e.notification_id;
 
 -- name: audit_count
+-- How many stored events of a log range pass the filters.
 SELECT count(*)
 FROM {events} AS e
 LEFT JOIN {events} AS f ON f.originator_id = e.originator_id AND f.originator_version = 1
@@ -24,4 +26,6 @@ WHERE e.notification_id BETWEEN %(start)s AND %(end)s
        OR convert_from(f.state, 'UTF8')::jsonb ->> 'user_id' = %(user_id)s::text);
 
 -- name: sealed_leaves
-SELECT position, leaf_index, leaf_hash FROM ledger_leaves WHERE position = ANY(%s::bigint[]);
+-- The sealed leaves (index and hash) of some log positions.
+SELECT position, leaf_index, leaf_hash FROM ledger_leaves
+WHERE position = ANY(%(positions)s::bigint[]);

@@ -321,7 +321,7 @@ def _sql(url: str, q: dict[str, Any], clients: int) -> dict[str, Any]:
 
     def operation() -> None:
         with pool.connection() as conn, conn.transaction():
-            conn.execute(start_session, (role, principal, "10000"))
+            conn.execute(start_session, {"role": role, "user_id": principal, "timeout": "10000"})
             listed = conn.execute(listing, params)
             counted = conn.execute(counting, params)
             rows = listed.fetchall()

@@ -141,7 +141,11 @@ def _plan(url: str, at: datetime, q: dict[str, Any]) -> str:
     with psycopg.connect(url) as conn, conn.transaction():
         conn.execute(
             query("api", "start_session"),
-            (ADMIN_ROLE if q["admin"] else READER_ROLE, q["user"], "10000"),
+            {
+                "role": ADMIN_ROLE if q["admin"] else READER_ROLE,
+                "user_id": q["user"],
+                "timeout": "10000",
+            },
         )
         rows = conn.execute(
             ("EXPLAIN (ANALYZE, BUFFERS) " + query("as_of", "list_exports")).encode(),
@@ -185,7 +189,8 @@ def _sql_call(url: str, at: datetime, q: dict[str, Any]) -> Callable[[], Callabl
 
         def call() -> None:
             with pool.connection() as conn, conn.transaction():
-                conn.execute(query("api", "start_session"), (role, q["user"], "10000"))
+                session = {"role": role, "user_id": q["user"], "timeout": "10000"}
+                conn.execute(query("api", "start_session"), session)
                 cur = conn.cursor(row_factory=dict_row)
                 rows = cur.execute(query("as_of", "list_exports"), params).fetchall()
                 cur.execute(query("as_of", "count_exports"), params).fetchone()

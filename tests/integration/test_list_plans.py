@@ -64,7 +64,11 @@ def test_list_queries_use_an_index(filled: str, case: str, statement: str) -> No
     with psycopg.connect(filled) as conn, conn.transaction():
         conn.execute(
             query("api", "start_session"),
-            (ADMIN_ROLE if admin else READER_ROLE, principal.user_id, "10000"),
+            {
+                "role": ADMIN_ROLE if admin else READER_ROLE,
+                "user_id": principal.user_id,
+                "timeout": "10000",
+            },
         )
         plan = conn.execute(
             "EXPLAIN (FORMAT TEXT) " + query("api", statement),

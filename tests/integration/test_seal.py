@@ -18,7 +18,8 @@ from api.wiring.signing import Ed25519Signer, generate
 from domain import merkle
 from domain.application import ExportLedger
 from projections.follower import projector_connection
-from projections.sealer import Sealer, all_checkpoints, row_leaf_hash, seal_batch, statement
+from projections.sealer import Sealer, all_checkpoints, row_leaf_hash, seal_batch
+from sql import statement
 from sql.names import ADMIN_ROLE, PROJECTOR_ROLE, READER_ROLE
 from tests.integration.helpers import run_together
 from tests.integration.readmodel_helpers import catch_up, complete, request, wait_until
@@ -63,7 +64,7 @@ def seal_all(url: str, signer: Ed25519Signer, batch: int = 4) -> int:
 
 def stored_events(url: str) -> list[tuple[Any, ...]]:
     with psycopg.connect(url) as conn:
-        return conn.execute(statement("log_events")).fetchall()
+        return conn.execute(statement("verify", "log_events")).fetchall()
 
 
 def column(url: str, query: str) -> list[Any]:
@@ -104,7 +105,9 @@ def test_every_event_becomes_one_leaf_in_log_order(
     assert positions == [e[0] for e in events]
     with psycopg.connect(database_url) as conn:
         cps = all_checkpoints(conn)
-        tracked = conn.execute(statement("tracking_position")).fetchone()
+        tracked = conn.execute(
+            "SELECT position FROM read_model_tracking WHERE table_name = 'ledger_seal'"
+        ).fetchone()
     assert [cp.tree_size for cp in cps] == [4, 8, 12, 16, 17]
     for cp in cps:
         assert cp.root == merkle.root(hashes[: cp.tree_size])

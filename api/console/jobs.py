@@ -25,7 +25,6 @@ _IN_PROCESS = 2**62  # verify without worker processes: this is a server's threa
 @dataclass
 class JobRun:
     name: str
-    started_at: datetime = field(default_factory=lambda: datetime.now(UTC))
     finished_at: datetime | None = None
     done: int = 0
     total: int | None = None

@@ -46,12 +46,6 @@ class Ed25519Signer:
     def sign(self, message: bytes) -> bytes:
         return self.private_key.sign(message)
 
-    def public_pem(self) -> str:
-        pem = self.private_key.public_key().public_bytes(
-            Encoding.PEM, PublicFormat.SubjectPublicKeyInfo
-        )
-        return pem.decode()
-
 
 def generate() -> Ed25519Signer:
     return Ed25519Signer(Ed25519PrivateKey.generate())

@@ -120,7 +120,7 @@ def test_request_ids_are_made_when_missing_or_odd(
 
 
 def test_console_jobs_report_progress(client: TestClient) -> None:
-    from tests.e2e.test_ui_pages import csrf_of, sign_in
+    from tests.e2e.console.test_ui_pages import csrf_of, sign_in
 
     sign_in(client, "admin-1", admin=True)
     page = client.get("/ui/ledger")

@@ -74,10 +74,6 @@ def count_topic(url: str, topic: str) -> int:
     return int(row["n"])
 
 
-def event_types(ledger: ExportLedger, export_id: str) -> list[str]:
-    return [entry.type for entry in ledger.history(export_id)]
-
-
 def run_together(*calls: Callable[[], Any], timeout: float = 30) -> list[Any]:
     """Run each call in its own thread; return each result or the exception it raised."""
     from concurrent.futures import ThreadPoolExecutor

@@ -259,7 +259,7 @@ def test_writer_can_insert_and_select_directly(writer: Conn, ledger: ExportLedge
     strict=True,
     reason="design gap: writer connections log in as the table's owner (the migrating "
     "user) and only take on export_ledger_writer via the 'role' startup option "
-    "(api/eventstore.py Factory); SET ROLE NONE gives the owner's rights back, and the "
+    "(api/wiring/eventstore.py Factory); SET ROLE NONE gives the owner's rights back, and the "
     "owner may disable the append-only triggers. Needs a separate non-owner LOGIN user.",
 )
 def test_a_writer_connection_cannot_regain_the_owners_rights(writer: Conn) -> None:

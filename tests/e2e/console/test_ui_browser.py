@@ -121,7 +121,7 @@ def sign_in(page: Any, user: str, *, admin: bool = False, start: str = "/ui/expo
 
 def shot(page: Any, name: str) -> None:
     folder = Path(
-        os.environ.get("EXPORT_LEDGER_ARTIFACTS") or Path(__file__).parents[1] / "artifacts"
+        os.environ.get("EXPORT_LEDGER_ARTIFACTS") or Path(__file__).parents[2] / "artifacts"
     )
     folder.mkdir(parents=True, exist_ok=True)
     page.screenshot(path=str(folder / f"{name}.png"), full_page=True)

@@ -8,7 +8,7 @@ from typing import Annotated
 import typer
 
 from api.cli.output import err, errors, fail, load_settings
-from api.wiring.auth import issue_token, parse_ttl, resolve_secret, verifier_for
+from api.wiring.auth import MAX_TTL, issue_token, parse_ttl, resolve_secret, verifier_for
 
 commands = typer.Typer()
 
@@ -45,7 +45,9 @@ def serve(
 def token(
     user: Annotated[str, typer.Option("--user", help="The user id (the token's 'sub').")],
     admin: Annotated[bool, typer.Option("--admin", help="Give the token the admin role.")] = False,
-    ttl: Annotated[str, typer.Option(help="Lifetime: 90s, 15m, 1h, 7d.")] = "1h",
+    ttl: Annotated[
+        str, typer.Option(help=f"Lifetime: 90s, 15m, 1h, 7d; at most {MAX_TTL.days}d.")
+    ] = "1h",
 ) -> None:
     """Print a bearer token signed with the configured secret."""
     try:

@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import json
 import sys
-from datetime import datetime
+from datetime import UTC, datetime
 from typing import Annotated, Any, Literal, NoReturn
 
 import typer
@@ -40,10 +40,13 @@ def fail(message: str, code: int = 2) -> NoReturn:
 
 def load_settings() -> Settings:
     try:
-        return Settings()
+        settings = Settings()
     except ValidationError as error:
         first = error.errors()[0]
         fail(f"bad setting {'.'.join(map(str, first['loc']))}: {first['msg']}")
+    if settings.data_dir.exists() and not settings.data_dir.is_dir():
+        fail(f"EXPORT_LEDGER_DATA_DIR {settings.data_dir} is not a directory")
+    return settings
 
 
 def opened(settings: Settings | None = None) -> Runtime:
@@ -58,6 +61,10 @@ def parse_timestamp(text: str) -> datetime:
         fail(f"not an RFC 3339 timestamp: {text!r} (e.g. 2026-03-03T14:00:00Z)")
     if moment.tzinfo is None:
         fail(f"the timestamp {text!r} needs a timezone, e.g. {moment.isoformat()}Z")
+    try:
+        moment.astimezone(UTC)
+    except OverflowError:
+        fail(f"the timestamp {text!r} is out of range: in UTC it is before year 1 or after 9999")
     return moment
 
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import socket
 import sys
 from typing import Annotated
 
@@ -31,6 +32,7 @@ def serve(
     from api.http.app import create_app
 
     config = load_settings()
+    _can_listen(host, port)
     with errors():
         verifier_for(config)  # refuse to start without a way to check tokens
         application = create_app(config, run_projector=not no_projector)
@@ -39,6 +41,20 @@ def serve(
     uvicorn.run(
         application, host=host, port=port, log_level="info", log_config=None, access_log=False
     )
+
+
+def _can_listen(host: str, port: int) -> None:
+    """Fail now, in one line, when the address cannot be listened on (taken, not
+    ours, no such host), rather than in uvicorn's log after migrating."""
+    try:
+        family, kind, _, _, address = socket.getaddrinfo(
+            host, port, type=socket.SOCK_STREAM, flags=socket.AI_PASSIVE
+        )[0]
+        with socket.socket(family, kind) as probe:
+            probe.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)  # as uvicorn binds
+            probe.bind(address)
+    except OSError as error:
+        fail(f"cannot listen on {host}:{port}: {error.strerror or error}")
 
 
 @commands.command()

@@ -7,6 +7,8 @@ import secrets
 import time
 from uuid import UUID, uuid5
 
+from domain.exceptions import InvalidExport
+
 _CROCKFORD = "0123456789ABCDEFGHJKMNPQRSTVWXYZ"
 _EXPORT_ID = re.compile(r"^exp_[0-9A-HJKMNP-TV-Z]{26}$")
 _UUID = re.compile(r"^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$")
@@ -33,8 +35,19 @@ def is_export_id(text: str) -> bool:
 
 
 def aggregate_id(export_id: str) -> UUID:
-    return uuid5(_EXPORT_NAMESPACE, export_id)
+    return uuid5(_EXPORT_NAMESPACE, _encodable(export_id, "an export id"))
 
 
 def idempotency_claim_id(user_id: str, key: str) -> UUID:
-    return uuid5(_IDEMPOTENCY_NAMESPACE, f"{user_id}\x00{key}")
+    name = f"{user_id}\x00{key}"
+    return uuid5(_IDEMPOTENCY_NAMESPACE, _encodable(name, "a user id and idempotency key"))
+
+
+def _encodable(text: str, what: str) -> str:
+    """``text``, if UTF-8 can encode it (uuid5 hashes its UTF-8 bytes): a lone
+    surrogate, as Python makes of an argument or file name that is not UTF-8, cannot."""
+    try:
+        bytes(text, "utf-8")  # as uuid5 does: a TypeError when it is no str at all
+    except UnicodeEncodeError:
+        raise InvalidExport(f"{what} must be UTF-8 text, not {text!r}") from None
+    return text

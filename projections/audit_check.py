@@ -43,7 +43,7 @@ from domain import merkle
 from domain.ids import aggregate_id
 from projections.audit import COLUMNS, EXPORT_EVENTS, Record, csv_row, describe
 from projections.changes import EXPORT_TOPIC_PREFIX
-from projections.proofs import Problems
+from projections.proofs import Problems, stored_int
 from projections.sealer import Checkpoint, fetch_nodes
 from sql import statement
 
@@ -77,13 +77,21 @@ def read_lines(text_lines: Iterable[str]) -> Iterator[Line]:
             if text.strip():
                 yield _json_line(number, text)
         return
-    header = next(csv.reader([first[1]]))
-    if tuple(header) != COLUMNS:
+    if _cells(first[1]) != list(COLUMNS):
         yield first[0], None, f"not an audit export header: {first[1].strip()[:80]!r}"
         return
     for number, text in lines:
         if text.strip():
             yield _csv_line(number, text)
+
+
+def _cells(text: str) -> list[str] | None:
+    """The cells of one CSV line; None when csv cannot read it (a field longer
+    than its limit)."""
+    try:
+        return next(csv.reader([text]), [])
+    except csv.Error:
+        return None
 
 
 def _json_line(number: int, text: str) -> Line:
@@ -97,7 +105,9 @@ def _json_line(number: int, text: str) -> Line:
 
 
 def _csv_line(number: int, text: str) -> Line:
-    cells = next(csv.reader([text]), [])
+    cells = _cells(text)
+    if cells is None:
+        return number, None, f"a field is longer than {csv.field_size_limit():,} characters"
     if len(cells) != len(COLUMNS):
         return number, None, f"{len(cells)} cells, not {len(COLUMNS)}"
     return number, {"_csv": cells, **dict(zip(COLUMNS, cells, strict=True))}, ""
@@ -105,7 +115,8 @@ def _csv_line(number: int, text: str) -> Line:
 
 def _recomputed(record: Record) -> tuple[int, bytes, Record]:
     """(position, leaf hash, what the line should be); raises ValueError and co."""
-    position, version = int(record["position"]), int(record["version"])
+    position = stored_int(record["position"], "position")
+    version = stored_int(record["version"], "version")
     aggregate = UUID(str(record["aggregate_id"])).bytes
     state = base64.b64decode(str(record["state"]), validate=True)
     export_id = record["export_id"] or None

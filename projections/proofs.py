@@ -15,6 +15,10 @@ A bundle (``export-ledger proof``, ``verify-proof``) is JSON::
 
 where CHECKPOINT is :meth:`projections.sealer.Checkpoint.to_json`, the same line ``export-ledger
 checkpoints`` writes. Hashes and signatures are lowercase hex.
+
+A bundle or checkpoint read back from a file may be anything: :func:`saved_checkpoint`
+and :func:`verify_bundle` take what they are given apart field by field, and any
+malformed part is a ValueError (or KeyError, TypeError), never a crash further on.
 """
 
 from __future__ import annotations
@@ -22,6 +26,7 @@ from __future__ import annotations
 import base64
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass, field
+from datetime import UTC
 from typing import Any
 from uuid import UUID
 
@@ -43,6 +48,7 @@ from sql import statement
 Connection = psycopg.Connection[Any]
 BUNDLE_FORMAT = "export-ledger proof v1"
 EXAMPLES_PER_KIND = 20
+BIGINT_MAX = 2**63 - 1  # positions, versions and tree sizes are PostgreSQL bigints
 
 __all__ = [
     "BUNDLE_FORMAT",
@@ -57,6 +63,8 @@ __all__ = [
     "inclusion_proofs",
     "latest_checkpoint",
     "proof_bundle",
+    "saved_checkpoint",
+    "stored_int",
     "verify_bundle",
 ]
 
@@ -155,22 +163,56 @@ def proof_bundle(
     return bundle
 
 
-def verify_bundle(bundle: dict[str, Any], trusted: frozenset[str] | None = None) -> list[str]:
+def stored_int(value: Any, what: str) -> int:
+    """A position, version, leaf index or tree size read from a file: an integer
+    (as a JSON number or a CSV cell) from 0 to :data:`BIGINT_MAX`."""
+    if isinstance(value, float) and not value.is_integer():  # also inf and nan
+        raise ValueError(f"{what} is not an integer: {value!r}")
+    number = int(value)
+    if not 0 <= number <= BIGINT_MAX:
+        raise ValueError(f"{what} is out of range (0 to {BIGINT_MAX})")
+    return number
+
+
+def saved_checkpoint(data: Any) -> Checkpoint:
+    """A checkpoint read from a file (a 'checkpoints' line, or a bundle's)."""
+    if not isinstance(data, dict):
+        raise TypeError(f"a checkpoint is a JSON object, not {type(data).__name__}")
+    for name in ("tree_size", "position"):
+        stored_int(data[name], name)
+    found = Checkpoint.from_json(data)
+    if found.created_at.tzinfo is None:
+        raise ValueError(f"its time {data['time']!r} has no timezone")
+    try:
+        found.created_at.astimezone(UTC)
+    except OverflowError:
+        raise ValueError(f"its time {data['time']!r} is out of range in UTC") from None
+    return found
+
+
+def verify_bundle(bundle: Any, trusted: frozenset[str] | None = None) -> list[str]:
     """Everything wrong with a proof bundle, checked with domain.merkle alone
     (an empty list: the export's events are in the signed log)."""
     try:
-        if bundle.get("format") != BUNDLE_FORMAT:
+        if not isinstance(bundle, dict) or bundle.get("format") != BUNDLE_FORMAT:
             return [f"not a proof bundle of format {BUNDLE_FORMAT!r}"]
-        signed = Checkpoint.from_json(bundle["checkpoint"])
+        signed = saved_checkpoint(bundle["checkpoint"])
         problems = _checkpoint_problems("checkpoint", signed, trusted)
         expected_id = aggregate_id(str(bundle["export_id"]))
-        for number, event in enumerate(bundle["events"], start=1):
+        for number, event in enumerate(_listed(bundle, "events"), start=1):
             problems += _event_problems(event, number, expected_id, signed)
-        for link in bundle.get("consistency", []):
+        for link in _listed(bundle, "consistency", optional=True):
             problems += _consistency_problems(link, signed, trusted)
     except (KeyError, TypeError, ValueError) as error:
         return [f"malformed bundle: {error!r}"]
     return problems
+
+
+def _listed(bundle: dict[str, Any], name: str, optional: bool = False) -> list[Any]:
+    found = bundle.get(name, []) if optional else bundle[name]
+    if not isinstance(found, list):
+        raise TypeError(f"{name} is a JSON list, not {type(found).__name__}")
+    return found
 
 
 def _checkpoint_problems(
@@ -183,15 +225,17 @@ def _checkpoint_problems(
 def _event_problems(
     event: dict[str, Any], version: int, expected_id: UUID, signed: Checkpoint
 ) -> list[str]:
-    position, index = int(event["position"]), int(event["leaf_index"])
-    aggregate = UUID(event["aggregate_id"])
-    state = base64.b64decode(event["state"], validate=True)
-    leaf = merkle.leaf_hash(position, aggregate.bytes, int(event["version"]), event["topic"], state)
+    position = stored_int(event["position"], "position")
+    index = stored_int(event["leaf_index"], "leaf_index")
+    stored_version = stored_int(event["version"], "version")
+    aggregate = UUID(str(event["aggregate_id"]))
+    state = base64.b64decode(str(event["state"]), validate=True)
+    leaf = merkle.leaf_hash(position, aggregate.bytes, stored_version, str(event["topic"]), state)
     path = [bytes.fromhex(node) for node in event["path"]]
     where = f"event at position {position}"
     if aggregate != expected_id:
         return [f"{where} belongs to another aggregate ({aggregate})"]
-    if int(event["version"]) != version:
+    if stored_version != version:
         return [f"{where} is version {event['version']}, expected {version}"]
     if leaf.hex() != event["leaf_hash"]:
         return [f"{where}: its data does not hash to the leaf hash given"]
@@ -203,7 +247,7 @@ def _event_problems(
 def _consistency_problems(
     link: dict[str, Any], signed: Checkpoint, trusted: frozenset[str] | None
 ) -> list[str]:
-    older = Checkpoint.from_json(link["from"])
+    older = saved_checkpoint(link["from"])
     problems = _checkpoint_problems("older checkpoint", older, trusted)
     proof = [bytes.fromhex(node) for node in link["proof"]]
     if not merkle.verify_consistency(

@@ -13,6 +13,7 @@ import typer
 
 from api.cli.output import err, errors, fail, opened, out
 from api.cli.progress import progress_bar
+from api.wiring.auth import valid_user_id
 from projections import audit
 from projections.artifacts import check_file, completion, file_digest
 from projections.audit_check import UNKNOWN, ExportCheck, check_export, read_lines
@@ -79,15 +80,22 @@ def audit_export(
         fail(f"--format must be jsonl or csv, not {chosen!r}")
     if start is not None and end is not None and start > end:
         fail(f"--from {start} is after --to {end}")
+    if user_id is not None and not valid_user_id(user_id):
+        fail(f"--user-id {user_id!r} is not a user id (1 to 200 printable characters)")
     try:
         audit.topic_of(event_type)
     except ValueError as error:
         fail(str(error))
     filters = audit.AuditFilters(start or 1, end or audit.LAST, user_id, event_type)
-    with errors(), opened() as rt:
-        with _admin(rt.url) as conn, _opened(output) as sink:
-            written = _write_export(conn, filters, chosen, sink)  # type: ignore[arg-type]
     where = output if output is not None else "stdout"
+    with errors(), opened() as rt, _admin(rt.url) as conn:
+        try:
+            with _opened(output) as sink:
+                written = _write_export(conn, filters, chosen, sink)  # type: ignore[arg-type]
+        except OSError as error:
+            if isinstance(error, BrokenPipeError):  # a reader that stopped early: typer's to end
+                raise
+            fail(f"cannot write {where}: {error.strerror}")
     err.print(f"{written:,} events written to {where}", highlight=False)
 
 

@@ -52,7 +52,7 @@ def progress_bar(label: str, total: int | None) -> Iterator[Advance]:
             yield advance
         return
     columns = (
-        TextColumn("{task.description}"),
+        TextColumn("{task.description}", markup=False),  # labels hold file names
         BarColumn(),
         MofNCompleteColumn(),
         RateColumn(),

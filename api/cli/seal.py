@@ -9,13 +9,20 @@ from pathlib import Path
 from types import FrameType
 from typing import Annotated, Any
 
+import orjson
 import psycopg
 import typer
 
 from api.cli.output import err, errors, fail, opened, out
 from api.cli.progress import progress_bar
 from projections.follower import projector_connection
-from projections.proofs import all_checkpoints, latest_checkpoint, proof_bundle, verify_bundle
+from projections.proofs import (
+    all_checkpoints,
+    latest_checkpoint,
+    proof_bundle,
+    saved_checkpoint,
+    verify_bundle,
+)
 from projections.sealer import Checkpoint, Sealer
 from projections.verify import UNKNOWN, VerifyReport, verify, work
 from sql.names import ADMIN_ROLE
@@ -127,14 +134,19 @@ def checkpoints(
     saved = _read_checkpoints(output) if output.exists() else []
     newest = max((cp.tree_size for cp in saved), default=0)
     fresh = [cp for cp in found if cp.tree_size > newest]
-    with output.open("a", encoding="utf-8") as file:
-        file.writelines(json.dumps(cp.to_json()) + "\n" for cp in fresh)
+    try:
+        with output.open("a", encoding="utf-8") as file:
+            file.writelines(json.dumps(cp.to_json()) + "\n" for cp in fresh)
+    except OSError as error:
+        fail(f"cannot write {output}: {error.strerror}")
     out.print(f"saved {len(fresh)} new checkpoints to {output} ({len(saved) + len(fresh)} in all)")
 
 
 def _read_checkpoints(path: Path) -> list[Checkpoint]:
+    """The checkpoints of a JSON-lines file; orjson parses each line (UTF-8 checked,
+    nesting bounded), saved_checkpoint takes it apart."""
     try:
-        lines = path.read_text(encoding="utf-8").splitlines()
+        lines = path.read_bytes().splitlines()
     except OSError as error:
         fail(f"cannot read {path}: {error.strerror}")
     found = []
@@ -142,7 +154,7 @@ def _read_checkpoints(path: Path) -> list[Checkpoint]:
         if not line.strip():
             continue
         try:
-            found.append(Checkpoint.from_json(json.loads(line)))
+            found.append(saved_checkpoint(orjson.loads(line)))
         except (ValueError, KeyError, TypeError) as error:
             fail(f"{path}:{number}: not a checkpoint ({error})")
     return found
@@ -168,8 +180,11 @@ def proof(
     text = json.dumps(bundle, indent=2) + "\n"
     if output is None:
         sys.stdout.write(text)
-    else:
+        return
+    try:
         output.write_text(text, encoding="utf-8")
+    except OSError as error:
+        fail(f"cannot write {output}: {error.strerror}")
 
 
 def _latest_size(conn: psycopg.Connection[Any]) -> int | None:
@@ -184,9 +199,11 @@ def verify_proof(
 ) -> None:
     """Check a proof bundle offline: signatures, inclusion, consistency. Exit 1 if bad."""
     try:
-        bundle = json.loads(bundle_file.read_text(encoding="utf-8"))
-    except (OSError, ValueError) as error:
-        fail(f"cannot read {bundle_file}: {error}")
+        bundle = orjson.loads(bundle_file.read_bytes())  # UTF-8 checked, nesting bounded
+    except OSError as error:
+        fail(f"cannot read {bundle_file}: {error.strerror}")
+    except orjson.JSONDecodeError as error:
+        fail(f"{bundle_file} is not a JSON proof bundle: {error}")
     found = verify_bundle(bundle, frozenset(key_id) if key_id else None)
     if found:
         for problem in found:

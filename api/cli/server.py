@@ -2,13 +2,14 @@
 
 from __future__ import annotations
 
+import socket
 import sys
 from typing import Annotated
 
 import typer
 
 from api.cli.output import err, errors, fail, load_settings
-from api.wiring.auth import issue_token, parse_ttl, resolve_secret, verifier_for
+from api.wiring.auth import MAX_TTL, issue_token, parse_ttl, resolve_secret, verifier_for
 
 commands = typer.Typer()
 
@@ -31,6 +32,7 @@ def serve(
     from api.http.app import create_app
 
     config = load_settings()
+    _can_listen(host, port)
     with errors():
         verifier_for(config)  # refuse to start without a way to check tokens
         application = create_app(config, run_projector=not no_projector)
@@ -41,11 +43,27 @@ def serve(
     )
 
 
+def _can_listen(host: str, port: int) -> None:
+    """Fail now, in one line, when the address cannot be listened on (taken, not
+    ours, no such host), rather than in uvicorn's log after migrating."""
+    try:
+        family, kind, _, _, address = socket.getaddrinfo(
+            host, port, type=socket.SOCK_STREAM, flags=socket.AI_PASSIVE
+        )[0]
+        with socket.socket(family, kind) as probe:
+            probe.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)  # as uvicorn binds
+            probe.bind(address)
+    except OSError as error:
+        fail(f"cannot listen on {host}:{port}: {error.strerror or error}")
+
+
 @commands.command()
 def token(
     user: Annotated[str, typer.Option("--user", help="The user id (the token's 'sub').")],
     admin: Annotated[bool, typer.Option("--admin", help="Give the token the admin role.")] = False,
-    ttl: Annotated[str, typer.Option(help="Lifetime: 90s, 15m, 1h, 7d.")] = "1h",
+    ttl: Annotated[
+        str, typer.Option(help=f"Lifetime: 90s, 15m, 1h, 7d; at most {MAX_TTL.days}d.")
+    ] = "1h",
 ) -> None:
     """Print a bearer token signed with the configured secret."""
     try:

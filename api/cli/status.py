@@ -8,6 +8,7 @@ import psycopg
 import typer
 from rich.panel import Panel
 from rich.table import Table
+from rich.text import Text
 
 from api.cli.output import errors, fail, load_settings, opened, out
 from api.wiring.database import migrate as apply_migrations
@@ -73,20 +74,23 @@ def status_table(found: Status, embedded: bool) -> Table:
         table.add_row("latest checkpoint", "none yet")
     else:
         problem = cp.signature_problem()
-        signature = "signature valid" if problem is None else f"[red]{problem}[/red]"
+        signature = Text("signature valid") if problem is None else Text(problem, style="red")
         table.add_row(
             "latest checkpoint",
-            f"tree size {cp.tree_size:,} (position {cp.position:,}), "
-            f"signed {cp.created_at:%Y-%m-%d %H:%M:%S %Z} by key {cp.key_id}; {signature}",
+            Text.assemble(
+                f"tree size {cp.tree_size:,} (position {cp.position:,}), "
+                f"signed {cp.created_at:%Y-%m-%d %H:%M:%S %Z} by key {cp.key_id}; ",
+                signature,
+            ),
         )
         table.add_row("root", cp.root.hex())
     return table
 
 
-def _lagging(position: int, head: int) -> str:
+def _lagging(position: int, head: int) -> Text:
     lag = max(head - position, 0)
     text = f"at {position:,}, lag {lag:,} event{'s' if lag != 1 else ''}"
-    return text if lag == 0 else f"[yellow]{text}[/yellow]"
+    return Text(text, style="yellow" if lag else "")
 
 
 @commands.command()

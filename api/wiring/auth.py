@@ -26,8 +26,9 @@ from projections.reads import Principal
 ADMIN_ROLE = "admin"
 SECRET_FILE = "jwt-secret"
 _ASYMMETRIC = ("RS256", "RS384", "RS512", "ES256", "ES384", "PS256")
-_TTL = re.compile(r"^\s*(\d+)\s*([smhd]?)\s*$")
+_TTL = re.compile(r"^\s*([0-9]+)\s*([smhd]?)\s*$")
 _UNITS = {"": 1, "s": 1, "m": 60, "h": 3600, "d": 86400}
+MAX_TTL = timedelta(days=365)  # longer-lived bearer tokens are a risk, not a convenience
 _LEEWAY_SECONDS = 30
 _VERIFIED_CACHE = 4096  # tokens whose signature and claims were checked, kept until they expire
 
@@ -142,11 +143,17 @@ def issue_token(
 
 
 def parse_ttl(text: str) -> timedelta:
-    """'90s', '15m', '1h', '7d' or plain seconds."""
+    """'90s', '15m', '1h', '7d' or plain seconds; at most :data:`MAX_TTL`."""
     match = _TTL.match(text)
-    if not match or int(match[1]) == 0:
+    digits = match[1].lstrip("0") if match else ""
+    if match is None or not digits:
         raise ValueError(f"not a duration: {text!r} (e.g. 90s, 15m, 1h, 7d)")
-    return timedelta(seconds=int(match[1]) * _UNITS[match[2]])
+    most = int(MAX_TTL.total_seconds())
+    # More digits than the longest lifetime has is too long, without int() of them all.
+    seconds = int(digits) * _UNITS[match[2]] if len(digits) <= len(str(most)) else most + 1
+    if seconds > most:
+        raise ValueError(f"too long a lifetime: {text!r} (at most {MAX_TTL.days}d)")
+    return timedelta(seconds=seconds)
 
 
 def verifier_for(settings: Settings) -> TokenVerifier:

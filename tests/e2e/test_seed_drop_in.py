@@ -14,17 +14,7 @@ from fastapi.testclient import TestClient
 
 from domain.imports import SourceRow
 from tests.e2e.helpers import ADMIN, USER_A, USER_B, Api, assert_problem
-
-SEED_CONFIG: dict[str, Any] = {
-    "scope": "all",
-    "format": "jsonl",
-    "includeMetadata": True,
-    "includeQualityScores": True,
-    "includeTimestamps": True,
-    "includeApprovalHistory": False,
-    "includeParentReferences": False,
-    "includeFullContent": True,
-}
+from tests.seed_contract import SEED_CONFIG
 
 
 def iso(delta: timedelta) -> str:

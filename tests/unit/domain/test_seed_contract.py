@@ -15,17 +15,8 @@ from domain.exceptions import IllegalTransition, InvalidExport
 from domain.imports import SourceRow, plan_sync
 from domain.model import lifecycle_path
 from domain.values import Status
+from tests.seed_contract import SEED_CONFIG as SEED
 
-SEED = {
-    "scope": "all",
-    "format": "jsonl",
-    "includeMetadata": True,
-    "includeQualityScores": True,
-    "includeTimestamps": True,
-    "includeApprovalHistory": False,
-    "includeParentReferences": False,
-    "includeFullContent": True,
-}
 OURS = {k: v for k, v in normalised(SEED).items() if k != "format"}
 WHEN = datetime(2026, 3, 3, 14, 0, tzinfo=UTC)
 

@@ -67,6 +67,10 @@ class ConfigurationError(ExportLedgerError):
     """Settings are missing or inconsistent."""
 
 
+class SigningKeyUnavailable(ConfigurationError):
+    """The current checkpoint key's private key is not at hand."""
+
+
 class ReadModelError(ExportLedgerError):
     """The read table cannot follow the events (it needs a rebuild)."""
 

@@ -15,7 +15,8 @@ import time
 import psycopg
 
 from projections.follower import Follower
-from projections.sealer import Sealer, Signer
+from projections.keys import KeyRing, Signer
+from projections.sealer import Sealer
 from sql import statement
 from sql.names import EVENTS_CHANNEL
 
@@ -23,9 +24,11 @@ log = logging.getLogger(__name__)
 
 
 class Projector:
-    """Runs the projection follower and, given a signer, the sealer."""
+    """Runs the projection follower and, given checkpoint keys, the sealer."""
 
-    def __init__(self, url: str, signer: Signer | None = None, *, batch_size: int = 1000) -> None:
+    def __init__(
+        self, url: str, signer: KeyRing | Signer | None = None, *, batch_size: int = 1000
+    ) -> None:
         self.url = url
         self._workers: list[Follower | Sealer] = [Follower(url, batch_size=batch_size)]
         if signer is not None:

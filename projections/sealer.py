@@ -15,29 +15,18 @@ import threading
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
-from typing import Any, Protocol
+from typing import Any
 
 import psycopg
 
 from domain import merkle
 from domain.exceptions import NotMigrated, SealedLogDamaged
 from projections import follow as loop
+from projections.keys import KeyRing, Signer, as_ring, current_signer
 from sql import statement
 from sql.names import SEAL_TRACKING, SEALED_CHANNEL
 
 Connection = psycopg.Connection[Any]
-
-
-class Signer(Protocol):
-    """An Ed25519 key that signs checkpoints (api.wiring.signing makes one)."""
-
-    @property
-    def key_id(self) -> str: ...
-
-    @property
-    def public_key(self) -> bytes: ...
-
-    def sign(self, message: bytes, /) -> bytes: ...
 
 
 @dataclass(frozen=True, slots=True)
@@ -45,6 +34,7 @@ class SealResult:
     events: int
     tree_size: int
     position: int
+    key_id: str | None = None  # the key that signed this batch's checkpoint
 
 
 @dataclass(frozen=True, slots=True)
@@ -150,8 +140,9 @@ def fetch_nodes(conn: Connection, nodes: Iterable[merkle.Node]) -> dict[merkle.N
     return found
 
 
-def seal_batch(conn: Connection, signer: Signer, limit: int = 10_000) -> SealResult:
-    """Seal the next ``limit`` events at most; returns what was sealed."""
+def seal_batch(conn: Connection, keys: KeyRing | Signer, limit: int = 10_000) -> SealResult:
+    """Seal the next ``limit`` events at most, signing with the current key
+    (projections/keys.py); returns what was sealed."""
     with conn.transaction():
         tracking = {"table": SEAL_TRACKING}
         row = conn.execute(statement("read_model", "lock_tracking"), tracking).fetchone()
@@ -163,6 +154,7 @@ def seal_batch(conn: Connection, signer: Signer, limit: int = 10_000) -> SealRes
         ).fetchall()
         if not events:
             return SealResult(0, size, position)
+        signer = current_signer(conn, as_ring(keys), size)
         root = _append(conn, size, events)
         new_size, position = size + len(events), int(events[-1][0])
         _sign(conn, signer, new_size, root, position)
@@ -170,7 +162,7 @@ def seal_batch(conn: Connection, signer: Signer, limit: int = 10_000) -> SealRes
         conn.execute(
             statement("channels", "notify"), {"channel": SEALED_CHANNEL, "payload": str(new_size)}
         )
-        return SealResult(len(events), new_size, position)
+        return SealResult(len(events), new_size, position, signer.key_id)
 
 
 def _append(conn: Connection, size: int, events: list[Any]) -> bytes:
@@ -222,8 +214,6 @@ def _grow(peaks: list[Peak], size: int, leaves: list[bytes]) -> list[Peak]:
 def _sign(conn: Connection, signer: Signer, size: int, root: bytes, position: int) -> None:
     created = datetime.now(UTC)
     signature = signer.sign(merkle.checkpoint_text(size, root, position, created))
-    key = {"key_id": signer.key_id, "public_key": signer.public_key}
-    conn.execute(statement("seal", "register_key"), key)
     conn.execute(
         statement("seal", "insert_checkpoint"),
         {
@@ -246,10 +236,16 @@ class Sealer:
     """
 
     def __init__(
-        self, url: str, signer: Signer, *, batch_size: int = 10_000, min_interval: float = 1.0
+        self,
+        url: str,
+        keys: KeyRing | Signer,
+        *,
+        batch_size: int = 10_000,
+        min_interval: float = 1.0,
     ) -> None:
         self.url = url
-        self.signer = signer
+        self.keys = as_ring(keys)
+        self.key_id: str | None = None  # of the last checkpoint signed
         self.batch_size = batch_size
         self.min_interval = min_interval
         self.tree_size = 0
@@ -260,8 +256,9 @@ class Sealer:
         """Seal until nothing is left; returns events sealed."""
 
         def batch() -> int:
-            result = seal_batch(conn, self.signer, self.batch_size)
+            result = seal_batch(conn, self.keys, self.batch_size)
             self.tree_size, self.position = result.tree_size, result.position
+            self.key_id = result.key_id or self.key_id
             return result.events
 
         return loop.catch_up(

@@ -6,7 +6,8 @@ From one repeatable-read snapshot:
    cursor, is hashed into its leaf (domain/merkle.py) and appended to a tree
    rebuilt from nothing. Each event must match the sealed leaf of its
    position, each checkpoint (and each checkpoint saved elsewhere, ``against``)
-   the rebuilt root at its size, every signature must hold, and each
+   the rebuilt root at its size, every signature must hold and be by the key
+   of its tree size (projections/keys.py: not one retired before), and each
    aggregate's versions must run 1, 2, 3... in log order; and every download
    must name its export's completed file's checksum, if it names one
    (projections/artifacts.py).
@@ -42,6 +43,7 @@ from projections.artifacts import TOPICS, DownloadCheck
 from projections.changes import Change
 from projections.drift import compare
 from projections.fold import fold_by_export
+from projections.keys import all_keys, key_problems
 from projections.proofs import EXAMPLES_PER_KIND, Problems, checkpoint_problems
 from projections.sealer import Checkpoint, all_checkpoints, leaf_count
 from projections.store import copy_rows, prefetched, stream_events_by_aggregate, tracking_position
@@ -96,6 +98,8 @@ def verify(
         on_total(events + folded)
         stored = all_checkpoints(conn)
         for problem in checkpoint_problems(stored, against, trusted):
+            problems.add(*problem)
+        for problem in key_problems(stored, all_keys(conn)):
             problems.add(*problem)
         due: dict[int, list[Labelled]] = {}
         for label, cps in (("checkpoint", stored), ("saved checkpoint", against)):

@@ -42,7 +42,7 @@ def seal(
 ) -> None:
     """Append every new event to the Merkle tree and sign a checkpoint of it."""
     with errors(), opened() as rt:
-        sealer = Sealer(rt.url, rt.signer, batch_size=batch_size)
+        sealer = Sealer(rt.url, rt.keys, batch_size=batch_size)
         if follow:
             _stop_on_signals(sealer)
             sealer.run(lambda n, size: err.print(f"sealed {n} events, tree size {size}"))
@@ -50,7 +50,8 @@ def seal(
             with projector_connection(rt.url) as conn:
                 sealed = sealer.catch_up(conn)
             out.print(f"sealed {sealed} events; tree size {sealer.tree_size}")
-    out.print(f"signing key {sealer.signer.key_id}", highlight=False)
+    if sealer.key_id is not None:
+        out.print(f"signing key {sealer.key_id}", highlight=False)
 
 
 def _stop_on_signals(sealer: Sealer) -> None:

@@ -2,17 +2,22 @@
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass
 
 import psycopg
 import typer
+from rich.markup import escape
 from rich.panel import Panel
 from rich.table import Table
 from rich.text import Text
 
 from api.cli.output import errors, fail, load_settings, opened, out
+from api.wiring.auth import secret_source
 from api.wiring.database import migrate as apply_migrations
 from api.wiring.database import open_database, redacted
+from api.wiring.settings import Settings
+from api.wiring.signing import KeyRing
 from projections.sealer import Checkpoint, latest_checkpoint
 from projections.store import head_position
 from sql import query
@@ -57,10 +62,18 @@ def status() -> None:
             found = gather_status(rt.url)
         except psycopg.OperationalError as error:
             fail(f"cannot reach the database: {error}".strip())
-    out.print(Panel(status_table(found, rt.database.embedded), title="Export Ledger", expand=False))
+    table = status_table(found, rt.database.embedded, secret_rows(rt.settings))
+    out.print(Panel(table, title="Export Ledger", expand=False))
 
 
-def status_table(found: Status, embedded: bool) -> Table:
+def secret_rows(settings: Settings) -> list[tuple[str, str]]:
+    """Where the secrets are, never what they are."""
+    ring = KeyRing.of(settings)
+    files = ", ".join(str(path) for path in ring.files()) or f"none yet in {settings.data_dir}"
+    return [("signing key files", files), ("token secrets", secret_source(settings))]
+
+
+def status_table(found: Status, embedded: bool, secrets: Sequence[tuple[str, str]] = ()) -> Table:
     table = Table(show_header=False, box=None, pad_edge=False)
     table.add_column(style="bold")
     table.add_column()
@@ -84,6 +97,8 @@ def status_table(found: Status, embedded: bool) -> Table:
             ),
         )
         table.add_row("root", cp.root.hex())
+    for name, where in secrets:
+        table.add_row(name, escape(where))
     return table
 
 

@@ -42,6 +42,17 @@ def example(**fields: Any) -> ConfigDict:
     return ConfigDict(json_schema_extra={"examples": [fields]})
 
 
+class KeyValidity(BaseModel):
+    """A checkpoint key and the tree sizes it signs (``signs_from`` to before ``signs_until``)."""
+
+    key_id: str
+    public_key_hex: str = Field(description="The 32-byte raw public key, hex.")
+    signs_from: int = Field(ge=1)
+    signs_until: int | None = Field(description="null: the current key")
+    current: bool
+    registered_at: datetime
+
+
 class PublicKey(BaseModel):
     """An Ed25519 key that signs checkpoints."""
 
@@ -54,13 +65,35 @@ class PublicKey(BaseModel):
         "MCowBQYDK2VwAyEAnJycnJycnJycnJycnJycnJycnJycnJycnJycnJycnJw=\n"
         "-----END PUBLIC KEY-----\n",
         registered_at="2026-03-03T14:00:00Z",
+        signs_from=1,
+        signs_until=None,
+        current=True,
+        keys=[
+            {
+                "key_id": "3f9a0c1b2d4e5f60",
+                "public_key_hex": "9c" * 32,
+                "signs_from": 1,
+                "signs_until": None,
+                "current": True,
+                "registered_at": "2026-03-03T14:00:00Z",
+            }
+        ],
     )
     key_id: str = Field(description="First 16 hex digits of SHA-256 of the raw public key.")
     algorithm: Literal["Ed25519"]
     public_key_hex: str = Field(description="The 32-byte raw public key, hex.")
     public_key_base64: str = Field(description="The 32-byte raw public key, base64.")
     pem: str = Field(description="The key as a PEM SubjectPublicKeyInfo.")
-    registered_at: datetime = Field(description="When the sealer first signed with it.")
+    registered_at: datetime = Field(description="When it was registered.")
+    signs_from: int = Field(ge=1, description="The smallest tree size this key signs.")
+    signs_until: int | None = Field(
+        description="The first tree size it no longer signs (it was retired); null: current."
+    )
+    current: bool = Field(description="Whether it signs new checkpoints.")
+    keys: list[KeyValidity] = Field(
+        description="Every checkpoint key, oldest first: which signs the checkpoint of a "
+        "tree size, and which are retired."
+    )
 
 
 class CheckpointPublic(BaseModel):

@@ -1,7 +1,10 @@
 """Bearer tokens: who is calling, checked with PyJWT.
 
-HS256 tokens are verified with the configured secret; when a JWKS URL is set,
-RS256/ES256 tokens are verified with its keys. The algorithm picks the key
+HS256 tokens are verified with the configured secrets (the current one and,
+during a rotation, the previous ones; new tokens are signed with the current);
+when a JWKS URL is set, RS256/ES256 tokens are verified with its keys, cached
+for ``jwks_cache_seconds`` and fetched again when a token names an unknown
+``kid`` (at most once per ``jwks_refetch_seconds``). The algorithm picks the key
 source, so a token can never have its public key used as an HMAC secret.
 """
 
@@ -13,6 +16,7 @@ import re
 import secrets
 import tempfile
 import time
+from collections.abc import Sequence
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
@@ -20,6 +24,7 @@ from typing import Any
 import jwt
 
 from api.wiring.settings import Settings
+from api.wiring.signing import require_private
 from domain.exceptions import ConfigurationError
 from projections.reads import Principal
 
@@ -44,19 +49,31 @@ class KeysUnavailable(Exception):
 class TokenVerifier:
     def __init__(
         self,
-        secret: str | None,
+        secret: str | Sequence[str] | None,
         *,
         jwks_url: str | None = None,
         audience: str | None = None,
         issuer: str | None = None,
+        jwks_cache_seconds: float = 300,
+        jwks_refetch_seconds: float = 10,
     ) -> None:
-        if not secret and not jwks_url:
+        secrets_ = [secret] if isinstance(secret, str) else list(secret or ())
+        self._secrets = [s for s in secrets_ if s]
+        if not self._secrets and not jwks_url:
             raise ConfigurationError(
                 "no way to verify tokens: set EXPORT_LEDGER_JWT_SECRET or EXPORT_LEDGER_JWKS_URL"
             )
-        self._secret = secret
         try:
-            self._jwks = jwt.PyJWKClient(jwks_url, lifespan=300, timeout=5) if jwks_url else None
+            self._jwks = (
+                jwt.PyJWKClient(
+                    jwks_url,
+                    lifespan=jwks_cache_seconds,
+                    cooldown_duration=jwks_refetch_seconds,
+                    timeout=5,
+                )
+                if jwks_url
+                else None
+            )
         except jwt.PyJWKClientError as error:
             raise ConfigurationError(f"bad EXPORT_LEDGER_JWKS_URL: {error}") from None
         self._audience = audience
@@ -81,16 +98,7 @@ class TokenVerifier:
         """The caller and the expiry time of a token whose signature and claims hold."""
         try:
             algorithm = jwt.get_unverified_header(token).get("alg")
-            key = self._key(token, algorithm)
-            claims = jwt.decode(
-                token,
-                key,
-                algorithms=[str(algorithm)],
-                audience=self._audience,
-                issuer=self._issuer,
-                leeway=_LEEWAY_SECONDS,
-                options={"require": ["sub", "exp"]},
-            )
+            claims = self._decode(token, str(algorithm), self._keys(token, algorithm))
         except jwt.ExpiredSignatureError:
             raise InvalidToken("the token has expired") from None
         except jwt.PyJWKClientConnectionError as error:
@@ -99,11 +107,32 @@ class TokenVerifier:
             raise InvalidToken(f"invalid token: {error}") from None
         return _principal(claims), float(claims["exp"])
 
-    def _key(self, token: str, algorithm: Any) -> Any:
-        if algorithm == "HS256" and self._secret:
-            return self._secret
+    def _decode(self, token: str, algorithm: str, keys: list[Any]) -> dict[str, Any]:
+        """The claims, with the first key that verifies the signature (the
+        current secret, then the previous ones)."""
+        for key in keys[:-1]:
+            try:
+                return self._decode_with(token, algorithm, key)
+            except jwt.InvalidSignatureError:
+                continue
+        return self._decode_with(token, algorithm, keys[-1])
+
+    def _decode_with(self, token: str, algorithm: str, key: Any) -> dict[str, Any]:
+        return jwt.decode(
+            token,
+            key,
+            algorithms=[algorithm],
+            audience=self._audience,
+            issuer=self._issuer,
+            leeway=_LEEWAY_SECONDS,
+            options={"require": ["sub", "exp"]},
+        )
+
+    def _keys(self, token: str, algorithm: Any) -> list[Any]:
+        if algorithm == "HS256" and self._secrets:
+            return list(self._secrets)
         if algorithm in _ASYMMETRIC and self._jwks is not None:
-            return self._jwks.get_signing_key_from_jwt(token).key
+            return [self._jwks.get_signing_key_from_jwt(token).key]
         raise InvalidToken(f"tokens signed with {algorithm!r} are not accepted")
 
 
@@ -158,24 +187,53 @@ def parse_ttl(text: str) -> timedelta:
 
 def verifier_for(settings: Settings) -> TokenVerifier:
     return TokenVerifier(
-        resolve_secret(settings),
+        resolve_secrets(settings),
         jwks_url=settings.jwks_url,
         audience=settings.jwt_audience,
         issuer=settings.jwt_issuer,
+        jwks_cache_seconds=settings.jwks_cache_seconds,
+        jwks_refetch_seconds=settings.jwks_refetch_seconds,
     )
 
 
 def resolve_secret(settings: Settings) -> str | None:
-    """The configured secret; on the embedded default, one kept in the data directory."""
+    """The current secret, which signs new tokens (see :func:`resolve_secrets`)."""
+    found = resolve_secrets(settings)
+    return found[0] if found else None
+
+
+def resolve_secrets(settings: Settings) -> list[str]:
+    """The configured secrets, current first; on the embedded default, the one
+    kept in the data directory."""
     if settings.jwt_secret is not None:
-        return settings.jwt_secret.get_secret_value()
+        return split_secrets(settings.jwt_secret.get_secret_value())
     if settings.database_url is None:
-        return load_or_create_secret(settings.data_dir / SECRET_FILE)
-    return None
+        return [load_or_create_secret(settings.data_dir / SECRET_FILE)]
+    return []
+
+
+def split_secrets(text: str) -> list[str]:
+    """``EXPORT_LEDGER_JWT_SECRET``'s secrets: comma-separated, current first."""
+    return [part.strip() for part in text.split(",") if part.strip()]
+
+
+def secret_source(settings: Settings) -> str:
+    """Where the token secrets come from, for ``status`` (never what they are)."""
+    sources = []
+    if settings.jwt_secret is not None:
+        count = len(split_secrets(settings.jwt_secret.get_secret_value()))
+        previous = f", {count - 1} previous" if count > 1 else ""
+        sources.append(f"EXPORT_LEDGER_JWT_SECRET (current{previous})")
+    elif settings.database_url is None:
+        sources.append(f"file {settings.data_dir / SECRET_FILE}")
+    if settings.jwks_url:
+        sources.append("EXPORT_LEDGER_JWKS_URL")
+    return " and ".join(sources) or "none"
 
 
 def load_or_create_secret(path: Path) -> str:
-    """Read the secret at ``path``, creating it (mode 0600) on first use.
+    """Read the secret at ``path``, creating it (mode 0600) on first use; a file
+    its group or others may read is refused.
 
     The new secret is written to a private temporary file and linked into
     place, so concurrent first starts agree on one secret.
@@ -193,6 +251,7 @@ def load_or_create_secret(path: Path) -> str:
                 pass
         finally:
             os.unlink(temporary)
+    require_private(path, "token secret")
     secret = path.read_text(encoding="ascii").strip()
     if len(secret) < 32:
         raise ConfigurationError(f"the secret in {path} is shorter than 32 characters")

@@ -17,7 +17,7 @@ from api.wiring.auth import TokenVerifier, verifier_for
 from api.wiring.database import Database, migrate, open_database, open_ledger
 from api.wiring.metrics import Metrics, observe_commands
 from api.wiring.settings import Settings
-from api.wiring.signing import Ed25519Signer, signer_for
+from api.wiring.signing import KeyRing
 from domain.application import ExportLedger
 from projections.follower import PositionWatcher
 from projections.reads import ReadStore
@@ -75,13 +75,14 @@ class Runtime:
         return verifier_for(self.settings)
 
     @cached_property
-    def signer(self) -> Ed25519Signer:
-        return signer_for(self.settings)
+    def keys(self) -> KeyRing:
+        """The private checkpoint keys of this host (api/wiring/signing.py)."""
+        return KeyRing.of(self.settings)
 
     def start_projector(self, *, seal: bool = True, batch_size: int = 1000) -> Projector:
         """The follower (and the sealer, unless ``seal`` is false) in threads of this process."""
-        signer = self.signer if seal else None
-        self.projector = Projector(self.url, signer, batch_size=batch_size).start()
+        keys = self.keys if seal else None
+        self.projector = Projector(self.url, keys, batch_size=batch_size).start()
         self._closing.callback(self.projector.stop)
         return self.projector
 

@@ -47,11 +47,22 @@ class Settings(BaseSettings):
     )
     jwt_secret: SecretStr | None = Field(
         default=None,
-        description="HS256 key of the API's tokens (at least 32 characters); unset with the "
-        "embedded server: generated once and kept in the data directory",
+        description="HS256 key of the API's tokens (at least 32 characters); during a "
+        "rotation, comma-separated, current first: new tokens are signed with the current, "
+        "tokens of any verify; unset with the embedded server: generated once (0600) and kept "
+        "in the data directory",
     )
     jwks_url: str | None = Field(
         default=None, description="JWKS URL whose keys also verify RS256/ES256 tokens"
+    )
+    jwks_cache_seconds: float = Field(
+        default=300, gt=0, le=86400, description="how long the JWKS keys are cached"
+    )
+    jwks_refetch_seconds: float = Field(
+        default=10,
+        ge=0,
+        le=3600,
+        description="a token with an unknown 'kid' fetches the JWKS again, at most this often",
     )
     jwt_audience: str | None = Field(default=None, description="required 'aud' claim, if set")
     jwt_issuer: str | None = Field(default=None, description="required 'iss' claim, if set")
@@ -71,10 +82,13 @@ class Settings(BaseSettings):
     @field_validator("jwt_secret")
     @classmethod
     def _long_secret(cls, value: SecretStr | None) -> SecretStr | None:
-        if value is None or not value.get_secret_value():
+        if value is None or not value.get_secret_value().strip(", \t\n"):
             return None
-        if len(value.get_secret_value()) < 32:
-            raise ValueError("EXPORT_LEDGER_JWT_SECRET must be at least 32 characters")
+        parts = [p.strip() for p in value.get_secret_value().split(",") if p.strip()]
+        for number, part in enumerate(parts, start=1):
+            if len(part) < 32:
+                which = "" if len(parts) == 1 else f" (secret {number} of {len(parts)})"
+                raise ValueError(f"EXPORT_LEDGER_JWT_SECRET must be at least 32 characters{which}")
         return value
 
     @field_validator("jwks_url", "jwt_audience", "jwt_issuer")

@@ -37,9 +37,22 @@ INSERT INTO ledger_nodes (level, node_index, hash)
 SELECT * FROM unnest(%(levels)s::integer[], %(indexes)s::bigint[], %(hashes)s::bytea[]);
 
 -- name: register_key
--- Register the public key of a signing key the first time it signs.
-INSERT INTO ledger_keys (key_id, public_key) VALUES (%(key_id)s, %(public_key)s)
-ON CONFLICT (key_id) DO NOTHING;
+-- Register a checkpoint key that signs from a tree size on (a rotation, or the
+-- first key of a ledger).
+INSERT INTO ledger_keys (key_id, public_key, signs_from)
+VALUES (%(key_id)s, %(public_key)s, %(signs_from)s);
+
+-- name: keys
+-- Every checkpoint key, in the order they took over: the tree size each signs
+-- from (a key registered before rotation existed: its first checkpoint's).
+SELECT k.key_id, k.public_key, s.signs_from, k.created_at
+FROM ledger_keys AS k
+CROSS JOIN LATERAL (
+    SELECT coalesce(
+        k.signs_from,
+        (SELECT min(c.tree_size) FROM ledger_checkpoints AS c WHERE c.key_id = k.key_id),
+        1) AS signs_from) AS s
+ORDER BY s.signs_from, k.created_at;
 
 -- name: insert_checkpoint
 -- Store a signed checkpoint (tree head) of the tree after a batch.

@@ -73,7 +73,8 @@ def test_checkpoints_saved_outside_catch_a_resealed_log(
     saved = tmp_path / "checkpoints.jsonl"
     assert cli(database_url, tmp_path, "checkpoints", "--output", str(saved)).exit_code == 0
     ledger.record_download(exports["downloaded"], actor="A")
-    assert cli(database_url, tmp_path, "seal").exit_code == 0  # the data directory's key
+    assert cli(database_url, tmp_path, "keys", "rotate").exit_code == 0  # a key of the data dir
+    assert cli(database_url, tmp_path, "seal").exit_code == 0
     result = cli(database_url, tmp_path, "checkpoints", "--output", str(saved))
     assert "saved 1 new checkpoints" in result.stdout
     lines = saved.read_text().splitlines()

@@ -16,11 +16,17 @@ from api.http.deps import LedgerDep, PrincipalDep, ReadsDep, known_query_only
 from api.http.problems import Problem, invalid_field
 from api.http.routes.common import ExportIdPath, owned
 from api.http.schemas import MAX_INTEGER
-from api.http.schemas_seal import CheckpointPublic, ConsistencyProof, ProofBundle, PublicKey
+from api.http.schemas_seal import (
+    CheckpointPublic,
+    ConsistencyProof,
+    KeyValidity,
+    ProofBundle,
+    PublicKey,
+)
+from projections.keys import SigningKey, all_keys
 from projections.proofs import Checkpoint, checkpoint, consistency_proof, latest_checkpoint
 from projections.proofs import proof_bundle as make_bundle
 from projections.sessions import pooled_session
-from sql import query
 from sql.names import ADMIN_ROLE, READER_ROLE
 
 router = APIRouter(tags=["ledger"], dependencies=[Depends(known_query_only)])
@@ -33,7 +39,7 @@ KeyId = Annotated[
     str | None,
     Query(
         pattern=r"^[0-9a-f]{16}$",
-        description="A registered key's id (default: the key of the latest checkpoint).",
+        description="A registered key's id (default: the current key).",
     ),
 ]
 Size = Annotated[int, Query(ge=1, le=MAX_INTEGER)]
@@ -54,26 +60,44 @@ def _signed(conn: Any, tree_size: int | None) -> Checkpoint:
 @router.get(
     "/api/ledger/public-key",
     response_model=PublicKey,
-    summary="The Ed25519 key that signs checkpoints",
+    summary="The Ed25519 key that signs checkpoints, and every key that did",
+    description="The current key (or the one asked for), and under `keys` every registered "
+    "key with the tree sizes it signs: a checkpoint verifies with the key of its size.",
     responses=problems.responses(401, 404, 422, 503),
 )
 def public_key(_: PrincipalDep, reads: ReadsDep, key_id: KeyId = None) -> PublicKey:
     with pooled_session(reads, READER_ROLE) as conn:
-        row = conn.execute(query("ledger", "signing_key"), {"key_id": key_id}).fetchone()
-    if row is None:
+        found = all_keys(conn)
+    chosen = [k for k in found if k.key_id == key_id] if key_id else found[-1:]
+    if not chosen:
         detail = f"no key {key_id!r}" if key_id else "no checkpoint signed yet"
         raise Problem(404, detail, kind="key-not-found")
-    raw = bytes(row[1])
-    pem = Ed25519PublicKey.from_public_bytes(raw).public_bytes(
+    key = chosen[0]
+    pem = Ed25519PublicKey.from_public_bytes(key.public_key).public_bytes(
         Encoding.PEM, PublicFormat.SubjectPublicKeyInfo
     )
     return PublicKey(
-        key_id=row[0],
+        key_id=key.key_id,
         algorithm="Ed25519",
-        public_key_hex=raw.hex(),
-        public_key_base64=base64.b64encode(raw).decode(),
+        public_key_hex=key.public_key.hex(),
+        public_key_base64=base64.b64encode(key.public_key).decode(),
         pem=pem.decode(),
-        registered_at=row[2],
+        registered_at=key.registered_at,
+        signs_from=key.signs_from,
+        signs_until=key.signs_until,
+        current=key.current,
+        keys=[_validity(k) for k in found],
+    )
+
+
+def _validity(key: SigningKey) -> KeyValidity:
+    return KeyValidity(
+        key_id=key.key_id,
+        public_key_hex=key.public_key.hex(),
+        signs_from=key.signs_from,
+        signs_until=key.signs_until,
+        current=key.current,
+        registered_at=key.registered_at,
     )
 
 

@@ -149,7 +149,12 @@ def _rebuild_pass(
         if history:
             versions = {"table": versions_table(shadow)}
             control.execute(statement("rebuild", "create_versions_table"), versions)
+        loaded = [shadow, versions_table(shadow)] if history else [shadow]
+        for table in loaded:  # the projector's login loads it: COPY, without RLS
+            control.execute(statement("rebuild", "pause_row_security", table=table))
         events, rows = bulk_load(url, shadow, on_total, on_events, history=history)
+        for table in loaded:
+            control.execute(statement("rebuild", "resume_row_security", table=table))
         control.execute(statement("rebuild", "index_read_table"), {"table": shadow})
         if history:
             control.execute(statement("rebuild", "index_versions_table"), versions)

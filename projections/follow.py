@@ -17,6 +17,7 @@ from typing import Any
 
 import psycopg
 
+from projections.logins import connect_login
 from sql import statement
 from sql.names import EVENTS_CHANNEL, PROJECTOR_ROLE
 
@@ -28,7 +29,7 @@ Batch = Callable[[], int]
 
 
 def projector_connection(url: str, *, autocommit: bool = False) -> psycopg.Connection[Any]:
-    return psycopg.connect(url, options=f"-c role={PROJECTOR_ROLE}", autocommit=autocommit)
+    return connect_login(url, PROJECTOR_ROLE, autocommit=autocommit)
 
 
 def catch_up(

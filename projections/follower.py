@@ -38,9 +38,10 @@ import psycopg
 from projections import follow as loop
 from projections.follow import SAFETY_NET_SECONDS
 from projections.follow import projector_connection as projector_connection  # re-exported
+from projections.logins import connect_login
 from projections.store import head_position, project_batch, tracking_position
 from sql import statement
-from sql.names import LIVE_TABLE, PROJECTED_CHANNEL
+from sql.names import LIVE_TABLE, PROJECTED_CHANNEL, READER_ROLE
 
 log = logging.getLogger(__name__)
 
@@ -121,7 +122,10 @@ class PositionWatcher:
 
     def stop(self) -> None:
         self._stopping.set()
-        with contextlib.suppress(psycopg.Error), psycopg.connect(self.url, autocommit=True) as conn:
+        with (
+            contextlib.suppress(psycopg.Error),
+            connect_login(self.url, READER_ROLE, autocommit=True) as conn,
+        ):
             wake = {"channel": PROJECTED_CHANNEL, "payload": "stop:0"}
             conn.execute(statement("channels", "notify"), wake)
         self._thread.join(timeout=5)
@@ -151,7 +155,7 @@ class PositionWatcher:
                 time.sleep(1)
 
     def _listen_once(self) -> None:
-        with psycopg.connect(self.url, autocommit=True) as conn:
+        with connect_login(self.url, READER_ROLE, autocommit=True) as conn:
             conn.execute(statement("channels", "listen", channel=PROJECTED_CHANNEL))
             self._advance(tracking_position(conn, self.table) or 0)
             self._ready.set()

@@ -29,6 +29,7 @@ import psycopg
 from psycopg_pool import ConnectionPool
 
 from projections.follower import PositionWatcher
+from projections.logins import login_conninfo
 from projections.replicas import Replica, ReplicaSet, read_pool
 from sql import statement
 from sql.names import ADMIN_ROLE, READER_ROLE
@@ -85,22 +86,31 @@ class ReadStore:
     def __init__(
         self, url: str, *, size: int = 4, timeout: float = 5.0, replicas: Sequence[str] = ()
     ) -> None:
-        self.pool: ConnectionPool[psycopg.Connection[Row]] = read_pool(
-            url, "export-ledger-reads", size=size, timeout=timeout
-        )
+        # One pool per role, each logged in as that role's login: a reader's
+        # connection cannot take on the admin role.
+        self.pools: dict[str, ConnectionPool[psycopg.Connection[Row]]] = {
+            role: read_pool(login_conninfo(url, role), name, size=size, timeout=timeout)
+            for role, name in [
+                (READER_ROLE, "export-ledger-reads"),
+                (ADMIN_ROLE, "export-ledger-admin-reads"),
+            ]
+        }
+        self.pool = self.pools[READER_ROLE]
         self._size = size
         self.replicas = ReplicaSet.of(replicas, size=size, timeout=timeout)
         self._pinned = False
         self._replica: Replica | None = None
 
     def open(self) -> ReadStore:
-        self.pool.open(wait=False)
+        for pool in self.pools.values():
+            pool.open(wait=False)
         self.replicas.open()
         return self
 
     def close(self) -> None:
         self.replicas.close()
-        self.pool.close(timeout=2)
+        for pool in self.pools.values():
+            pool.close(timeout=2)
 
     def for_request(self) -> ReadStore:
         """This store with one request's reads pinned to one replica (or the primary), so
@@ -165,7 +175,7 @@ class ReadStore:
     def session(self, principal: Principal) -> Iterator[psycopg.Connection[Row]]:
         """A transaction under the principal's role and user id, for reads kept elsewhere
         (the console's and the metrics' named queries)."""
-        with self.pool.connection() as conn, conn.transaction():
+        with self.pools[_role(principal)].connection() as conn, conn.transaction():
             _start_session(conn, principal)
             yield conn
 
@@ -183,6 +193,8 @@ class ReadStore:
         pool discards it and the read goes again on another, up to one more
         time than the pool has connections.
         """
+        # Replicas serve the reader role only; an admin reads on the primary, never behind them.
+        replica = replica and not principal.admin
         chosen = (self._replica if self._pinned else self.replicas.choose()) if replica else None
         if chosen is not None:
             try:
@@ -194,7 +206,7 @@ class ReadStore:
             except psycopg.Error:  # a broken connection, a recovery conflict, a missing table
                 self._replica = None  # the primary from here on: never behind a replica
         for attempt in range(self._size + 1):
-            with self.pool.connection() as conn:
+            with self.pools[_role(principal)].connection() as conn:
                 try:
                     with conn.transaction():
                         _start_session(conn, principal)
@@ -205,9 +217,16 @@ class ReadStore:
         raise AssertionError("unreachable")
 
 
+def _role(principal: Principal) -> str:
+    return ADMIN_ROLE if principal.admin else READER_ROLE
+
+
 def _start_session(conn: psycopg.Connection[Row], principal: Principal) -> None:
-    role = ADMIN_ROLE if principal.admin else READER_ROLE
-    session = {"role": role, "user_id": principal.user_id, "timeout": _STATEMENT_TIMEOUT_MS}
+    session = {
+        "role": _role(principal),
+        "user_id": principal.user_id,
+        "timeout": _STATEMENT_TIMEOUT_MS,
+    }
     conn.execute(statement("api", "start_session"), session)
 
 

@@ -37,6 +37,7 @@ from projections import follow as loop
 from projections.drift import Differences, compare, compare_open_versions, compare_versions
 from projections.fold import fold_by_export
 from projections.history import fold_versions_by_export
+from projections.logins import connect_login
 from projections.store import (
     Connection,
     copy_rows,
@@ -48,7 +49,7 @@ from projections.store import (
     versions_table,
 )
 from sql import statement
-from sql.names import LIVE_TABLE, VERSIONS_TABLE
+from sql.names import LIVE_TABLE, PROJECTOR_ROLE, VERSIONS_TABLE
 
 _REBUILD_LOCK = 0x4578_5265_6275  # one rebuild at a time per database
 SHADOW_PREFIX = LIVE_TABLE + "_rebuild_"
@@ -85,6 +86,7 @@ class _Pass:
 def rebuild(
     url: str,
     *,
+    fold_url: str | None = None,
     swap: bool = True,
     history: bool = False,
     on_total: Callable[[int], None] = lambda _: None,
@@ -92,7 +94,11 @@ def rebuild(
 ) -> RebuildReport:
     """Rebuild (or with ``swap=False`` only check) the live read table, and
     its whole history when asked, when it has drifted, or when it cannot be
-    checked (see the module's docstring)."""
+    checked (see the module's docstring).
+
+    ``url`` is the owner's, who creates, indexes, swaps and drops the shadow
+    tables; the events are folded into them as the projector's login on
+    ``fold_url`` (default: ``url``'s server, as that login)."""
     started = time.perf_counter()
     totals: list[int] = []
 
@@ -100,16 +106,17 @@ def rebuild(
         totals.append(head)
         on_total(sum(totals))
 
+    fold = fold_url or url
     with psycopg.connect(url, autocommit=True) as control:
         _take_rebuild_lock(control)
         try:
             drop_leftover_shadows(control)
             history = history or (swap and _far_behind(control))
-            done = _rebuild_pass(control, url, swap, history, total, on_events)
+            done = _rebuild_pass(control, fold, swap, history, total, on_events)
             differences, events = done.differences, done.events
             if swap and not history and (differences.versions or differences.problem):
                 history = True  # the rows are right (or untouched); the history is not
-                done = _rebuild_pass(control, url, swap, history, total, on_events)
+                done = _rebuild_pass(control, fold, swap, history, total, on_events)
                 differences.versions = done.differences.versions
                 differences.every_version = True
                 events += done.events
@@ -142,7 +149,12 @@ def _rebuild_pass(
         if history:
             versions = {"table": versions_table(shadow)}
             control.execute(statement("rebuild", "create_versions_table"), versions)
+        loaded = [shadow, versions_table(shadow)] if history else [shadow]
+        for table in loaded:  # the projector's login loads it: COPY, without RLS
+            control.execute(statement("rebuild", "pause_row_security", table=table))
         events, rows = bulk_load(url, shadow, on_total, on_events, history=history)
+        for table in loaded:
+            control.execute(statement("rebuild", "resume_row_security", table=table))
         control.execute(statement("rebuild", "index_read_table"), {"table": shadow})
         if history:
             control.execute(statement("rebuild", "index_versions_table"), versions)
@@ -171,7 +183,7 @@ def bulk_load(
     the events read agree; ids at or below a visible id are final
     (see projections/follower.py), so nothing at or below the head is missed.
     """
-    with psycopg.connect(url) as reader, psycopg.connect(url) as writer:
+    with connect_login(url, PROJECTOR_ROLE) as reader, connect_login(url, PROJECTOR_ROLE) as writer:
         reader.isolation_level = psycopg.IsolationLevel.REPEATABLE_READ
         reader.read_only = True
         with reader.transaction():

@@ -31,7 +31,9 @@ import psycopg
 from psycopg.rows import dict_row
 from psycopg_pool import ConnectionPool, PoolClosed, PoolTimeout
 
+from projections.logins import connect_login, login_conninfo
 from sql import statement
+from sql.names import READER_ROLE
 
 log = logging.getLogger(__name__)
 
@@ -84,7 +86,8 @@ class Replica:
         self.pool: ReadPool | None = None
 
     def open(self) -> None:
-        self.pool = read_pool(self.url, self._pool_name(), size=self._size, timeout=self._timeout)
+        login = login_conninfo(self.url, READER_ROLE)
+        self.pool = read_pool(login, self._pool_name(), size=self._size, timeout=self._timeout)
         self.pool.open(wait=True, timeout=_PROBE_TIMEOUT_SECONDS)
 
     def close(self) -> None:
@@ -141,8 +144,8 @@ class Replica:
         """Does it answer, with the schema in place? One connection, no pool, no retries.
         (A new replica, or one far behind, may not have replayed the migrations yet.)"""
         try:
-            with psycopg.connect(
-                self.url, autocommit=True, connect_timeout=_PROBE_TIMEOUT_SECONDS
+            with connect_login(
+                self.url, READER_ROLE, autocommit=True, connect_timeout=_PROBE_TIMEOUT_SECONDS
             ) as conn:
                 conn.execute(statement("replicas", "read_position"))
         except psycopg.Error:

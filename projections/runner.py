@@ -16,9 +16,10 @@ import psycopg
 
 from projections.follower import Follower
 from projections.keys import KeyRing, Signer
+from projections.logins import connect_login
 from projections.sealer import Sealer
 from sql import statement
-from sql.names import EVENTS_CHANNEL
+from sql.names import EVENTS_CHANNEL, PROJECTOR_ROLE
 
 log = logging.getLogger(__name__)
 
@@ -73,7 +74,9 @@ class Projector:
     def _wake(self) -> None:
         """A notification on the events channel ends the follower's wait at once."""
         try:
-            with psycopg.connect(self.url, autocommit=True, connect_timeout=2) as conn:
+            with connect_login(
+                self.url, PROJECTOR_ROLE, autocommit=True, connect_timeout=2
+            ) as conn:
                 wake = {"channel": EVENTS_CHANNEL, "payload": ""}
                 conn.execute(statement("channels", "notify"), wake)
         except psycopg.Error:

@@ -16,6 +16,7 @@ from typing import Any
 import psycopg
 from psycopg.rows import dict_row, tuple_row
 
+from projections.logins import connect_login
 from projections.reads import ReadStore
 from sql import statement
 
@@ -32,7 +33,7 @@ def _take_on(conn: Connection, role: str, timeout_ms: str) -> None:
 def pooled_session(reads: ReadStore, role: str) -> Iterator[Connection]:
     """A transaction on a pooled read connection as ``role``, rows as tuples
     (the proof code indexes rows; the pool's default is dicts)."""
-    with reads.pool.connection() as conn:
+    with reads.pools[role].connection() as conn:
         conn.row_factory = tuple_row  # type: ignore[assignment]
         try:
             with conn.transaction():
@@ -45,7 +46,7 @@ def pooled_session(reads: ReadStore, role: str) -> Iterator[Connection]:
 def streaming_session(url: str, role: str) -> Connection:
     """A connection of its own, in an open transaction as ``role`` without a
     statement timeout, for a long server-side cursor; the caller closes it."""
-    conn = psycopg.connect(url, options="-c TimeZone=UTC")
+    conn = connect_login(url, role, options="-c TimeZone=UTC")
     try:
         _take_on(conn, role, "0")
     except BaseException:

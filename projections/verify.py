@@ -44,11 +44,12 @@ from projections.changes import Change
 from projections.drift import compare
 from projections.fold import fold_by_export
 from projections.keys import all_keys, key_problems
+from projections.logins import connect_login
 from projections.proofs import EXAMPLES_PER_KIND, Problems, checkpoint_problems
 from projections.sealer import Checkpoint, all_checkpoints, leaf_count
 from projections.store import copy_rows, prefetched, stream_events_by_aggregate, tracking_position
 from sql import statement
-from sql.names import LIVE_TABLE
+from sql.names import ADMIN_ROLE, LIVE_TABLE
 
 Connection = psycopg.Connection[Any]
 Progress = Callable[[int], None]
@@ -118,7 +119,7 @@ def verify(
 @contextmanager
 def _on(url: str, snapshot: str | None = None, read_only: bool = True) -> Iterator[Connection]:
     """A repeatable-read transaction, on another transaction's snapshot if given."""
-    with psycopg.connect(url) as conn:
+    with connect_login(url, ADMIN_ROLE) as conn:  # reads everything, writes only its temp table
         conn.isolation_level = psycopg.IsolationLevel.REPEATABLE_READ
         conn.read_only = read_only
         with conn.transaction():

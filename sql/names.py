@@ -22,3 +22,12 @@ WRITER_ROLE = "export_ledger_writer"
 PROJECTOR_ROLE = "export_ledger_projector"
 READER_ROLE = "export_ledger_reader"
 ADMIN_ROLE = "export_ledger_admin"
+
+LOGINS = {
+    WRITER_ROLE: "export_ledger_writer_login",
+    PROJECTOR_ROLE: "export_ledger_projector_login",
+    READER_ROLE: "export_ledger_reader_login",
+    ADMIN_ROLE: "export_ledger_admin_login",
+}
+"""The runtime's LOGIN roles, each a member of its one role above and owner of nothing
+(sql/migrations/0006_logins.sql); runtime connections log in as these, never as the owner."""

@@ -17,6 +17,7 @@ from api.wiring.auth import valid_user_id
 from projections import audit
 from projections.artifacts import check_file, completion, file_digest
 from projections.audit_check import UNKNOWN, ExportCheck, check_export, read_lines
+from projections.logins import connect_login
 from projections.proofs import checkpoint, latest_checkpoint
 from sql.names import ADMIN_ROLE
 
@@ -100,7 +101,7 @@ def audit_export(
 
 
 def _admin(url: str) -> psycopg.Connection[Any]:
-    return psycopg.connect(url, options=f"-c role={ADMIN_ROLE}")
+    return connect_login(url, ADMIN_ROLE)
 
 
 def _opened(output: Path | None) -> Any:

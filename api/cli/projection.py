@@ -108,7 +108,8 @@ def rebuild_command(
         label = "checking export_logs" if check else "rebuilding export_logs"
         with progress_bar(label, None) as advance:
             report = rebuild(
-                rt.url,
+                rt.owner_url,
+                fold_url=rt.url,
                 swap=not check,
                 history=history,
                 on_total=advance.set_total,
@@ -125,7 +126,7 @@ def _snapshot(table: str, at: datetime, *, replace: bool) -> None:
     with errors(), opened() as rt:
         with progress_bar(f"export_logs as of {at.isoformat()}", None) as advance:
             report = snapshot(
-                rt.url,
+                rt.owner_url,
                 table,
                 at,
                 replace=replace,

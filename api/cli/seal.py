@@ -16,6 +16,7 @@ import typer
 from api.cli.output import err, errors, fail, opened, out
 from api.cli.progress import progress_bar
 from projections.follower import projector_connection
+from projections.logins import connect_login
 from projections.proofs import (
     all_checkpoints,
     latest_checkpoint,
@@ -89,7 +90,7 @@ def verify_command(
 
 def _work(url: str) -> int:
     """Events the two passes of verify read: the log, and the log up to export_logs."""
-    with psycopg.connect(url, autocommit=True) as conn:
+    with connect_login(url, ADMIN_ROLE, autocommit=True) as conn:
         return work(conn)
 
 
@@ -126,7 +127,7 @@ def checkpoints(
 ) -> None:
     """Print the signed checkpoints as JSON lines, or save them outside the database."""
     with errors(), opened() as rt:
-        with psycopg.connect(rt.url, options=f"-c role={ADMIN_ROLE}") as conn:
+        with connect_login(rt.url, ADMIN_ROLE) as conn:
             found = all_checkpoints(conn)
     if output is None:
         for cp in found:
@@ -174,7 +175,7 @@ def proof(
 ) -> None:
     """A proof bundle: the export's events, their inclusion in a signed checkpoint."""
     with errors(), opened() as rt:
-        with psycopg.connect(rt.url, options=f"-c role={ADMIN_ROLE}") as conn:
+        with connect_login(rt.url, ADMIN_ROLE) as conn:
             if tree_size is None and since is not None:
                 tree_size = _latest_size(conn)
             bundle = proof_bundle(conn, export_id, tree_size, since)

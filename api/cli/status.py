@@ -18,6 +18,7 @@ from api.wiring.database import migrate as apply_migrations
 from api.wiring.database import open_database, redacted
 from api.wiring.settings import Settings
 from api.wiring.signing import KeyRing
+from projections.logins import connect_login
 from projections.sealer import Checkpoint, latest_checkpoint
 from projections.store import head_position
 from sql import query
@@ -39,7 +40,7 @@ class Status:
 def gather_status(url: str) -> Status:
     """Everything in one read-only transaction, as the admin role (which may read the
     events, the tracking rows and the checkpoints)."""
-    with psycopg.connect(url, options=f"-c role={ADMIN_ROLE}", connect_timeout=5) as conn:
+    with connect_login(url, ADMIN_ROLE, connect_timeout=5) as conn:
         conn.read_only = True
         version = conn.execute(query("console", "server_version")).fetchone()
         positions = conn.execute(query("console", "ledger_positions")).fetchone()
@@ -113,5 +114,5 @@ def migrate() -> None:
     """Create or update the database schema (idempotent)."""
     with errors():
         database = open_database(load_settings())
-        applied = apply_migrations(database.url)
-    out.print(f"migrated {redacted(database.url)}: {len(applied)} scripts applied")
+        applied = apply_migrations(database.migrate_url)
+    out.print(f"migrated {redacted(database.migrate_url)}: {len(applied)} scripts applied")

@@ -45,7 +45,13 @@ class Runtime:
 
     @property
     def url(self) -> str:
+        """The runtime's URL; connections on it log in as least-privilege logins."""
         return self.database.url
+
+    @property
+    def owner_url(self) -> str:
+        """The schema owner's URL: migrations and the rebuild's table swaps only."""
+        return self.database.migrate_url
 
     @cached_property
     def ledger(self) -> ExportLedger:
@@ -124,5 +130,5 @@ def bootstrap(
     settings = settings or Settings()
     database = open_database(settings)
     if run_migrations:
-        migrate(database.url)
+        migrate(database.migrate_url)
     return Runtime(settings, database, group_commit=group_commit, metrics=metrics)

@@ -15,7 +15,7 @@ from api.wiring.settings import Settings
 from domain.application import ExportLedger
 from domain.exceptions import ConfigurationError, StoreUnavailable
 from sql import migration_scripts, statement
-from sql.names import WRITER_ROLE
+from sql.names import LOGINS, WRITER_ROLE
 
 EMBEDDED_DATABASE = "export_ledger"
 _MIGRATION_LOCK = 0x4578_4C65_6467  # "ExLedg": one migrator at a time per database
@@ -23,10 +23,20 @@ _MIGRATION_LOCK = 0x4578_4C65_6467  # "ExLedg": one migrator at a time per datab
 
 @dataclass
 class Database:
-    """Where the ledger lives. ``server`` keeps an embedded server alive."""
+    """Where the ledger lives. ``server`` keeps an embedded server alive.
+
+    ``url`` is the runtime's: every runtime connection logs in on its server as
+    a least-privilege login (projections/logins.py), whatever its user. The
+    owner's URL (``owner_url``, else ``url``) is for migrations and rebuilds.
+    """
 
     url: str
     server: Any | None = None
+    owner_url: str | None = None
+
+    @property
+    def migrate_url(self) -> str:
+        return self.owner_url or self.url
 
     @property
     def embedded(self) -> bool:
@@ -34,8 +44,14 @@ class Database:
 
 
 def open_database(settings: Settings) -> Database:
+    owner = settings.migrate_database_url
+    owner_url = owner.get_secret_value() if owner is not None else None
     if settings.database_url is not None:
-        return Database(url=settings.database_url.get_secret_value())
+        return Database(url=settings.database_url.get_secret_value(), owner_url=owner_url)
+    if owner_url is not None:
+        raise ConfigurationError(
+            "EXPORT_LEDGER_MIGRATE_DATABASE_URL needs EXPORT_LEDGER_DATABASE_URL as well"
+        )
     return start_embedded(settings.data_dir / "pgdata")
 
 
@@ -75,7 +91,8 @@ def ledger_env(
     lock_timeout_seconds: int = 10,
     create_table: bool = False,
 ) -> dict[str, str]:
-    """The ``eventsourcing`` settings for a PostgreSQL URL."""
+    """The ``eventsourcing`` settings for a PostgreSQL URL: as ``role``'s login
+    (sql.names.LOGINS), or with no role as the URL's own user (the migrator)."""
     try:
         params = conninfo_to_dict(url)
     except psycopg.ProgrammingError as error:
@@ -85,7 +102,7 @@ def ledger_env(
         "POSTGRES_DBNAME": str(params.get("dbname") or params.get("user") or "postgres"),
         "POSTGRES_HOST": str(params.get("host") or "localhost"),
         "POSTGRES_PORT": str(params.get("port") or 5432),
-        "POSTGRES_USER": str(params.get("user") or "postgres"),
+        "POSTGRES_USER": LOGINS[role] if role else str(params.get("user") or "postgres"),
         "POSTGRES_PASSWORD": str(params.get("password") or ""),
         "POSTGRES_POOL_SIZE": str(pool_size),
         "POSTGRES_LOCK_TIMEOUT": str(lock_timeout_seconds),

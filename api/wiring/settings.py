@@ -7,7 +7,7 @@ from pathlib import Path
 from typing import Annotated, Any
 
 import platformdirs
-from pydantic import Field, SecretStr, field_validator
+from pydantic import Field, SecretStr, ValidationInfo, field_validator
 from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
 
 
@@ -23,6 +23,11 @@ class Settings(BaseSettings):
     database_url: SecretStr | None = Field(
         default=None,
         description="postgresql:// URL of the production database; unset: embedded server",
+    )
+    migrate_database_url: SecretStr | None = Field(
+        default=None,
+        description="postgresql:// URL of the schema's owner, for migrate, rebuild and "
+        "rebuild --as-of; unset: EXPORT_LEDGER_DATABASE_URL. The runtime never logs in as it",
     )
     read_database_urls: Annotated[list[SecretStr], NoDecode] = Field(
         default_factory=list,
@@ -96,12 +101,13 @@ class Settings(BaseSettings):
     def _blank_is_unset(cls, value: str | None) -> str | None:
         return value.strip() or None if value is not None else None
 
-    @field_validator("database_url")
+    @field_validator("database_url", "migrate_database_url")
     @classmethod
-    def _postgres_url(cls, value: SecretStr | None) -> SecretStr | None:
+    def _postgres_url(cls, value: SecretStr | None, info: ValidationInfo) -> SecretStr | None:
         if value is None or not value.get_secret_value().strip():
             return None
-        return SecretStr(_checked_url(value.get_secret_value(), "EXPORT_LEDGER_DATABASE_URL"))
+        variable = f"EXPORT_LEDGER_{str(info.field_name).upper()}"
+        return SecretStr(_checked_url(value.get_secret_value(), variable))
 
     @field_validator("read_database_urls", mode="before")
     @classmethod

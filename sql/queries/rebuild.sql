@@ -24,6 +24,15 @@ WHERE schemaname = current_schema() AND tablename LIKE %(pattern)s;
 -- A new empty table like export_logs (columns, row-level security, grants).
 SELECT export_ledger_create_read_table(%(table)s);
 
+-- name: pause_row_security
+-- Row-level security off on a new shadow table, so the projector's login may COPY
+-- into it (PostgreSQL refuses COPY FROM under row-level security); back on after.
+ALTER TABLE {table} DISABLE ROW LEVEL SECURITY;
+
+-- name: resume_row_security
+-- Row-level security back on a shadow table after its bulk load, before any index or swap.
+ALTER TABLE {table} ENABLE ROW LEVEL SECURITY;
+
 -- name: index_read_table
 -- export_logs' indexes on a table made by create_read_table, after its bulk load.
 SELECT export_ledger_index_read_table(%(table)s);

@@ -13,6 +13,7 @@ from psycopg.rows import dict_row
 from domain.application import ExportLedger
 from domain.ids import aggregate_id
 from domain.views import ExportState
+from projections.logins import connect_login
 from sql.names import WRITER_ROLE
 
 EVENTS_TABLE = "exportledger_events"
@@ -23,9 +24,13 @@ CLAIMED_TOPIC = "domain.model:IdempotencyClaim.Claimed"
 
 
 def connect_as(url: str, role: str | None = None) -> psycopg.Connection[dict[str, Any]]:
-    """An autocommit connection as the URL's own user, or taking on ``role``."""
-    options = {"options": f"-c role={role}"} if role else {}
-    return psycopg.connect(url, autocommit=True, row_factory=dict_row, **options)
+    """An autocommit connection as the URL's own user, or as ``role``'s login, the way
+    the application connects (projections/logins.py), never by SET ROLE from the URL's user."""
+    if role is None:
+        return psycopg.connect(url, autocommit=True, row_factory=dict_row)
+    conn = connect_login(url, role, autocommit=True)
+    conn.row_factory = dict_row
+    return conn
 
 
 def connect_writer(url: str) -> psycopg.Connection[dict[str, Any]]:

@@ -255,13 +255,6 @@ def test_writer_can_insert_and_select_directly(writer: Conn, ledger: ExportLedge
     assert ledger.get(state.export_id).version == 1
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="design gap: writer connections log in as the table's owner (the migrating "
-    "user) and only take on export_ledger_writer via the 'role' startup option "
-    "(api/wiring/eventstore.py Factory); SET ROLE NONE gives the owner's rights back, and the "
-    "owner may disable the append-only triggers. Needs a separate non-owner LOGIN user.",
-)
 def test_a_writer_connection_cannot_regain_the_owners_rights(writer: Conn) -> None:
     try:
         with writer.transaction(force_rollback=True):
@@ -269,5 +262,5 @@ def test_a_writer_connection_cannot_regain_the_owners_rights(writer: Conn) -> No
             writer.execute(f"ALTER TABLE {EVENTS_TABLE} DISABLE TRIGGER ALL")
             writer.execute(f"UPDATE {EVENTS_TABLE} SET topic = 'tampered'")
     except errors.InsufficientPrivilege:
-        return  # what a least-privilege writer should get
+        return  # the writer's login owns nothing: RESET ROLE gives it no more
     pytest.fail("a writer connection disabled the append-only triggers and updated events")

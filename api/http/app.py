@@ -18,7 +18,7 @@ from fastapi import FastAPI
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from api.console import mount as console
-from api.http import problems
+from api.http import problems, schemas_commands
 from api.http.routes import audit as audit_routes
 from api.http.routes import downloads, exports, health, history
 from api.http.routes import metrics as metrics_route
@@ -176,6 +176,7 @@ def _openapi_builder(app: FastAPI) -> Callable[[], dict[str, Any]]:
         if app.openapi_schema is None:
             schema = build()
             problems.add_schemas(schema)
+            schemas_commands.add_schemas(schema)
         assert app.openapi_schema is not None
         return app.openapi_schema
 

@@ -35,6 +35,24 @@ from domain.config import ExportConfig, check_config
 from domain.exceptions import InvalidExport
 from domain.values import ExportFormat
 
+JSON_VALUE_REF = "#/components/schemas/JsonValue"
+
+
+def add_schemas(openapi: dict[str, Any]) -> None:
+    """Put JsonValue, what a config's other keys may hold, in the document's components."""
+    value = {"$ref": JSON_VALUE_REF}
+    openapi.setdefault("components", {}).setdefault("schemas", {})["JsonValue"] = {
+        "description": "Any JSON value without NUL in its text (PostgreSQL cannot store it).",
+        "anyOf": [
+            {"type": "string", "pattern": NO_NUL},
+            {"type": "number"},
+            {"type": "boolean"},
+            {"type": "null"},
+            {"type": "array", "items": value},
+            {"type": "object", "propertyNames": {"pattern": NO_NUL}, "additionalProperties": value},
+        ],
+    }
+
 
 def _config_schema() -> dict[str, Any]:
     """The config's JSON Schema: the seed's known keys (either spelling), extras allowed."""
@@ -56,7 +74,8 @@ def _config_schema() -> dict[str, Any]:
             if camel != name:
                 shape["properties"][camel] = {**field, "description": f"Same as {name}."}
                 both.append({"required": [name, camel]})
-        shape["additionalProperties"] = True
+        shape["additionalProperties"] = {"$ref": JSON_VALUE_REF}
+        shape["propertyNames"] = {"pattern": NO_NUL}
         shape["not"] = {"anyOf": both}  # one spelling of each, not both
     schema["description"] = (
         "The client's configuration snapshot, stored and returned exactly as sent: the seed's "

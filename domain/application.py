@@ -8,7 +8,6 @@ from __future__ import annotations
 
 from collections.abc import Callable, Iterator, Mapping, Sequence
 from contextlib import contextmanager
-from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any, Protocol, runtime_checkable
 from uuid import UUID
@@ -22,13 +21,12 @@ from domain.exceptions import (
     ConcurrentModification,
     ExportNotFound,
     IdempotencyKeyReused,
-    IllegalTransition,
     InvalidExport,
     StoreUnavailable,
 )
 from domain.group_commit import GroupCommitter
 from domain.ids import aggregate_id, idempotency_claim_id, new_export_id
-from domain.imports import IMPORT_ACTOR, Outcome, SourceRow, plan_sync
+from domain.imports import IMPORT_ACTOR, SourceRow
 from domain.model import SYSTEM_ACTOR, ExportLog, IdempotencyClaim
 from domain.rules import (
     aware,
@@ -39,9 +37,11 @@ from domain.rules import (
     check_status,
     request_fingerprint,
 )
+from domain.sync import BulkRecorder, StoredExports, Synced, plan_rows, read_exports
 from domain.values import Status
 from domain.views import ExportState, HistoryEntry
 
+_SYNC_ATTEMPTS = 3
 _EVENT_META = frozenset(
     {"originator_id", "originator_version", "originator_topic", "timestamp", "actor"}
 )
@@ -49,15 +49,6 @@ _EVENT_META = frozenset(
 
 def utc_now() -> datetime:
     return datetime.now(UTC)
-
-
-@dataclass(frozen=True, slots=True)
-class Synced:
-    """What became of one source row: its outcome, or why it was refused."""
-
-    export_id: str
-    outcome: Outcome | None
-    refused: str | None = None
 
 
 @runtime_checkable
@@ -219,27 +210,36 @@ class ExportLedger(Application[UUID]):
             expired += self._expire_batch(candidates, moment)
             after = candidates[-1]
 
-    def sync_rows(self, rows: Sequence[SourceRow], *, actor: str = IMPORT_ACTOR) -> list[Synced]:
+    def sync_rows(
+        self,
+        rows: Sequence[SourceRow],
+        *,
+        actor: str = IMPORT_ACTOR,
+        known: StoredExports | None = None,
+        dry_run: bool = False,
+    ) -> list[Synced]:
         """Record each row of another system's table as events (domain/imports.py), the
         rows that need any in one append; a row that cannot be recorded is reported in
-        its result and records nothing."""
-        results: list[Synced] = []
-        pending: dict[str, ExportLog] = {}
-        for row in rows:
-            if row.export_id in pending:  # the same export twice: the first is saved first
-                self._save_all(list(pending.values()))
-                pending.clear()
+        its result and records nothing. ``known`` reads the rows' exports in one call
+        (else one load each); ``dry_run`` plans the same way and records nothing.
+        When another command changes one of the exports meanwhile, the rows are
+        planned again on what it recorded."""
+        for attempt in range(_SYNC_ATTEMPTS):
+            found = (
+                read_exports(known, self.mapper, rows)
+                if known is not None
+                else {r.export_id: e for r in rows if (e := self._find(r.export_id))}
+            )
+            plan = plan_rows(rows, found, actor)
+            if dry_run or not plan.exports:
+                return plan.results
             try:
-                outcome, export = plan_sync(self._find(row.export_id), row, actor)
-            except (InvalidExport, IllegalTransition) as error:
-                results.append(Synced(row.export_id, None, str(error)))
-                continue
-            results.append(Synced(row.export_id, outcome))
-            if outcome != "unchanged":
-                pending[row.export_id] = export
-        if pending:
-            self._save_all(list(pending.values()))
-        return results
+                self._append(list(plan.exports.values()))
+                return plan.results
+            except ConcurrentModification:
+                if attempt + 1 == _SYNC_ATTEMPTS:
+                    raise
+        raise AssertionError("unreachable")
 
     # -- queries --------------------------------------------------------------
 
@@ -310,12 +310,15 @@ class ExportLedger(Application[UUID]):
         except ExportNotFound:
             return None
 
-    def _save_all(self, exports: Sequence[ExportLog]) -> None:
-        for export in exports:
-            for pending in export.pending_events:
-                check_no_nul(vars(pending))
+    def _append(self, exports: Sequence[ExportLog]) -> None:
+        """One append of every pending event of ``exports`` (their rows were checked
+        for NUL characters when planned)."""
+        events = [e for export in exports for e in export.collect_events()]
         with _translated_errors("import batch"):
-            self.save(*exports)
+            if isinstance(self.recorder, BulkRecorder):
+                self.recorder.insert_events_in_bulk(list(map(self.mapper.to_stored_event, events)))
+            else:
+                self.events.put(events)
 
     def _replay_claim(self, user_id: str, key: str, fingerprint: str) -> ExportState:
         try:

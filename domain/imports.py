@@ -14,18 +14,22 @@ when the ledger learned of them.
 
 from __future__ import annotations
 
+import json
 from dataclasses import dataclass
 from datetime import UTC, datetime
+from functools import lru_cache
 from typing import Any, Literal
 
+from domain.config import check_config
 from domain.exceptions import IllegalTransition, InvalidExport
 from domain.ids import is_export_id
 from domain.model import ExportLog
-from domain.rules import check_request
+from domain.rules import check_no_nul, check_request
 from domain.values import Status
 
 IMPORT_ACTOR = "import"
 Outcome = Literal["created", "changed", "unchanged"]
+_TEXT_FIELDS = ("id", "export_id", "user_id", "format", "status", "file_url", "error_message")
 
 
 @dataclass(frozen=True, slots=True)
@@ -51,7 +55,10 @@ class SourceRow:
 def plan_sync(
     export: ExportLog | None, row: SourceRow, actor: str = IMPORT_ACTOR
 ) -> tuple[Outcome, ExportLog]:
-    """The export with the row's changes pending on it (none when ``unchanged``)."""
+    """The export with the row's changes pending on it (none when ``unchanged``).
+
+    Everything is checked before the first event, so a refused row adds none.
+    """
     fmt, config = _check_row(row)
     target = _target(row)
     if export is None:
@@ -67,13 +74,14 @@ def plan_sync(
         _move(export, target, row, actor)
         return "created", export
     _check_same_request(export, row, fmt, config)
+    pending = len(export.pending_events)  # an earlier row of the same export may have left some
     if export.status == target:
         _check_same_outcome(export, row)
         if target == Status.COMPLETED and export.expires_at != _utc(row.expires_at):
             export.change_expiry(actor, _utc(row.expires_at))
     else:
         _move(export, target, row, actor)
-    return ("changed" if export.pending_events else "unchanged"), export
+    return ("changed" if len(export.pending_events) > pending else "unchanged"), export
 
 
 def _check_row(row: SourceRow) -> tuple[str, dict[str, Any]]:
@@ -81,7 +89,35 @@ def _check_row(row: SourceRow) -> tuple[str, dict[str, Any]]:
         raise InvalidExport(f"export_id {row.export_id!r} is neither a UUID nor an exp_ id")
     if row.timestamp.tzinfo is None:
         raise InvalidExport("timestamp must carry a timezone")
-    return check_request(row.user_id, row.format, row.config, row.conversation_count)
+    check_no_nul({name: getattr(row, name) for name in _TEXT_FIELDS})
+    fmt, _ = check_request(row.user_id, row.format, None, row.conversation_count)
+    return fmt, _checked_config(row.config, fmt)
+
+
+def _checked_config(config: Any, fmt: str) -> dict[str, Any]:
+    """``check_config``, remembered by the config's JSON text: a source table holds a
+    few configs many times over, and checking one costs more than the rest of a row."""
+    if config is None:
+        return {}
+    try:
+        text = json.dumps(config, ensure_ascii=False, allow_nan=False, separators=(",", ":"))
+    except (TypeError, ValueError, RecursionError):
+        return check_config(config, fmt)  # raises, saying why
+    problem = _config_problem(text, fmt)
+    if problem is not None:
+        raise InvalidExport(problem)
+    checked: dict[str, Any] = json.loads(text)
+    return checked
+
+
+@lru_cache(maxsize=4096)
+def _config_problem(text: str, fmt: str) -> str | None:
+    try:
+        config = check_config(json.loads(text), fmt)
+        check_no_nul({"config": config})
+    except InvalidExport as error:
+        return str(error)
+    return None
 
 
 def _target(row: SourceRow) -> Status:

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import typer
 
-from api.cli import audit, exports, projection, seal, server, status
+from api.cli import audit, exports, importer, projection, seal, server, status
 from api.wiring.logs import setup_logging
 
 app = typer.Typer(
@@ -17,7 +17,7 @@ app = typer.Typer(
     no_args_is_help=True,
     pretty_exceptions_enable=False,
 )
-for group in (status, exports, projection, seal, audit, server):
+for group in (status, exports, importer, projection, seal, audit, server):
     app.add_typer(group.commands)
 
 

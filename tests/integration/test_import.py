@@ -1,0 +1,274 @@
+"""``export-ledger import``: the seed's export_logs table, in a second database on the
+test server, recorded as events; re-runs, changes in the source, refused rows, a
+dry run, a kill -9 mid-run, and the command's refusals."""
+
+from __future__ import annotations
+
+import json
+import random
+from collections.abc import Iterator
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+from typing import Any
+
+import psycopg
+import pytest
+from psycopg.rows import dict_row
+from typer.testing import CliRunner, Result
+
+from api.cli.main import app
+from api.wiring.database import create_database
+from api.wiring.signing import Ed25519Signer
+from projections.verify import verify
+from tests import pg
+from tests.integration.readmodel_helpers import (
+    catch_up,
+    head,
+    kill_hard,
+    rows_by_export_id,
+    start_cli,
+    wait_backends_gone,
+    wait_until,
+)
+from tests.integration.test_seal import seal_all
+from tests.seed_table import copy_rows, create_table, seed_row, seed_rows
+
+runner = CliRunner()
+SHOWN = (
+    "export_id", "user_id", "timestamp", "format", "config", "conversation_count",
+    "file_size", "status", "file_url", "expires_at", "error_message",
+)  # fmt: skip
+Row = dict[str, Any]
+
+
+@pytest.fixture
+def source_url(admin_url: str) -> Iterator[str]:
+    """A second database on the test server, holding the seed's table with 300 rows."""
+    name = pg.new_name("el_src")
+    create_database(admin_url, name)
+    url = pg.with_database(admin_url, name)
+    with psycopg.connect(url) as conn:
+        create_table(conn, "export_logs")
+        copy_rows(conn, "export_logs", seed_rows(300, random.Random(7)))
+    yield url
+    pg.drop(admin_url, name)
+
+
+def run_import(url: str, source: str, tmp_path: Path, *args: str) -> Result:
+    env = {"EXPORT_LEDGER_DATABASE_URL": url, "EXPORT_LEDGER_DATA_DIR": str(tmp_path)}
+    return runner.invoke(app, ["import", "--from", source, *args], env=env)
+
+
+def source_rows(source: str, table: str = "export_logs") -> dict[str, Row]:
+    with psycopg.connect(source, row_factory=dict_row) as conn:
+        rows = conn.execute(f"SELECT * FROM {table}").fetchall()
+    return {str(r["export_id"]): r for r in rows}
+
+
+def shown(row: Row) -> Row:
+    """What the read table must show of a source row (ids as text)."""
+    return {c: str(row[c]) if c in ("export_id", "user_id") else row[c] for c in SHOWN}
+
+
+def assert_read_table_shows(url: str, source: str) -> None:
+    catch_up(url)
+    live = {k: {c: r[c] for c in SHOWN} for k, r in rows_by_export_id(url).items()}
+    expected = {k: shown(r) for k, r in source_rows(source).items()}
+    assert live == expected
+
+
+def change_source(source: str, query: str, *params: Any) -> None:
+    with psycopg.connect(source) as conn:
+        conn.execute(query, params)
+
+
+def one_of(source: str, status: str) -> str:
+    return next(k for k, r in source_rows(source).items() if r["status"] == status)
+
+
+def event_types(url: str, after: int) -> list[tuple[str, str]]:
+    with psycopg.connect(url) as conn:
+        rows = conn.execute(
+            "SELECT e.topic, l.export_id FROM exportledger_events e "
+            "JOIN export_logs l ON l.id = e.originator_id "
+            "WHERE e.notification_id > %s ORDER BY e.notification_id",
+            (after,),
+        ).fetchall()
+    return [(topic.rsplit(".", 1)[1], export_id) for topic, export_id in rows]
+
+
+def test_the_read_table_shows_the_source_rows_and_verify_passes(
+    database_url: str, source_url: str, tmp_path: Path, signer: Ed25519Signer
+) -> None:
+    result = run_import(database_url, source_url, tmp_path, "--batch-size", "64")
+    assert result.exit_code == 0, result.output
+    assert "300 rows of export_logs" in result.stdout
+    assert "300 created, 0 changed, 0 unchanged, 0 refused" in result.stdout
+    assert head(database_url) == 60 * (1 + 2 + 3 + 3 + 4)  # 60 rows of each status
+    assert_read_table_shows(database_url, source_url)
+    seal_all(database_url, signer, batch=500)
+    assert verify(database_url).ok
+
+
+def test_a_rerun_records_nothing_new(database_url: str, source_url: str, tmp_path: Path) -> None:
+    assert run_import(database_url, source_url, tmp_path).exit_code == 0
+    before = head(database_url)
+    again = run_import(database_url, source_url, tmp_path)
+    assert again.exit_code == 0, again.output
+    assert "0 created, 0 changed, 300 unchanged, 0 refused" in again.stdout
+    assert head(database_url) == before
+
+
+def test_changes_in_the_source_record_exactly_those_events(
+    database_url: str, source_url: str, tmp_path: Path
+) -> None:
+    assert run_import(database_url, source_url, tmp_path).exit_code == 0
+    catch_up(database_url)
+    before = head(database_url)
+    finished, extended = one_of(source_url, "processing"), one_of(source_url, "completed")
+    later = datetime.now(UTC) + timedelta(days=60)
+    change_source(
+        source_url,
+        "UPDATE export_logs SET status = 'completed', file_size = 99, "
+        "file_url = 'https://storage.example.com/x.json', expires_at = %s WHERE export_id = %s",
+        later,
+        finished,
+    )
+    change_source(
+        source_url, "UPDATE export_logs SET expires_at = %s WHERE export_id = %s", later, extended
+    )
+    result = run_import(database_url, source_url, tmp_path)
+    assert result.exit_code == 0, result.output
+    assert "0 created, 2 changed, 298 unchanged, 0 refused" in result.stdout
+    catch_up(database_url)
+    assert event_types(database_url, before) == [
+        ("Completed", finished),
+        ("ExpiryChanged", extended),
+    ]
+    assert_read_table_shows(database_url, source_url)
+
+
+def test_rows_the_ledger_cannot_record_are_listed_and_skipped(
+    database_url: str, source_url: str, tmp_path: Path
+) -> None:
+    assert run_import(database_url, source_url, tmp_path).exit_code == 0
+    before = head(database_url)
+    went_back, new_user = one_of(source_url, "completed"), one_of(source_url, "failed")
+    change_source(
+        source_url, "UPDATE export_logs SET status = 'processing' WHERE export_id = %s", went_back
+    )
+    change_source(
+        source_url, "UPDATE export_logs SET user_id = gen_random_uuid() WHERE export_id = %s",
+        new_user,
+    )  # fmt: skip
+    report = tmp_path / "refused.jsonl"
+    result = run_import(database_url, source_url, tmp_path, "--report", str(report))
+    assert result.exit_code == 0, result.output
+    assert "0 created, 0 changed, 298 unchanged, 2 refused" in result.stdout
+    assert f"2 rows refused and skipped, listed in {report}" in result.stdout
+    refused = {line["export_id"]: line for line in map(json.loads, report.read_text().splitlines())}
+    assert set(refused) == {went_back, new_user}
+    assert "is completed: cannot become processing" in refused[went_back]["reason"]
+    assert "user_id of export" in refused[new_user]["reason"]
+    assert refused[went_back]["id"] == str(source_rows(source_url)[went_back]["id"])
+    assert head(database_url) == before
+
+    on_stderr = run_import(database_url, source_url, tmp_path)
+    assert on_stderr.exit_code == 0
+    assert f"(export {went_back}): export {went_back!r} is completed" in on_stderr.stderr
+    assert "2 rows refused and skipped, listed above on stderr" in on_stderr.stdout
+
+
+def test_a_new_row_no_export_can_be_is_refused_and_the_rest_recorded(
+    database_url: str, source_url: str, tmp_path: Path
+) -> None:
+    change_source(
+        source_url,
+        "UPDATE export_logs SET format = 'json', config = config || '{\"format\": \"csv\"}' "
+        "WHERE export_id = %s",
+        one_of(source_url, "queued"),
+    )
+    result = run_import(database_url, source_url, tmp_path)
+    assert result.exit_code == 0, result.output
+    assert "299 created, 0 changed, 0 unchanged, 1 refused" in result.stdout
+    assert "config.format is 'csv' but format is 'json'" in result.stderr
+
+
+def test_a_dry_run_records_nothing(database_url: str, source_url: str, tmp_path: Path) -> None:
+    result = run_import(database_url, source_url, tmp_path, "--dry-run")
+    assert result.exit_code == 0, result.output
+    assert "dry run, nothing recorded: of 300 rows of export_logs, would be 300 created" in (
+        result.stdout
+    )
+    assert head(database_url) == 0
+
+    assert run_import(database_url, source_url, tmp_path).exit_code == 0
+    before = head(database_url)
+    change_source(
+        source_url, "UPDATE export_logs SET status = 'processing' WHERE export_id = %s",
+        one_of(source_url, "queued"),
+    )  # fmt: skip
+    result = run_import(database_url, source_url, tmp_path, "--dry-run")
+    assert "0 created, 1 changed, 299 unchanged, 0 refused" in result.stdout
+    assert head(database_url) == before
+
+
+def test_kill_9_mid_import_leaves_whole_exports_and_a_rerun_finishes(
+    admin_url: str, database_url: str, source_url: str, tmp_path: Path
+) -> None:
+    with psycopg.connect(source_url) as conn:
+        rng, now = random.Random(8), datetime.now(UTC)
+        copy_rows(conn, "export_logs", (seed_row(rng, now) for _ in range(2700)))
+    proc = start_cli(
+        database_url, "import", "--from", source_url, "--batch-size", "7",
+        app_name="el-test-import", log=tmp_path / "import.log",
+    )  # fmt: skip
+    wait_until(lambda: head(database_url) > 0, timeout=60)
+    assert kill_hard(proc), "the import finished before it could be killed"
+    wait_backends_gone(database_url, "el-test-import")
+
+    catch_up(database_url)
+    live, source = rows_by_export_id(database_url), source_rows(source_url)
+    assert 0 < len(live) < len(source)
+    for export_id, row in live.items():  # each export has all of its row's events
+        assert {c: row[c] for c in SHOWN} == shown(source[export_id])
+
+    result = run_import(database_url, source_url, tmp_path)
+    assert result.exit_code == 0, result.output
+    assert f"{len(live):,} unchanged" in result.stdout
+    assert_read_table_shows(database_url, source_url)
+
+
+@pytest.mark.parametrize(
+    ("source", "table", "message"),
+    [
+        ("not a url", "export_logs", "bad source database URL"),
+        ("postgresql://nobody@127.0.0.1:1/none", "export_logs", "cannot reach the source"),
+        (None, "no_such_table", "the source database has no table no_such_table"),
+        (None, "a.b.c", "not a table name: 'a.b.c'"),
+        (None, "partial", "lacks the seed's columns: file_url, expires_at"),
+    ],
+)
+def test_what_the_import_refuses_to_start_on(
+    database_url: str,
+    source_url: str,
+    tmp_path: Path,
+    source: str | None,
+    table: str,
+    message: str,
+) -> None:
+    change_source(source_url, "CREATE TABLE partial AS SELECT * FROM export_logs")
+    change_source(source_url, "ALTER TABLE partial DROP COLUMN file_url, DROP COLUMN expires_at")
+    result = run_import(database_url, source or source_url, tmp_path, "--table", table)
+    assert result.exit_code == 2, result.output
+    assert message in result.stderr
+    assert len(result.stderr.strip().splitlines()) == 1
+    assert "Traceback" not in result.output
+
+
+def test_a_schema_qualified_table(database_url: str, source_url: str, tmp_path: Path) -> None:
+    change_source(source_url, 'CREATE SCHEMA "Old"')
+    change_source(source_url, 'ALTER TABLE export_logs SET SCHEMA "Old"')
+    result = run_import(database_url, source_url, tmp_path, "--table", "Old.export_logs")
+    assert result.exit_code == 0, result.output
+    assert "300 created" in result.stdout

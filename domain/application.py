@@ -37,7 +37,7 @@ from domain.rules import (
     check_status,
     request_fingerprint,
 )
-from domain.sync import BulkRecorder, StoredExports, Synced, plan_rows, read_exports
+from domain.sync import BulkRecorder, StoredExports, Synced, SyncPlan, plan_rows, read_exports
 from domain.values import Status
 from domain.views import ExportState, HistoryEntry
 
@@ -220,26 +220,48 @@ class ExportLedger(Application[UUID]):
     ) -> list[Synced]:
         """Record each row of another system's table as events (domain/imports.py), the
         rows that need any in one append; a row that cannot be recorded is reported in
-        its result and records nothing. ``known`` reads the rows' exports in one call
-        (else one load each); ``dry_run`` plans the same way and records nothing.
-        When another command changes one of the exports meanwhile, the rows are
-        planned again on what it recorded."""
+        its result and records nothing. ``dry_run`` plans the same way and records
+        nothing. When another command changed one of the exports since they were
+        read, the rows are planned again on what it recorded."""
         for attempt in range(_SYNC_ATTEMPTS):
-            found = (
-                read_exports(known, self.mapper, rows)
-                if known is not None
-                else {r.export_id: e for r in rows if (e := self._find(r.export_id))}
-            )
-            plan = plan_rows(rows, found, actor)
-            if dry_run or not plan.exports:
+            plan = self.plan_rows(rows, actor=actor, known=known)
+            if dry_run:
                 return plan.results
             try:
-                self._append(list(plan.exports.values()))
+                self.append_plan(plan)
                 return plan.results
             except ConcurrentModification:
                 if attempt + 1 == _SYNC_ATTEMPTS:
                     raise
         raise AssertionError("unreachable")
+
+    def plan_rows(
+        self,
+        rows: Sequence[SourceRow],
+        *,
+        actor: str = IMPORT_ACTOR,
+        known: StoredExports | None = None,
+    ) -> SyncPlan:
+        """What syncing ``rows`` would record, on their exports as stored now: read in
+        one call to ``known``, else loaded one by one."""
+        found = (
+            read_exports(known, self.mapper, rows)
+            if known is not None
+            else {r.export_id: e for r in rows if (e := self._find(r.export_id))}
+        )
+        return plan_rows(rows, found, actor)
+
+    def append_plan(self, plan: SyncPlan) -> None:
+        """A plan's events in one append (its rows were checked for NUL characters);
+        ConcurrentModification when one of its exports changed since it was planned."""
+        events = [e for export in plan.exports.values() for e in export.collect_events()]
+        if not events:
+            return
+        with _translated_errors("import batch"):
+            if isinstance(self.recorder, BulkRecorder):
+                self.recorder.insert_events_in_bulk(list(map(self.mapper.to_stored_event, events)))
+            else:
+                self.events.put(events)
 
     # -- queries --------------------------------------------------------------
 
@@ -309,16 +331,6 @@ class ExportLedger(Application[UUID]):
             return self._load(export_id)
         except ExportNotFound:
             return None
-
-    def _append(self, exports: Sequence[ExportLog]) -> None:
-        """One append of every pending event of ``exports`` (their rows were checked
-        for NUL characters when planned)."""
-        events = [e for export in exports for e in export.collect_events()]
-        with _translated_errors("import batch"):
-            if isinstance(self.recorder, BulkRecorder):
-                self.recorder.insert_events_in_bulk(list(map(self.mapper.to_stored_event, events)))
-            else:
-                self.events.put(events)
 
     def _replay_claim(self, user_id: str, key: str, fingerprint: str) -> ExportState:
         try:

@@ -247,7 +247,11 @@ class ExportLedger(Application[UUID]):
         found = (
             read_exports(known, self.mapper, rows)
             if known is not None
-            else {r.export_id: e for r in rows if (e := self._find(r.export_id))}
+            else {
+                r.export_id: e
+                for r in rows
+                if isinstance(r.export_id, str) and (e := self._find(r.export_id))
+            }
         )
         return plan_rows(rows, found, actor)
 

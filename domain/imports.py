@@ -88,8 +88,10 @@ def plan_sync(
 
 
 def _check_row(row: SourceRow) -> tuple[str, dict[str, Any]]:
-    if not is_export_id(row.export_id):
+    if not isinstance(row.export_id, str) or not is_export_id(row.export_id):
         raise InvalidExport(f"export_id {row.export_id!r} is neither a UUID nor an exp_ id")
+    if not isinstance(row.timestamp, datetime):
+        raise InvalidExport(f"timestamp {row.timestamp!r} is not a time")
     if row.timestamp.tzinfo is None:
         raise InvalidExport("timestamp must carry a timezone")
     check_no_nul({name: getattr(row, name) for name in _TEXT_FIELDS})

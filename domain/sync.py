@@ -85,7 +85,7 @@ def read_exports(
 ) -> dict[str, ExportLog]:
     """The stored exports the rows name, by export id, from one call to ``known``;
     each rebuilt from its events as the library's repository does."""
-    ids = list({aggregate_id(row.export_id) for row in rows})
+    ids = list({aggregate_id(row.export_id) for row in rows if isinstance(row.export_id, str)})
     by_export: dict[UUID, list[StoredEvent]] = {}
     for originator_id, version, topic, state in known.stored_events(ids):
         stored = StoredEvent(originator_id, version, topic, state)

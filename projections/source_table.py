@@ -38,6 +38,8 @@ SEED_COLUMNS = (
     "updated_at",
 )
 
+_TIME_COLUMNS = ("timestamp", "expires_at", "created_at", "updated_at")
+
 
 def table_identifier(name: str) -> sql.Identifier:
     """``table`` or ``schema.table`` as an identifier; ConfigurationError otherwise."""
@@ -113,11 +115,18 @@ class SourceTable:
         if not found or not found[0]:
             raise ConfigurationError(f"the source database has no table {self.name}")
         rows = conn.execute(query("imports", "source_columns"), (regclass,)).fetchall()
-        missing = [c for c in SEED_COLUMNS if c not in {r[0] for r in rows}]
+        types = {str(name): str(kind) for name, kind in rows}
+        missing = [c for c in SEED_COLUMNS if c not in types]
         if missing:
             raise ConfigurationError(
                 f"the source table {self.name} lacks the seed's columns: {', '.join(missing)}"
             )
+        for column in _TIME_COLUMNS:
+            if types[column] != "timestamp with time zone":
+                raise ConfigurationError(
+                    f"the source table {self.name}'s column {column} is {types[column]}, not "
+                    "timestamp with time zone: its times would be ambiguous"
+                )
 
 
 def _connect(url: str) -> psycopg.Connection[Any]:

@@ -3,7 +3,7 @@
 -- every value is a query parameter.
 
 -- name: source_columns
-SELECT a.attname
+SELECT a.attname, format_type(a.atttypid, a.atttypmod)
 FROM pg_attribute AS a
 WHERE a.attrelid = to_regclass(%s) AND a.attnum > 0 AND NOT a.attisdropped;
 
@@ -15,7 +15,7 @@ SELECT count(*) FROM {table};
 
 -- name: source_rows
 -- Read as the seed's columns hold them; ids and texts as text, counts as bigint.
-SELECT id::text, export_id::text, user_id::text, "timestamp", format::text, config,
+SELECT id::text, export_id::text, user_id::text, "timestamp", format::text, config::jsonb,
     conversation_count::bigint, file_size::bigint, status::text, file_url::text,
     expires_at, error_message::text, created_at, updated_at
 FROM {table};

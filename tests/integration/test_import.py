@@ -1,6 +1,6 @@
 """``export-ledger import``: the seed's export_logs table, in a second database on the
 test server, recorded as events; re-runs, changes in the source, refused rows, a
-dry run, a kill -9 mid-run, and the command's refusals."""
+dry run, and a kill -9 mid-run (what it refuses to start on: test_import_sources.py)."""
 
 from __future__ import annotations
 
@@ -9,18 +9,23 @@ import random
 from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
-from typing import Any
 
 import psycopg
 import pytest
-from psycopg.rows import dict_row
-from typer.testing import CliRunner, Result
 
-from api.cli.main import app
-from api.wiring.database import create_database
 from api.wiring.signing import Ed25519Signer
 from projections.verify import verify
-from tests import pg
+from tests.integration.import_helpers import (
+    SHOWN,
+    assert_read_table_shows,
+    change_source,
+    event_types,
+    one_of,
+    run_import,
+    seed_source,
+    shown,
+    source_rows,
+)
 from tests.integration.readmodel_helpers import (
     catch_up,
     head,
@@ -31,70 +36,12 @@ from tests.integration.readmodel_helpers import (
     wait_until,
 )
 from tests.integration.test_seal import seal_all
-from tests.seed_table import copy_rows, create_table, seed_row, seed_rows
-
-runner = CliRunner()
-SHOWN = (
-    "export_id", "user_id", "timestamp", "format", "config", "conversation_count",
-    "file_size", "status", "file_url", "expires_at", "error_message",
-)  # fmt: skip
-Row = dict[str, Any]
+from tests.seed_table import copy_rows, seed_row
 
 
 @pytest.fixture
 def source_url(admin_url: str) -> Iterator[str]:
-    """A second database on the test server, holding the seed's table with 300 rows."""
-    name = pg.new_name("el_src")
-    create_database(admin_url, name)
-    url = pg.with_database(admin_url, name)
-    with psycopg.connect(url) as conn:
-        create_table(conn, "export_logs")
-        copy_rows(conn, "export_logs", seed_rows(300, random.Random(7)))
-    yield url
-    pg.drop(admin_url, name)
-
-
-def run_import(url: str, source: str, tmp_path: Path, *args: str) -> Result:
-    env = {"EXPORT_LEDGER_DATABASE_URL": url, "EXPORT_LEDGER_DATA_DIR": str(tmp_path)}
-    return runner.invoke(app, ["import", "--from", source, *args], env=env)
-
-
-def source_rows(source: str, table: str = "export_logs") -> dict[str, Row]:
-    with psycopg.connect(source, row_factory=dict_row) as conn:
-        rows = conn.execute(f"SELECT * FROM {table}").fetchall()
-    return {str(r["export_id"]): r for r in rows}
-
-
-def shown(row: Row) -> Row:
-    """What the read table must show of a source row (ids as text)."""
-    return {c: str(row[c]) if c in ("export_id", "user_id") else row[c] for c in SHOWN}
-
-
-def assert_read_table_shows(url: str, source: str) -> None:
-    catch_up(url)
-    live = {k: {c: r[c] for c in SHOWN} for k, r in rows_by_export_id(url).items()}
-    expected = {k: shown(r) for k, r in source_rows(source).items()}
-    assert live == expected
-
-
-def change_source(source: str, query: str, *params: Any) -> None:
-    with psycopg.connect(source) as conn:
-        conn.execute(query, params)
-
-
-def one_of(source: str, status: str) -> str:
-    return next(k for k, r in source_rows(source).items() if r["status"] == status)
-
-
-def event_types(url: str, after: int) -> list[tuple[str, str]]:
-    with psycopg.connect(url) as conn:
-        rows = conn.execute(
-            "SELECT e.topic, l.export_id FROM exportledger_events e "
-            "JOIN export_logs l ON l.id = e.originator_id "
-            "WHERE e.notification_id > %s ORDER BY e.notification_id",
-            (after,),
-        ).fetchall()
-    return [(topic.rsplit(".", 1)[1], export_id) for topic, export_id in rows]
+    yield from seed_source(admin_url)
 
 
 def test_the_read_table_shows_the_source_rows_and_verify_passes(
@@ -237,38 +184,3 @@ def test_kill_9_mid_import_leaves_whole_exports_and_a_rerun_finishes(
     assert result.exit_code == 0, result.output
     assert f"{len(live):,} unchanged" in result.stdout
     assert_read_table_shows(database_url, source_url)
-
-
-@pytest.mark.parametrize(
-    ("source", "table", "message"),
-    [
-        ("not a url", "export_logs", "bad source database URL"),
-        ("postgresql://nobody@127.0.0.1:1/none", "export_logs", "cannot reach the source"),
-        (None, "no_such_table", "the source database has no table no_such_table"),
-        (None, "a.b.c", "not a table name: 'a.b.c'"),
-        (None, "partial", "lacks the seed's columns: file_url, expires_at"),
-    ],
-)
-def test_what_the_import_refuses_to_start_on(
-    database_url: str,
-    source_url: str,
-    tmp_path: Path,
-    source: str | None,
-    table: str,
-    message: str,
-) -> None:
-    change_source(source_url, "CREATE TABLE partial AS SELECT * FROM export_logs")
-    change_source(source_url, "ALTER TABLE partial DROP COLUMN file_url, DROP COLUMN expires_at")
-    result = run_import(database_url, source or source_url, tmp_path, "--table", table)
-    assert result.exit_code == 2, result.output
-    assert message in result.stderr
-    assert len(result.stderr.strip().splitlines()) == 1
-    assert "Traceback" not in result.output
-
-
-def test_a_schema_qualified_table(database_url: str, source_url: str, tmp_path: Path) -> None:
-    change_source(source_url, 'CREATE SCHEMA "Old"')
-    change_source(source_url, 'ALTER TABLE export_logs SET SCHEMA "Old"')
-    result = run_import(database_url, source_url, tmp_path, "--table", "Old.export_logs")
-    assert result.exit_code == 0, result.output
-    assert "300 created" in result.stdout

@@ -10,6 +10,11 @@ same table with only its primary key and unique export_id. The import's rate is
 the command's own report (rows / seconds from its first batch to its last, so
 not its start-up); it runs a second time on the same source, when every row is
 unchanged. Peak RSS is of the process (VmHWM), against ``export-ledger status``.
+
+For comparison, the naive path on the first 2,000 (full: 10,000) rows of the same
+source, in the benchmark's process: 500 rows at a time planned without a
+``StoredExports`` (one load per row) and saved with the library's ``save()`` (one
+INSERT of an array of rows, not COPY).
 """
 
 from __future__ import annotations
@@ -26,12 +31,16 @@ from typing import Any
 import psycopg
 from psycopg import sql
 
+from api.wiring.database import ledger_env
+from domain.application import ExportLedger
+from projections.source_table import SourceTable
 from tests.benchmarks.report import BenchResult, Figure, Target
 from tests.benchmarks.support import checkpoint, count_events, fresh_database, run_cli
 from tests.seed_table import COLUMNS, create_table, seed_row
 
 NAME = "import_rows"
 ROWS = {"small": 20_000, "full": 1_000_000}
+NAIVE_ROWS = {"small": 2_000, "full": 10_000}
 _REPORT = re.compile(
     r"([\d,]+) rows of \S+ in [\d.]+ s \(([\d,]+) rows/s\): ([\d,]+) created, "
     r"([\d,]+) changed, ([\d,]+) unchanged, ([\d,]+) refused"
@@ -53,6 +62,8 @@ def run(admin_url: str, scale: str) -> BenchResult:
                 details["import"] = _import(url, source)
                 details["events"] = count_events(url)
                 details["reimport"] = _import(url, source)
+            with fresh_database(admin_url, "bench_import_naive") as url:
+                details["naive"] = _naive(url, source, NAIVE_ROWS[scale])
     return BenchResult(_figures(details), details)
 
 
@@ -117,6 +128,25 @@ def _import(url: str, source: str) -> dict[str, Any]:
     }
 
 
+def _naive(url: str, source: str, rows: int) -> dict[str, Any]:
+    ledger = ExportLedger(env=ledger_env(url, lock_timeout_seconds=30))
+    done = 0
+    try:
+        checkpoint(url)
+        with SourceTable(source, "export_logs") as table:
+            started = time.perf_counter()
+            for batch in table.batches(500):
+                plan = ledger.plan_rows(batch[: rows - done])  # no StoredExports: a load per row
+                ledger.save(*plan.exports.values())  # the library's save, not COPY
+                done += len(batch)
+                if done >= rows:
+                    break
+            seconds = time.perf_counter() - started
+    finally:
+        ledger.close()
+    return {"rows": rows, "seconds": seconds, "rows_per_second": rows / seconds}
+
+
 def _figures(details: dict[str, Any]) -> list[Figure]:
     rows, imported, again = details["rows"], details["import"], details["reimport"]
     seed_copy, bare_copy = details["copy_seed_table"], details["copy_bare_table"]
@@ -137,6 +167,14 @@ def _figures(details: dict[str, Any]) -> list[Figure]:
             "rows/s",
             f"COPY of {rows:,} rows, primary key and export_id only",
             bare_copy["rows_per_second"],
+        ),
+        Figure(
+            NAME,
+            f"import, {rows:,} seed rows",
+            imported["rows_per_second"],
+            "rows/s",
+            f"naive sync_rows, first {details['naive']['rows']:,} rows",
+            details["naive"]["rows_per_second"],
         ),
         Figure(
             NAME,

@@ -14,13 +14,10 @@ when the ledger learned of them.
 
 from __future__ import annotations
 
-import json
-import re
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any, Literal
 
-from domain.config import check_config
 from domain.exceptions import IllegalTransition, InvalidExport
 from domain.ids import is_export_id
 from domain.model import ExportLog
@@ -30,9 +27,6 @@ from domain.values import Status
 IMPORT_ACTOR = "import"
 Outcome = Literal["created", "changed", "unchanged"]
 _TEXT_FIELDS = ("id", "export_id", "user_id", "format", "status", "file_url", "error_message")
-_NUL_IN_JSON = re.compile(r"(?<!\\)(?:\\\\)*\\u0000")  # an escaped NUL, not an escaped backslash
-_CHECKED_CONFIGS = 4096
-_checked_configs: dict[tuple[str, str], str] = {}  # (config JSON, format) -> problem ("": none)
 
 
 @dataclass(frozen=True, slots=True)
@@ -95,41 +89,9 @@ def _check_row(row: SourceRow) -> tuple[str, dict[str, Any]]:
     if row.timestamp.tzinfo is None:
         raise InvalidExport("timestamp must carry a timezone")
     check_no_nul({name: getattr(row, name) for name in _TEXT_FIELDS})
-    fmt, _ = check_request(row.user_id, row.format, None, row.conversation_count)
-    return fmt, _checked_config(row.config, fmt)
-
-
-def _checked_config(config: Any, fmt: str) -> dict[str, Any]:
-    """``check_config`` and the NUL check, remembered by the config's JSON text: a
-    source table holds a few configs many times over, and checking one costs more
-    than the rest of its row."""
-    if config is None:
-        return {}
-    try:
-        text = json.dumps(config, ensure_ascii=False, allow_nan=False, separators=(",", ":"))
-    except (TypeError, ValueError, RecursionError):
-        return check_config(config, fmt)  # raises, saying why
-    known = _checked_configs.get((text, fmt))
-    if known is None:
-        try:
-            checked = check_config(config, fmt)
-            if "\\u0000" in text and _NUL_IN_JSON.search(text):
-                raise InvalidExport("config must not contain NUL characters")
-        except InvalidExport as error:
-            _remember((text, fmt), str(error))
-            raise
-        _remember((text, fmt), "")
-        return checked
-    if known:
-        raise InvalidExport(known)
-    copy: dict[str, Any] = json.loads(text)
-    return copy
-
-
-def _remember(key: tuple[str, str], problem: str) -> None:
-    if len(_checked_configs) >= _CHECKED_CONFIGS:
-        _checked_configs.clear()
-    _checked_configs[key] = problem
+    fmt, config = check_request(row.user_id, row.format, row.config, row.conversation_count)
+    check_no_nul({"config": config})
+    return fmt, config
 
 
 def _target(row: SourceRow) -> Status:

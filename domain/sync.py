@@ -58,10 +58,6 @@ class SyncPlan:
     results: list[Synced] = field(default_factory=list)
     exports: dict[str, ExportLog] = field(default_factory=dict)
 
-    @property
-    def events(self) -> int:
-        return sum(len(export.pending_events) for export in self.exports.values())
-
 
 def plan_rows(rows: Sequence[SourceRow], found: Mapping[str, ExportLog], actor: str) -> SyncPlan:
     """Plan every row against its export as ``found`` (stored) or as an earlier row of

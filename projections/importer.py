@@ -63,7 +63,7 @@ class EventTableExports:
 
 @dataclass
 class ImportReport:
-    """How many source rows had each outcome, and how long reading them took."""
+    """How many source rows had each outcome, and how long the import took."""
 
     table: str
     dry_run: bool

@@ -106,3 +106,13 @@ def test_the_same_export_twice_is_recorded_in_its_order(
         "Requested", "ProcessingStarted", "Failed",
     ]  # fmt: skip
     assert rows_by_export_id(database_url)[export_id]["error_message"] == "disk full"
+
+
+def test_a_report_that_cannot_be_written_is_refused_before_anything_is_recorded(
+    database_url: str, source_url: str, tmp_path: Path
+) -> None:
+    report = tmp_path / "no" / "such" / "dir.jsonl"
+    result = run_import(database_url, source_url, tmp_path, "--report", str(report))
+    assert result.exit_code == 2, result.output
+    assert f"cannot write the report {report}: No such file or directory" in result.stderr
+    assert len(result.stderr.strip().splitlines()) == 1

@@ -7,7 +7,6 @@ in (the ``eventsourcing`` library's convention); nothing here knows about SQL.
 from __future__ import annotations
 
 from collections.abc import Callable, Mapping, Sequence
-from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any, Protocol
 
@@ -18,13 +17,12 @@ from domain.exceptions import (
     ConcurrentModification,
     ExportNotFound,
     IdempotencyKeyReused,
-    IllegalTransition,
     InvalidExport,
     StoreUnavailable,
 )
 from domain.group_commit import GroupCommitter
 from domain.ids import idempotency_claim_id, new_export_id
-from domain.imports import IMPORT_ACTOR, Outcome, SourceRow, plan_sync
+from domain.imports import IMPORT_ACTOR, SourceRow
 from domain.model import SYSTEM_ACTOR, ExportLog, IdempotencyClaim
 from domain.reads import LedgerReads, translated_errors
 from domain.rules import (
@@ -36,21 +34,15 @@ from domain.rules import (
     check_status,
     request_fingerprint,
 )
+from domain.sync import BulkRecorder, StoredExports, Synced, SyncPlan, plan_rows, read_exports
 from domain.values import Status
 from domain.views import ExportState
+
+_SYNC_ATTEMPTS = 3
 
 
 def utc_now() -> datetime:
     return datetime.now(UTC)
-
-
-@dataclass(frozen=True, slots=True)
-class Synced:
-    """What became of one source row: its outcome, or why it was refused."""
-
-    export_id: str
-    outcome: Outcome | None
-    refused: str | None = None
 
 
 class DueExportFinder(Protocol):
@@ -205,27 +197,62 @@ class ExportLedger(LedgerReads):
             expired += self._expire_batch(candidates, moment)
             after = candidates[-1]
 
-    def sync_rows(self, rows: Sequence[SourceRow], *, actor: str = IMPORT_ACTOR) -> list[Synced]:
+    def sync_rows(
+        self,
+        rows: Sequence[SourceRow],
+        *,
+        actor: str = IMPORT_ACTOR,
+        known: StoredExports | None = None,
+        dry_run: bool = False,
+    ) -> list[Synced]:
         """Record each row of another system's table as events (domain/imports.py), the
         rows that need any in one append; a row that cannot be recorded is reported in
-        its result and records nothing."""
-        results: list[Synced] = []
-        pending: dict[str, ExportLog] = {}
-        for row in rows:
-            if row.export_id in pending:  # the same export twice: the first is saved first
-                self._save_all(list(pending.values()))
-                pending.clear()
+        its result and records nothing. ``dry_run`` plans the same way and records
+        nothing. When another command changed one of the exports since they were
+        read, the rows are planned again on what it recorded."""
+        for attempt in range(_SYNC_ATTEMPTS):
+            plan = self.plan_rows(rows, actor=actor, known=known)
+            if dry_run:
+                return plan.results
             try:
-                outcome, export = plan_sync(self._find(row.export_id), row, actor)
-            except (InvalidExport, IllegalTransition) as error:
-                results.append(Synced(row.export_id, None, str(error)))
-                continue
-            results.append(Synced(row.export_id, outcome))
-            if outcome != "unchanged":
-                pending[row.export_id] = export
-        if pending:
-            self._save_all(list(pending.values()))
-        return results
+                self.append_plan(plan)
+                return plan.results
+            except ConcurrentModification:
+                if attempt + 1 == _SYNC_ATTEMPTS:
+                    raise
+        raise AssertionError("unreachable")
+
+    def plan_rows(
+        self,
+        rows: Sequence[SourceRow],
+        *,
+        actor: str = IMPORT_ACTOR,
+        known: StoredExports | None = None,
+    ) -> SyncPlan:
+        """What syncing ``rows`` would record, on their exports as stored now: read in
+        one call to ``known``, else loaded one by one."""
+        found = (
+            read_exports(known, self.mapper, rows)
+            if known is not None
+            else {
+                r.export_id: e
+                for r in rows
+                if isinstance(r.export_id, str) and (e := self._find(r.export_id))
+            }
+        )
+        return plan_rows(rows, found, actor)
+
+    def append_plan(self, plan: SyncPlan) -> None:
+        """A plan's events in one append (its rows were checked for NUL characters);
+        ConcurrentModification when one of its exports changed since it was planned."""
+        events = [e for export in plan.exports.values() for e in export.collect_events()]
+        if not events:
+            return
+        with translated_errors("import batch"):
+            if isinstance(self.recorder, BulkRecorder):
+                self.recorder.insert_events_in_bulk(list(map(self.mapper.to_stored_event, events)))
+            else:
+                self.events.put(events)
 
     # -- helpers --------------------------------------------------------------
 
@@ -245,13 +272,6 @@ class ExportLedger(LedgerReads):
             r.notification.id for r in recordings if r.domain_event.originator_id == export.id
         ]
         return ExportState.of(export, positions[-1] if positions else None)
-
-    def _save_all(self, exports: Sequence[ExportLog]) -> None:
-        for export in exports:
-            for pending in export.pending_events:
-                check_no_nul(vars(pending))
-        with translated_errors("import batch"):
-            self.save(*exports)
 
     def _replay_claim(self, user_id: str, key: str, fingerprint: str) -> ExportState:
         try:

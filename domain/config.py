@@ -13,6 +13,7 @@ from __future__ import annotations
 import json
 from collections.abc import Mapping
 from datetime import datetime
+from functools import cache
 from typing import Annotated, Any, Literal
 
 from pydantic import AliasChoices, BaseModel, ConfigDict, Field, Strict, ValidationError
@@ -23,6 +24,7 @@ StrictFloat = Annotated[float, Strict()]
 StrictBool = Annotated[bool, Strict()]
 MAX_CONFIG_BYTES = 64 * 1024
 MAX_CONFIG_DEPTH = 8
+_SCALARS = (str, int, float, type(None))
 
 
 def _either(snake: str, **bounds: Any) -> Any:
@@ -130,18 +132,33 @@ def _bounded_json(config: Mapping[str, Any]) -> str:
 
 def _depth(value: Any, room: int = MAX_CONFIG_DEPTH + 1) -> int:
     """Levels of objects and arrays in ``value``, counted no further than ``room``."""
+    if isinstance(value, _SCALARS):  # most values: answered without the Mapping ABC's check
+        return 0
     if not isinstance(value, Mapping | list | tuple):
         return 0
     if room <= 1:
         return 1
     children = value.values() if isinstance(value, Mapping) else value
-    return 1 + max((_depth(child, room - 1) for child in children), default=0)
+    deepest = 0
+    for child in children:
+        if not isinstance(child, _SCALARS):
+            deepest = max(deepest, _depth(child, room - 1))
+    return 1 + deepest
 
 
 def _check_one_spelling(given: Mapping[str, Any], model: type[BaseModel], where: str) -> None:
+    for name, choices in _spellings(model):
+        spellings = [choice for choice in choices if choice in given]
+        if len(spellings) > 1:
+            raise InvalidExport(f"{where}: give {' or '.join(spellings)}, not both ({name})")
+
+
+@cache
+def _spellings(model: type[BaseModel]) -> tuple[tuple[str, tuple[str, ...]], ...]:
+    """Each field known under several names, with its names."""
+    found = []
     for name, field in model.model_fields.items():
         alias = field.validation_alias
         if isinstance(alias, AliasChoices):
-            spellings = [str(choice) for choice in alias.choices if choice in given]
-            if len(spellings) > 1:
-                raise InvalidExport(f"{where}: give {' or '.join(spellings)}, not both ({name})")
+            found.append((name, tuple(str(choice) for choice in alias.choices)))
+    return tuple(found)

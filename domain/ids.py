@@ -5,6 +5,7 @@ from __future__ import annotations
 import re
 import secrets
 import time
+from functools import lru_cache
 from uuid import UUID, uuid5
 
 from domain.exceptions import InvalidExport
@@ -34,6 +35,7 @@ def is_export_id(text: str) -> bool:
     return bool(_EXPORT_ID.match(text) or _UUID.match(text))
 
 
+@lru_cache(maxsize=1 << 16)  # an import asks for each id twice, once to read and once to write
 def aggregate_id(export_id: str) -> UUID:
     return uuid5(_EXPORT_NAMESPACE, _encodable(export_id, "an export id"))
 

@@ -21,11 +21,12 @@ from typing import Any, Literal
 from domain.exceptions import IllegalTransition, InvalidExport
 from domain.ids import is_export_id
 from domain.model import ExportLog
-from domain.rules import check_request
+from domain.rules import check_no_nul, check_request
 from domain.values import Status
 
 IMPORT_ACTOR = "import"
 Outcome = Literal["created", "changed", "unchanged"]
+_TEXT_FIELDS = ("id", "export_id", "user_id", "format", "status", "file_url", "error_message")
 
 
 @dataclass(frozen=True, slots=True)
@@ -51,7 +52,10 @@ class SourceRow:
 def plan_sync(
     export: ExportLog | None, row: SourceRow, actor: str = IMPORT_ACTOR
 ) -> tuple[Outcome, ExportLog]:
-    """The export with the row's changes pending on it (none when ``unchanged``)."""
+    """The export with the row's changes pending on it (none when ``unchanged``).
+
+    Everything is checked before the first event, so a refused row adds none.
+    """
     fmt, config = _check_row(row)
     target = _target(row)
     if export is None:
@@ -67,21 +71,27 @@ def plan_sync(
         _move(export, target, row, actor)
         return "created", export
     _check_same_request(export, row, fmt, config)
+    pending = len(export.pending_events)  # an earlier row of the same export may have left some
     if export.status == target:
         _check_same_outcome(export, row)
         if target == Status.COMPLETED and export.expires_at != _utc(row.expires_at):
             export.change_expiry(actor, _utc(row.expires_at))
     else:
         _move(export, target, row, actor)
-    return ("changed" if export.pending_events else "unchanged"), export
+    return ("changed" if len(export.pending_events) > pending else "unchanged"), export
 
 
 def _check_row(row: SourceRow) -> tuple[str, dict[str, Any]]:
-    if not is_export_id(row.export_id):
+    if not isinstance(row.export_id, str) or not is_export_id(row.export_id):
         raise InvalidExport(f"export_id {row.export_id!r} is neither a UUID nor an exp_ id")
+    if not isinstance(row.timestamp, datetime):
+        raise InvalidExport(f"timestamp {row.timestamp!r} is not a time")
     if row.timestamp.tzinfo is None:
         raise InvalidExport("timestamp must carry a timezone")
-    return check_request(row.user_id, row.format, row.config, row.conversation_count)
+    check_no_nul({name: getattr(row, name) for name in _TEXT_FIELDS})
+    fmt, config = check_request(row.user_id, row.format, row.config, row.conversation_count)
+    check_no_nul({"config": config})
+    return fmt, config
 
 
 def _target(row: SourceRow) -> Status:

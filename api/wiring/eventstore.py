@@ -40,6 +40,9 @@ class LedgerRecorder(postgres.PostgresApplicationRecorder):
         self._select_positions = statement(
             "events", "event_positions", events=Identifier(datastore.schema, events_table_name)
         )
+        self._copy_events = statement(
+            "imports", "copy_events", events=Identifier(datastore.schema, events_table_name)
+        )
 
     @retry((InterfaceError, OperationalError), max_attempts=10, wait=0.2)
     def insert_events(
@@ -58,6 +61,23 @@ class LedgerRecorder(postgres.PostgresApplicationRecorder):
                 return None
             self._insert_stored_events(curs, stored_events, **kwargs)
             return self._fetch_ids_after_insert_events(curs, stored_events, **kwargs)
+
+    @retry((InterfaceError, OperationalError), max_attempts=10, wait=0.2)
+    def insert_events_in_bulk(self, stored_events: Sequence[StoredEvent]) -> None:
+        """Many events in one transaction under the same lock and NOTIFY as
+        ``insert_events``, sent with COPY (several times faster for an import's
+        batches). A duplicate (originator_id, originator_version) fails them all."""
+        with (
+            self.datastore.get_connection() as conn,
+            conn.transaction(),
+            conn.cursor() as curs,
+        ):
+            self._lock_table(curs)
+            self._notify_channel(curs)
+            with curs.copy(self._copy_events) as copy:
+                copy.set_types(["uuid", "int8", "text", "bytea"])
+                for e in stored_events:
+                    copy.write_row((e.originator_id, e.originator_version, e.topic, e.state))
 
     def select_event_positions(self, originator_id: UUID) -> dict[int, int]:
         """Log position (notification id) of each version of one aggregate."""

@@ -34,6 +34,7 @@ BENCHMARKS = (
     "api_commands",
     "demo",
     "rebuild",
+    "import_rows",
     "follower_lag",
     "api_lists",
     "as_of_list",

@@ -1,5 +1,6 @@
 """``ExportLedger.sync_rows`` over many rows at once, in memory: the exports read in
-one call through a StoredExports, a dry run, rows refused without failing the rest."""
+one call through a StoredExports, a dry run, rows refused without failing the rest,
+and a re-plan after another command."""
 
 from __future__ import annotations
 
@@ -87,13 +88,13 @@ def test_a_bad_row_is_refused_and_the_rest_recorded(
     ledger: ExportLedger, field: str, value: Any, reason: str
 ) -> None:
     bad = replace(row("failed"), **{field: value})
-    for _ in range(2):  # the second time from the remembered check
+    for _ in range(2):  # the same bad row again: refused again, nothing else is
         results = ledger.sync_rows([row(), replace(bad, export_id=str(uuid.uuid4())), row()])
         assert [r.outcome for r in results] == ["created", None, "created"]
         assert reason in str(results[1].refused)
 
 
-def test_a_remembered_config_is_recorded_as_sent_and_not_shared(ledger: ExportLedger) -> None:
+def test_a_config_is_recorded_as_sent_and_not_shared(ledger: ExportLedger) -> None:
     one, two = row(), row()
     ledger.sync_rows([one, two])
     assert ledger.get(two.export_id).config == CONFIG

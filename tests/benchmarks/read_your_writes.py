@@ -10,6 +10,13 @@ its own process, while four writer processes run paced commands (request, start,
 complete) at 500 commands/s in all (the follower_lag benchmark's writers), then
 again with no writes: p50 and p99 of a user's first list page and of one export's
 get, strong against eventual, the modes taking turns request by request.
+
+A strong list that begins while the follower is behind waits for it, so its tail
+is the follower's under load, not the query's: the missed p99 target is that
+wait. Its size beyond the follower's own commit-to-visible p99 (33 ms in a
+follower_lag run the same hour, writers reaching 347 of 500 commands/s) is not
+explained yet; a strong get, which waits only for its own export, stays within
+1.2x of an eventual one.
 """
 
 from __future__ import annotations

@@ -14,7 +14,7 @@ when the ledger learned of them.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, fields
 from datetime import UTC, datetime
 from typing import Any, Literal
 
@@ -47,6 +47,10 @@ class SourceRow:
     error_message: str | None
     created_at: datetime | None
     updated_at: datetime | None
+
+
+SEED_COLUMNS: tuple[str, ...] = tuple(f.name for f in fields(SourceRow))
+"""The seed table's 14 columns, in its order."""
 
 
 def plan_sync(

@@ -11,28 +11,13 @@ from collections.abc import Callable, Iterable, Iterator, Sequence
 from typing import Any
 
 from domain.exceptions import ReadModelError
+from domain.imports import SEED_COLUMNS
 from projections.changes import Change, instant
 
 Row = dict[str, Any]
 
-COLUMNS = (
-    "id",
-    "export_id",
-    "user_id",
-    "timestamp",
-    "format",
-    "config",
-    "conversation_count",
-    "file_size",
-    "status",
-    "file_url",
-    "expires_at",
-    "error_message",
-    "created_at",
-    "updated_at",
-    "version",
-    "position",
-)
+COLUMNS = (*SEED_COLUMNS, "version", "position")
+"""export_logs: the seed's 14 columns, so its clients read what they read before, then ours."""
 
 VALIDITY = ("valid_from", "valid_from_time", "valid_to", "valid_to_time")
 VERSION_COLUMNS = (*COLUMNS, *VALIDITY)

@@ -18,25 +18,8 @@ import psycopg
 from psycopg import sql
 
 from domain.exceptions import ConfigurationError, StoreUnavailable
-from domain.imports import SourceRow
+from domain.imports import SEED_COLUMNS, SourceRow
 from sql import statement
-
-SEED_COLUMNS = (
-    "id",
-    "export_id",
-    "user_id",
-    "timestamp",
-    "format",
-    "config",
-    "conversation_count",
-    "file_size",
-    "status",
-    "file_url",
-    "expires_at",
-    "error_message",
-    "created_at",
-    "updated_at",
-)
 
 _TIME_COLUMNS = ("timestamp", "expires_at", "created_at", "updated_at")
 

@@ -14,22 +14,9 @@ from typing import Any
 import psycopg
 from psycopg import sql
 
-COLUMNS = (
-    "id",
-    "export_id",
-    "user_id",
-    "timestamp",
-    "format",
-    "config",
-    "conversation_count",
-    "file_size",
-    "status",
-    "file_url",
-    "expires_at",
-    "error_message",
-    "created_at",
-    "updated_at",
-)
+from domain.imports import SEED_COLUMNS
+
+COLUMNS = SEED_COLUMNS
 STATUSES = ("queued", "processing", "completed", "failed", "expired")
 FORMATS = ("json", "jsonl", "csv", "markdown")
 

@@ -36,6 +36,29 @@ class IllegalTransition(ExportLedgerError):
         super().__init__(message)
 
 
+class ExportOnHold(ExportLedgerError):
+    """An open legal hold keeps the export's records: it cannot expire, be deleted or
+    have its subject erased until the hold is released."""
+
+    def __init__(self, export_id: str, hold_id: str, matter: str, command: str) -> None:
+        self.export_id = export_id
+        self.hold_id = hold_id
+        self.matter = matter
+        super().__init__(
+            f"export {export_id!r} is under legal hold {hold_id!r} (matter {matter!r}): "
+            f"cannot {command} until the hold is released"
+        )
+
+
+class HoldNotFound(ExportLedgerError, LookupError):
+    """No open legal hold of this export has this id."""
+
+    def __init__(self, export_id: str, hold_id: str) -> None:
+        self.export_id = export_id
+        self.hold_id = hold_id
+        super().__init__(f"export {export_id!r} has no open legal hold {hold_id!r}")
+
+
 class ConcurrentModification(ExportLedgerError):
     """Another command changed the export first; nothing was recorded for this one."""
 

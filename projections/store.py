@@ -24,6 +24,7 @@ from psycopg.types.json import Jsonb
 from domain.exceptions import NotMigrated
 from projections.changes import Change, decode
 from projections.fold import COLUMNS, VERSION_COLUMNS, Row, fold_export
+from projections.holds import HOLD_EVENTS, write_holds
 from sql import statement
 from sql.names import LIVE_TABLE, PROJECTED_CHANNEL, VERSIONS_TABLE
 
@@ -99,9 +100,14 @@ def write_changes(
         cur.execute(statement("read_model", "rows_by_id", table=table), {"ids": list(by_export)})
         rows: dict[UUID, Row | None] = {r["id"]: r for r in cur}
     versions: list[Row] = []
+    owners: dict[UUID, tuple[str, str]] = {}
     for key, export_changes in by_export.items():
         rows[key], opened = fold_export(rows.get(key), export_changes)
         versions.extend(opened)
+        if (row := rows[key]) is not None:
+            owners[key] = (row["export_id"], row["user_id"])
+    if any(c.type in HOLD_EVENTS for c in changes):
+        write_holds(conn, changes, owners)
     upserts = [r for r in rows.values() if r is not None]
     gone = [key for key, r in rows.items() if r is None]
     if upserts:

@@ -9,8 +9,11 @@ from __future__ import annotations
 from collections.abc import Callable, Mapping, Sequence
 from datetime import UTC, datetime
 from typing import Any, NamedTuple, Protocol
+from uuid import UUID
 
 from eventsourcing.application import AggregateNotFoundError
+from eventsourcing.persistence import Mapper
+from eventsourcing.utils import resolve_topic
 
 from domain.config import normalised
 from domain.exceptions import (
@@ -24,7 +27,8 @@ from domain.group_commit import GroupCommitter
 from domain.ids import idempotency_claim_id, new_export_id, new_hold_id
 from domain.imports import IMPORT_ACTOR, SourceRow
 from domain.model import SYSTEM_ACTOR, ExportLog, IdempotencyClaim
-from domain.reads import LedgerReads, translated_errors
+from domain.privacy import SUBJECT_KEYS_TOPIC, MemoryKeys, PrivacyMapper, SubjectKeys
+from domain.reads import translated_errors
 from domain.rules import (
     aware,
     check_completion,
@@ -35,6 +39,7 @@ from domain.rules import (
     check_status,
     request_fingerprint,
 )
+from domain.subjects import SubjectCommands
 from domain.sync import BulkRecorder, StoredExports, Synced, SyncPlan, plan_rows, read_exports
 from domain.values import Status
 from domain.views import ExportState
@@ -52,6 +57,15 @@ class DueExportFinder(Protocol):
     def find_due(self, now: datetime, after: str | None, limit: int) -> Sequence[str]: ...
 
 
+def _subject_keys(env: Mapping[str, str]) -> SubjectKeys:
+    """The key store the settings name (SUBJECT_KEYS_TOPIC), else one in memory."""
+    topic = env.get(SUBJECT_KEYS_TOPIC)
+    if not topic:
+        return MemoryKeys()
+    keys: SubjectKeys = resolve_topic(topic).from_env(env)
+    return keys
+
+
 class ExpiryRun(NamedTuple):
     """What one run of the expiry job did: how many it expired, and how many due
     exports it left because a legal hold is open on them."""
@@ -60,8 +74,9 @@ class ExpiryRun(NamedTuple):
     on_hold: int
 
 
-class ExportLedger(LedgerReads):
-    """Commands over ExportLog aggregates (its queries: domain/reads.py)."""
+class ExportLedger(SubjectCommands):
+    """Commands over ExportLog aggregates (its queries: domain/reads.py; erasure:
+    domain/subjects.py)."""
 
     name = "ExportLedger"
 
@@ -71,17 +86,32 @@ class ExportLedger(LedgerReads):
         *,
         clock: Callable[[], datetime] = utc_now,
         group_commit: bool = False,
+        subject_keys: SubjectKeys | None = None,
     ) -> None:
         """With ``group_commit``, concurrent commands share transactions
-        (see domain/group_commit.py); each still waits for its own commit."""
+        (see domain/group_commit.py); each still waits for its own commit.
+        ``subject_keys`` seal personal fields (domain/privacy.py); in memory if not given."""
+        self.subject_keys = subject_keys or _subject_keys(env or {})
         super().__init__(env=dict(env) if env is not None else None)
         self._clock = clock
         self._committer = GroupCommitter(self.events.put) if group_commit else None
+
+    def construct_mapper(self) -> Mapper[UUID]:
+        """Every event written and read goes through the privacy mapper."""
+        mapper = self.factory.mapper(
+            transcoder=self.construct_transcoder(), mapper_class=PrivacyMapper
+        )
+        assert isinstance(mapper, PrivacyMapper)
+        mapper.keys = self.subject_keys
+        return mapper
 
     def close(self) -> None:
         if self._committer is not None:
             self._committer.close()
         super().close()
+        closing = getattr(self.subject_keys, "close", None)
+        if callable(closing):
+            closing()
 
     # -- commands -------------------------------------------------------------
 

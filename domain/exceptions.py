@@ -59,6 +59,26 @@ class HoldNotFound(ExportLedgerError, LookupError):
         super().__init__(f"export {export_id!r} has no open legal hold {hold_id!r}")
 
 
+class SubjectErased(ExportLedgerError):
+    """The data subject was erased: no personal data of theirs can be recorded again."""
+
+    def __init__(self, subject: str, what: str = "record personal data") -> None:
+        self.subject = subject
+        super().__init__(f"data subject {subject} was erased: cannot {what}")
+
+
+class SubjectKeyMissing(ExportLedgerError):
+    """A subject who was never erased has no key: the key store lost it (restore it
+    from a backup); their sealed fields cannot be read."""
+
+    def __init__(self, subject: str) -> None:
+        self.subject = subject
+        super().__init__(
+            f"the data key of subject {subject} is missing, and the subject was never "
+            "erased: restore the subject_keys table from a backup"
+        )
+
+
 class ConcurrentModification(ExportLedgerError):
     """Another command changed the export first; nothing was recorded for this one."""
 

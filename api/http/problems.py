@@ -124,6 +124,7 @@ _DOMAIN: tuple[tuple[type[errors.ExportLedgerError], int, str], ...] = (
     (errors.HoldNotFound, 404, "hold-not-found"),
     (errors.IllegalTransition, 409, "illegal-transition"),
     (errors.ExportOnHold, 409, "legal-hold"),
+    (errors.SubjectErased, 409, "subject-erased"),
     (errors.ConcurrentModification, 409, "concurrent-modification"),
     (errors.IdempotencyKeyReused, 409, "idempotency-key-reused"),
     (errors.InvalidExport, 422, "invalid-export"),
@@ -145,6 +146,9 @@ async def _domain(request: Request, error: Exception) -> JSONResponse:
             return problem_response(
                 status, str(error), kind=name, current_status=current, hold_id=hold
             )
+    if isinstance(error, errors.SubjectKeyMissing):
+        log.error("%s %s: %s", request.method, request.url.path, error)  # a pseudonym, no key
+        return problem_response(500, str(error), kind="subject-key-missing")
     if isinstance(error, errors.StoreUnavailable | errors.ReadModelError):
         log.warning("%s %s: %s", request.method, request.url.path, error)
         return await _problem(request, unavailable("the ledger's database is unavailable"))

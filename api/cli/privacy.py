@@ -28,7 +28,11 @@ def place(
     """Place a legal hold on an export; prints the hold's id."""
     with errors(), opened() as rt:
         hold_id, state = rt.ledger.place_hold(export_id, matter=matter, reason=reason, actor=by)
-    out.print(f"placed hold {hold_id} on {state.export_id} (matter {matter!r})")
+    out.print(
+        f"placed hold {hold_id} on {state.export_id} (matter {matter!r})",
+        soft_wrap=True,
+        highlight=False,
+    )
 
 
 @holds.command("release")
@@ -40,7 +44,7 @@ def release(
     """Release a legal hold."""
     with errors(), opened() as rt:
         rt.ledger.release_hold(export_id, hold_id, actor=by)
-    out.print(f"released hold {hold_id} of {export_id}")
+    out.print(f"released hold {hold_id} of {export_id}", soft_wrap=True, highlight=False)
 
 
 @holds.command("list")
@@ -55,3 +59,36 @@ def list_holds(export_id: ExportArg, as_json: JsonFlag = False) -> None:
     for hold_id, hold in state.holds.items():
         table.add_row(hold_id, hold["matter"], hold.get("reason") or "", hold["placed_by"])
     out.print(table)
+
+
+@commands.command()
+def erase(
+    user_id: Annotated[str, typer.Argument(help="The user whose data is erased.")],
+    reason: Annotated[
+        str | None, typer.Option(help="Why (stored in the clear: no personal data).")
+    ] = None,
+    by: ByOption = OPERATOR,
+) -> None:
+    """Erase a data subject: destroy their key and record Erased (final)."""
+    from projections.follower import Follower, projector_connection
+    from projections.subject_keys import ReadModelSubjects
+
+    with errors(), opened() as rt:
+        with projector_connection(rt.url) as conn:  # the exports and holds, up to the head
+            Follower(rt.url).catch_up(conn)
+        erasure = rt.ledger.erase_subject(
+            user_id, actor=by, reason=reason, exports=ReadModelSubjects(rt.url)
+        )
+    if not erasure.erased_now:
+        out.print(
+            f"subject {erasure.subject} was erased before: nothing more was recorded",
+            soft_wrap=True,
+            highlight=False,
+        )
+        return
+    count = len(erasure.export_ids)
+    out.print(
+        f"erased subject {erasure.subject}: its key is destroyed ({count} exports)",
+        soft_wrap=True,
+        highlight=False,
+    )

@@ -6,6 +6,7 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from datetime import timedelta
+
 import orjson
 import pytest
 
@@ -102,9 +103,7 @@ def test_an_erased_subject_reads_as_erased_everywhere(
         ledger.request_export(user_id="alice", format="csv", config={}, conversation_count=1)
 
 
-def test_erasure_is_refused_while_an_export_is_held(
-    ledger: ExportLedger, clock: FakeClock
-) -> None:
+def test_erasure_is_refused_while_an_export_is_held(ledger: ExportLedger, clock: FakeClock) -> None:
     export_id = lifecycle(ledger, clock)
     hold_id, _ = ledger.place_hold(export_id, matter="M-9", actor="legal")
     finder = LedgerSubjects(ledger, [export_id])

@@ -49,6 +49,10 @@ def test_openapi_documents_every_response(client: TestClient) -> None:
         "/api/ledger/checkpoint",
         "/api/ledger/consistency",
         "/api/audit/events",
+        "/api/exports/{export_id}/holds",
+        "/api/exports/{export_id}/holds/{hold_id}",
+        "/api/subjects/{user_id}/erasure",
+        "/api/subjects/{user_id}/report",
     }
     for path, operations in spec["paths"].items():
         for method, operation in operations.items():
@@ -76,6 +80,8 @@ def _check_response(name: str, code: str, response: dict[str, Any]) -> None:
         assert content[PROBLEM]["example"]["status"] == int(code)
     elif name == "GET /api/audit/events":
         assert {"application/x-ndjson", "text/csv"} <= set(content), (name, code)
+    elif name == "GET /api/subjects/{user_id}/report":
+        assert "application/x-ndjson" in content, (name, code)
     else:
         assert "application/json" in content, (name, code)
 

@@ -45,7 +45,7 @@ def _public(state: ExportState) -> list[HoldPublic]:
     summary="Place a legal hold on an export (admins)",
     responses={
         201: {"description": "The hold, open.", "headers": POSITION_HEADERS},
-        **problems.responses(400, 401, 403, 404, 409, 422, 503),
+        **problems.responses(400, 401, 403, 404, 409, 413, 422, 503),
     },
 )
 def place_hold(

@@ -2,17 +2,31 @@
 
 from __future__ import annotations
 
+from collections.abc import Iterator
 from typing import Annotated
 
 from fastapi import APIRouter, Body, Depends, Path, Response
+from fastapi.responses import StreamingResponse
+from starlette.background import BackgroundTask
 
 from api.http import problems
-from api.http.deps import AdminDep, ReadAfter, ServicesDep, known_query_only, wait_for_read
+from api.http.deps import (
+    AdminDep,
+    PrincipalDep,
+    ReadAfter,
+    ServicesDep,
+    known_query_only,
+    wait_for_read,
+)
 from api.http.routes.common import POSITION_HEADERS, mark_position
 from api.http.schemas import NOT_BLANK
 from api.http.schemas_privacy import ErasureCreate, ErasurePublic
 from domain.subjects import Erasure
+from projections import audit
+from projections.sessions import streaming_session
 from projections.subject_keys import ReadModelSubjects
+from projections.subject_report import report_batches
+from sql.names import ADMIN_ROLE
 
 router = APIRouter(
     prefix="/api/subjects", tags=["subjects"], dependencies=[Depends(known_query_only)]
@@ -45,8 +59,13 @@ def public(erasure: Erasure) -> ErasurePublic:
     "Refused (409, naming the hold) while any of the subject's exports is under legal hold.",
     responses={
         201: {"description": "Erased now.", "headers": POSITION_HEADERS},
-        200: {"description": "Erased before; nothing recorded."},
-        **problems.responses(400, 401, 403, 409, 422, 503),
+        200: {
+            "description": "Erased before; nothing recorded.",
+            "content": {
+                "application/json": {"schema": {"$ref": "#/components/schemas/ErasurePublic"}}
+            },
+        },
+        **problems.responses(400, 401, 403, 409, 413, 422, 503),
     },
 )
 def erase_subject(
@@ -68,3 +87,50 @@ def erase_subject(
     else:
         mark_position(response, services.ledger, None)
     return public(erasure)
+
+
+@router.get(
+    "/{user_id}/report",
+    response_class=StreamingResponse,
+    summary="A data subject's access report (admins, or the subject)",
+    description="Every event about the subject in the audit export's format (checkable "
+    "with `export-ledger verify-export` against a signed checkpoint), each with its "
+    "personal fields opened (`opened`) and, while the subject is not erased, their data "
+    "key (`subject_key`) to check those values against the sealed state.",
+    responses={
+        200: {
+            "description": "The subject's events in log order, one record per line.",
+            "content": {audit.MEDIA_TYPES["jsonl"]: {"schema": {"type": "string"}}},
+        },
+        **problems.responses(401, 403, 422, 503),
+    },
+)
+def subject_report(
+    user_id: UserIdPath, principal: PrincipalDep, services: ServicesDep
+) -> StreamingResponse:
+    if not principal.admin and principal.user_id != user_id:
+        raise problems.Problem(403, "only admins, or the subject themselves, may read a report")
+    conn = streaming_session(services.database.url, ADMIN_ROLE)
+    try:
+        batches = report_batches(conn, user_id)
+        first = next(batches, None)  # the query runs now: its errors are still problems
+    except BaseException:
+        conn.close()
+        raise
+
+    def body() -> Iterator[bytes]:
+        try:
+            if first is not None:
+                yield audit.jsonl(first)
+            for batch in batches:
+                yield audit.jsonl(batch)
+        finally:
+            batches.close()  # type: ignore[attr-defined]
+            conn.close()
+
+    return StreamingResponse(
+        body(),
+        media_type=audit.MEDIA_TYPES["jsonl"],
+        headers={"Content-Disposition": 'attachment; filename="subject-report.jsonl"'},
+        background=BackgroundTask(conn.close),
+    )

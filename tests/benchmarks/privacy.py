@@ -5,8 +5,10 @@ the same run; and the time to erase a subject with many events.
 Two databases are seeded alike through ``api.cli.demo.seed``: one by the ledger as it
 is (every personal field sealed under its subject's key), one by a ledger whose mapper
 stores them in the clear (the baseline). Each is rebuilt (``rebuild``, in process) and
-verified (``verify``) twice; the second run is reported. Command latency: the same
-sequence of request, start and complete commands, one at a time, on each. Erasure:
+verified (``verify``) three times, the two taking turns (the machine is shared: turns
+give both the same load); the best run of each is reported. Command latency: the same
+sequence of request, start and complete commands, one at a time, the two ledgers taking
+turns. Erasure:
 one subject given about 1,000 and about 10,000 events (all its exports folded into the
 read tables first), then ``erase_subject`` timed, as the HTTP route and the CLI run it.
 """
@@ -35,6 +37,7 @@ USERS = 2_000
 EXPORTS = {"small": 10_000, "full": 250_000}  # about four events each
 COMMANDS = {"small": 300, "full": 2_000}
 ERASED_EVENTS = (1_000, 10_000)
+ROUNDS = 3
 
 
 class ClearMapper(PrivacyMapper):
@@ -55,19 +58,27 @@ def clear_ledger(url: str) -> ExportLedger:
 
 def run(admin_url: str, scale: str) -> BenchResult:
     details: dict[str, Any] = {}
-    for label, make in (("sealed", open_ledger), ("clear", clear_ledger)):
-        with fresh_database(admin_url, f"bench_privacy_{label}") as url:
-            ledger = make(url)
-            try:
+    with (
+        fresh_database(admin_url, "bench_privacy_sealed") as sealed_url,
+        fresh_database(admin_url, "bench_privacy_clear") as clear_url,
+    ):
+        urls = {"sealed": sealed_url, "clear": clear_url}
+        ledgers = {"sealed": open_ledger(sealed_url), "clear": clear_ledger(clear_url)}
+        try:
+            for label, ledger in ledgers.items():
                 seed(ledger, EXPORTS[scale], users=USERS, rng=random.Random(7))
-                checkpoint(url)
-                details[label] = {
-                    "events": count_events(url),
-                    "rebuild": [rebuild(url).events_per_second for _ in range(2)],
-                    "verify": [_verify(url) for _ in range(2)],
-                    "commands_ms": _latencies(ledger, COMMANDS[scale]),
-                }
-            finally:
+                checkpoint(urls[label])
+                details[label] = {"events": count_events(urls[label]), "rebuild": [], "verify": []}
+            for _ in range(ROUNDS):  # alternated, so that both see the same load
+                for label, url in urls.items():
+                    details[label]["rebuild"].append(rebuild(url).events_per_second)
+                for label, url in urls.items():
+                    details[label]["verify"].append(_verify(url))
+            timings = _latencies(ledgers, COMMANDS[scale])
+            for label in urls:
+                details[label]["commands_ms"] = timings[label]
+        finally:
+            for ledger in ledgers.values():
                 ledger.close()
     details["erasure"] = [_erasure(admin_url, events) for events in ERASED_EVENTS]
     return BenchResult(_figures(details), details)
@@ -80,23 +91,26 @@ def _verify(url: str) -> float:
     return report.events_per_second
 
 
-def _latencies(ledger: ExportLedger, count: int) -> list[float]:
-    """Milliseconds of each command of ``count`` request-start-complete triples."""
-    timings = []
+def _latencies(ledgers: dict[str, ExportLedger], count: int) -> dict[str, list[float]]:
+    """Milliseconds of each command of ``count`` request-start-complete triples on each
+    ledger, the ledgers taking turns triple by triple."""
+    timings: dict[str, list[float]] = {label: [] for label in ledgers}
     for n in range(count):
-        started = time.perf_counter()
-        export_id = ledger.request_export(
-            user_id=f"user-{n % 50:05d}", format="csv", config={"note": f"n{n}"},
-            conversation_count=1,
-        ).export_id  # fmt: skip
-        timings.append(time.perf_counter() - started)
-        started = time.perf_counter()
-        ledger.start_processing(export_id)
-        timings.append(time.perf_counter() - started)
-        started = time.perf_counter()
-        ledger.complete(export_id, file_size=1, file_url=f"s3://bench/{n}.csv")
-        timings.append(time.perf_counter() - started)
-    return [t * 1000 for t in timings]
+        for label, ledger in ledgers.items():
+            found = timings[label]
+            started = time.perf_counter()
+            export_id = ledger.request_export(
+                user_id=f"user-{n % 50:05d}", format="csv", config={"note": f"n{n}"},
+                conversation_count=1,
+            ).export_id  # fmt: skip
+            found.append(time.perf_counter() - started)
+            started = time.perf_counter()
+            ledger.start_processing(export_id)
+            found.append(time.perf_counter() - started)
+            started = time.perf_counter()
+            ledger.complete(export_id, file_size=1, file_url=f"s3://bench/{n}.csv")
+            found.append(time.perf_counter() - started)
+    return {label: [t * 1000 for t in found] for label, found in timings.items()}
 
 
 def _erasure(admin_url: str, events: int) -> dict[str, Any]:
@@ -131,13 +145,13 @@ def _figures(details: dict[str, Any]) -> list[Figure]:
     sealed, clear = details["sealed"], details["clear"]
     figures = [
         Figure(
-            NAME, f"rebuild, {sealed['events']:,} events, fields sealed", sealed["rebuild"][-1],
+            NAME, f"rebuild, {sealed['events']:,} events, fields sealed", max(sealed["rebuild"]),
             "events/s", f"rebuild, {clear['events']:,} events in the clear",
-            clear["rebuild"][-1], targets=(Target("ratio", ">=", 0.5),),
+            max(clear["rebuild"]), targets=(Target("ratio", ">=", 0.5),),
         ),
         Figure(
-            NAME, f"verify, {sealed['events']:,} events, fields sealed", sealed["verify"][-1],
-            "events/s", f"verify, {clear['events']:,} events in the clear", clear["verify"][-1],
+            NAME, f"verify, {sealed['events']:,} events, fields sealed", max(sealed["verify"]),
+            "events/s", f"verify, {clear['events']:,} events in the clear", max(clear["verify"]),
             targets=(Target("ratio", ">=", 0.5),),
         ),
     ]  # fmt: skip

@@ -28,12 +28,17 @@ class Projector:
     """Runs the projection follower and, given checkpoint keys, the sealer."""
 
     def __init__(
-        self, url: str, signer: KeyRing | Signer | None = None, *, batch_size: int = 1000
+        self,
+        url: str,
+        signer: KeyRing | Signer | None = None,
+        *,
+        batch_size: int = 1000,
+        origin: str | None = None,
     ) -> None:
         self.url = url
         self._workers: list[Follower | Sealer] = [Follower(url, batch_size=batch_size)]
         if signer is not None:
-            self._workers.append(Sealer(url, signer))
+            self._workers.append(Sealer(url, signer, origin=origin))
         self._stopping = threading.Event()
         self._threads = [
             threading.Thread(target=self._run, args=(w,), name=type(w).__name__, daemon=True)

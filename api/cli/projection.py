@@ -33,7 +33,7 @@ def project(
 
     with errors(), opened() as rt:
         follower = Follower(rt.url, batch_size=batch_size)
-        sealer = Sealer(rt.url, rt.keys) if seal else None
+        sealer = Sealer(rt.url, rt.keys, origin=rt.settings.log_origin) if seal else None
         status = follower.status()
         err.print(f"following from position {status.position} (head {status.head})")
 

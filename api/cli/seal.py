@@ -43,7 +43,7 @@ def seal(
 ) -> None:
     """Append every new event to the Merkle tree and sign a checkpoint of it."""
     with errors(), opened() as rt:
-        sealer = Sealer(rt.url, rt.keys, batch_size=batch_size)
+        sealer = Sealer(rt.url, rt.keys, batch_size=batch_size, origin=rt.settings.log_origin)
         if follow:
             _stop_on_signals(sealer)
             sealer.run(lambda n, size: err.print(f"sealed {n} events, tree size {size}"))

@@ -88,7 +88,9 @@ class Runtime:
     def start_projector(self, *, seal: bool = True, batch_size: int = 1000) -> Projector:
         """The follower (and the sealer, unless ``seal`` is false) in threads of this process."""
         keys = self.keys if seal else None
-        self.projector = Projector(self.url, keys, batch_size=batch_size).start()
+        self.projector = Projector(
+            self.url, keys, batch_size=batch_size, origin=self.settings.log_origin
+        ).start()
         self._closing.callback(self.projector.stop)
         return self.projector
 

@@ -56,25 +56,35 @@ ORDER BY s.signs_from, k.created_at;
 
 -- name: insert_checkpoint
 -- Store a signed checkpoint (tree head) of the tree after a batch.
-INSERT INTO ledger_checkpoints (tree_size, root_hash, position, created_at, key_id, signature)
-VALUES (%(tree_size)s, %(root)s, %(position)s, %(created_at)s, %(key_id)s, %(signature)s);
+INSERT INTO ledger_checkpoints
+    (tree_size, root_hash, position, created_at, key_id, signature, origin)
+VALUES
+    (%(tree_size)s, %(root)s, %(position)s, %(created_at)s, %(key_id)s, %(signature)s,
+     %(origin)s);
+
+-- name: latest_origin
+-- The log's origin: the one of its latest C2SP checkpoint (none before the first).
+SELECT origin FROM ledger_checkpoints WHERE origin IS NOT NULL ORDER BY tree_size DESC LIMIT 1;
 
 -- name: latest_checkpoint
 -- The checkpoint of the largest tree, with its key's public key (if registered).
-SELECT c.tree_size, c.root_hash, c.position, c.created_at, c.key_id, c.signature, k.public_key
+SELECT c.tree_size, c.root_hash, c.position, c.created_at, c.key_id, c.signature, k.public_key,
+       c.origin
 FROM ledger_checkpoints AS c LEFT JOIN ledger_keys AS k ON k.key_id = c.key_id
 ORDER BY c.tree_size DESC
 LIMIT 1;
 
 -- name: checkpoint
 -- The checkpoint of a tree size, with its key's public key (if registered).
-SELECT c.tree_size, c.root_hash, c.position, c.created_at, c.key_id, c.signature, k.public_key
+SELECT c.tree_size, c.root_hash, c.position, c.created_at, c.key_id, c.signature, k.public_key,
+       c.origin
 FROM ledger_checkpoints AS c LEFT JOIN ledger_keys AS k ON k.key_id = c.key_id
 WHERE c.tree_size = %(tree_size)s;
 
 -- name: all_checkpoints
 -- Every checkpoint, smallest tree first, with its key's public key (if registered).
-SELECT c.tree_size, c.root_hash, c.position, c.created_at, c.key_id, c.signature, k.public_key
+SELECT c.tree_size, c.root_hash, c.position, c.created_at, c.key_id, c.signature, k.public_key,
+       c.origin
 FROM ledger_checkpoints AS c LEFT JOIN ledger_keys AS k ON k.key_id = c.key_id
 ORDER BY c.tree_size;
 
@@ -86,3 +96,19 @@ SELECT e.notification_id, uuid_send(e.originator_id), e.originator_version, e.to
 FROM {events} AS e LEFT JOIN ledger_leaves AS l ON l.position = e.notification_id
 WHERE e.originator_id = %(aggregate_id)s
 ORDER BY e.originator_version;
+
+-- name: latest_note_checkpoint
+-- The latest C2SP checkpoint (one with an origin), with its key's public key.
+SELECT c.tree_size, c.root_hash, c.position, c.created_at, c.key_id, c.signature, k.public_key,
+       c.origin
+FROM ledger_checkpoints AS c LEFT JOIN ledger_keys AS k ON k.key_id = c.key_id
+WHERE c.origin IS NOT NULL
+ORDER BY c.tree_size DESC
+LIMIT 1;
+
+-- name: cosignatures
+-- The witnesses' cosignatures of a checkpoint, in a stable order.
+SELECT witness, key_id, cosigned_at, signature
+FROM ledger_cosignatures
+WHERE tree_size = %(tree_size)s
+ORDER BY witness, key_id;

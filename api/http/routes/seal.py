@@ -12,7 +12,7 @@ from cryptography.hazmat.primitives.serialization import Encoding, PublicFormat
 from fastapi import APIRouter, Depends, Query
 
 from api.http import problems
-from api.http.deps import LedgerDep, PrincipalDep, ReadsDep, known_query_only
+from api.http.deps import LedgerDep, PrincipalDep, ReadsDep, ServicesDep, known_query_only
 from api.http.problems import Problem, invalid_field
 from api.http.routes.common import ExportIdPath, owned
 from api.http.schemas import MAX_INTEGER
@@ -23,6 +23,7 @@ from api.http.schemas_seal import (
     ProofBundle,
     PublicKey,
 )
+from projections.checkpoints import known_origin, vkey
 from projections.keys import SigningKey, all_keys
 from projections.proofs import Checkpoint, checkpoint, consistency_proof, latest_checkpoint
 from projections.proofs import proof_bundle as make_bundle
@@ -65,9 +66,13 @@ def _signed(conn: Any, tree_size: int | None) -> Checkpoint:
     "key with the tree sizes it signs: a checkpoint verifies with the key of its size.",
     responses=problems.responses(401, 404, 422, 503),
 )
-def public_key(_: PrincipalDep, reads: ReadsDep, key_id: KeyId = None) -> PublicKey:
+def public_key(
+    _: PrincipalDep, reads: ReadsDep, services: ServicesDep, key_id: KeyId = None
+) -> PublicKey:
     with pooled_session(reads, READER_ROLE) as conn:
         found = all_keys(conn)
+        first = found[0].key_id if found else None
+        origin = known_origin(conn, services.settings.log_origin, first)
     chosen = [k for k in found if k.key_id == key_id] if key_id else found[-1:]
     if not chosen:
         detail = f"no key {key_id!r}" if key_id else "no checkpoint signed yet"
@@ -86,14 +91,17 @@ def public_key(_: PrincipalDep, reads: ReadsDep, key_id: KeyId = None) -> Public
         signs_from=key.signs_from,
         signs_until=key.signs_until,
         current=key.current,
-        keys=[_validity(k) for k in found],
+        origin=origin,
+        vkey=vkey(origin, key.public_key) if origin else None,
+        keys=[_validity(k, origin) for k in found],
     )
 
 
-def _validity(key: SigningKey) -> KeyValidity:
+def _validity(key: SigningKey, origin: str | None) -> KeyValidity:
     return KeyValidity(
         key_id=key.key_id,
         public_key_hex=key.public_key.hex(),
+        vkey=vkey(origin, key.public_key) if origin else None,
         signs_from=key.signs_from,
         signs_until=key.signs_until,
         current=key.current,

@@ -112,3 +112,22 @@ SELECT witness, key_id, cosigned_at, signature
 FROM ledger_cosignatures
 WHERE tree_size = %(tree_size)s
 ORDER BY witness, key_id;
+
+-- name: tile_leaves
+-- The leaf hashes of a level-0 tile: leaves first .. first + count - 1, in order.
+SELECT leaf_hash FROM ledger_leaves
+WHERE leaf_index >= %(first)s AND leaf_index < %(first)s + %(count)s
+ORDER BY leaf_index;
+
+-- name: tile_nodes
+-- The hashes of a tile above level 0: the complete subtrees of one height, in order.
+SELECT hash FROM ledger_nodes
+WHERE level = %(level)s AND node_index >= %(first)s AND node_index < %(first)s + %(count)s
+ORDER BY node_index;
+
+-- name: tile_entries
+-- The stored events of an entry bundle's leaves, in leaf order, as a leaf encodes them.
+SELECT e.notification_id, uuid_send(e.originator_id), e.originator_version, e.topic, e.state
+FROM ledger_leaves AS l JOIN {events} AS e ON e.notification_id = l.position
+WHERE l.leaf_index >= %(first)s AND l.leaf_index < %(first)s + %(count)s
+ORDER BY l.leaf_index;

@@ -131,3 +131,13 @@ SELECT e.notification_id, uuid_send(e.originator_id), e.originator_version, e.to
 FROM ledger_leaves AS l JOIN {events} AS e ON e.notification_id = l.position
 WHERE l.leaf_index >= %(first)s AND l.leaf_index < %(first)s + %(count)s
 ORDER BY l.leaf_index;
+
+-- name: insert_cosignature
+-- Keep a witness's cosignature of a checkpoint (a repeat of one kept is ignored).
+INSERT INTO ledger_cosignatures (tree_size, witness, key_id, cosigned_at, signature)
+VALUES (%(tree_size)s, %(witness)s, %(key_id)s, %(cosigned_at)s, %(signature)s)
+ON CONFLICT DO NOTHING;
+
+-- name: witness_sizes
+-- The largest checkpoint each witness key has cosigned.
+SELECT witness, key_id, max(tree_size) FROM ledger_cosignatures GROUP BY witness, key_id;

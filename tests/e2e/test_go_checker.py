@@ -1,7 +1,8 @@
 """Code nobody here wrote checks the log: a small Go program on golang.org/x/mod's
 sumdb/note and sumdb/tlog (tests/go/tlogcheck) opens our checkpoint notes with our
-vkey, recomputes the root from our tiles, and checks an export's inclusion proofs
-and a consistency proof, as served and as the tiles prove them."""
+vkey and our two witnesses' cosignatures, recomputes the root from our tiles, and checks
+an export's inclusion proofs and a consistency proof, as served and as the tiles prove
+them."""
 
 from __future__ import annotations
 
@@ -15,9 +16,11 @@ import httpx
 import pytest
 
 from api.http.app import create_app
+from api.wiring.signing import generate, write_private
 from tests.e2e.conftest import make_settings
 from tests.e2e.helpers import USER_A, completion, export_body, token
 from tests.e2e.live import go_checker, serving
+from tests.witness_servers import Running, witnesses
 
 
 @pytest.fixture(scope="module")
@@ -25,11 +28,44 @@ def checker(tmp_path_factory: pytest.TempPathFactory) -> Path:
     return go_checker(tmp_path_factory.mktemp("go"))
 
 
+ORIGIN = "ledger.test/go"
+
+
 @pytest.fixture(scope="module")
-def base_url(module_database_url: str, tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
-    settings = make_settings(module_database_url, tmp_path_factory.mktemp("data"))
-    with serving(create_app(settings, run_migrations=False)) as url:
-        yield url
+def witnessed(
+    module_database_url: str, tmp_path_factory: pytest.TempPathFactory
+) -> Iterator[tuple[str, list[Running]]]:
+    """The API (sealing every 1 s) with two witnesses of our own on loopback."""
+    data = tmp_path_factory.mktemp("data")
+    key = generate()
+    write_private(data / "log-key.pem", key)
+    with witnesses(data, ORIGIN, key) as running:
+        settings = make_settings(
+            module_database_url,
+            data,
+            log_origin=ORIGIN,
+            signing_key_file=data / "log-key.pem",
+            witnesses=[r.setting for r in running],
+        )
+        with serving(create_app(settings, run_migrations=False)) as url:
+            yield url, running
+
+
+@pytest.fixture(scope="module")
+def base_url(witnessed: tuple[str, list[Running]]) -> str:
+    return witnessed[0]
+
+
+def cosigned_to(client: httpx.Client, size: int) -> dict[str, Any]:
+    """/readyz once both witnesses cosigned a checkpoint of at least ``size``."""
+    deadline = time.monotonic() + 30
+    while True:
+        ready: dict[str, Any] = client.get("/readyz").json()
+        found = ready["witnessing"]
+        if found["witnessed"] and found["tree_size"] >= size:
+            return found
+        assert time.monotonic() < deadline, ready
+        time.sleep(0.1)
 
 
 def sealed_to(client: httpx.Client, position: int) -> dict[str, Any]:
@@ -58,18 +94,27 @@ def create(client: httpx.Client, n: int) -> tuple[str, int]:
     return export_id, position
 
 
-def test_the_go_packages_verify_our_notes_tiles_and_proofs(checker: Path, base_url: str) -> None:
+def test_the_go_packages_verify_our_notes_cosignatures_tiles_and_proofs(
+    checker: Path, base_url: str, witnessed: tuple[str, list[Running]]
+) -> None:
     with httpx.Client(base_url=base_url, timeout=30) as client:
         first, position = create(client, 3)
         older = sealed_to(client, position)
         _, position = create(client, 300)  # past a full tile and into level 1
         latest = sealed_to(client, position)
         vkey = client.get("/api/ledger/public-key", headers=USER_A).json()["vkey"]
+        report = cosigned_to(client, latest["tree_size"])
+        metrics = client.get("/metrics").text
     assert latest["tree_size"] > 256 > older["tree_size"]
+    assert [w["lag"] for w in report["witnesses"]] == [0, 0] and report["quorum"] == 2
+    assert "export_ledger_checkpoint_witnessed 1.0" in metrics
+    assert 'export_ledger_witness_lag_leaves{witness="witness.test/w1"} 0.0' in metrics
     admin = token("admin-1", admin=True)
+    cosigners = [f"-witness={r.witness.key.text()}" for r in witnessed[1]]
     result = subprocess.run(
         [
             str(checker),
+            *cosigners,
             "-url",
             base_url,
             "-vkey",
@@ -87,7 +132,11 @@ def test_the_go_packages_verify_our_notes_tiles_and_proofs(checker: Path, base_u
     )
     assert result.returncode == 0, result.stderr + result.stdout
     lines = result.stdout.splitlines()
-    assert lines[0].startswith("ok note ") and lines[1].startswith("ok tiles ")
+    assert (
+        lines[0].startswith(f"ok note {ORIGIN} ")
+        and lines[0].endswith("cosigned by 2")
+        and lines[1].startswith("ok tiles ")
+    )
     assert sum(line.startswith("ok inclusion ") for line in lines) == 3  # requested .. completed
     assert f"ok consistency {older['tree_size']} " in result.stdout
 

@@ -85,7 +85,7 @@ def get_entries(index: str, _: AdminDep, reads: ReadsDep) -> Response:
     description="256 hashes (a full tile, immutable) or the first W (`.p/W`) of the tree "
     "nodes at height 8·L, from index 256·N; 404 until the tree has them all.",
     response_class=Response,
-    responses={**TILE_RESPONSES, **problems.responses(404, 503)},
+    responses={**TILE_RESPONSES, **problems.responses(404, 422, 503)},
 )
 def get_tile(level: str, index: str, reads: ReadsDep) -> Response:
     try:

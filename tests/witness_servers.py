@@ -44,3 +44,28 @@ def witnesses(
             url = stack.enter_context(serving(witness_app(witness), f"witness-{n}"))
             running.append(Running(witness, url))
         yield running
+
+
+@contextmanager
+def witnessed_api(
+    database_url: str, directory: Path, origin: str, **overrides: object
+) -> Iterator[tuple[str, list[Running], Ed25519Signer]]:
+    """The API on a real port (sealing every 1 s), with two witnesses of our own; yields
+    its URL, the witnesses and the log's key."""
+    from api.http.app import create_app
+    from api.wiring.signing import write_private
+    from tests.e2e.conftest import make_settings
+
+    key = generate()
+    write_private(directory / "log-key.pem", key)
+    with witnesses(directory, origin, key) as running:
+        settings = make_settings(
+            database_url,
+            directory,
+            log_origin=origin,
+            signing_key_file=directory / "log-key.pem",
+            witnesses=[r.setting for r in running],
+            **overrides,
+        )
+        with serving(create_app(settings, run_migrations=False)) as url:
+            yield url, running, key

@@ -15,6 +15,9 @@ import typer
 
 from api.cli.output import err, errors, fail, opened, out
 from api.cli.progress import progress_bar
+from domain import notes, tlog_proof
+from domain.exceptions import InvalidExport
+from domain.ids import aggregate_id
 from projections.follower import projector_connection
 from projections.logins import connect_login
 from projections.proofs import (
@@ -24,6 +27,7 @@ from projections.proofs import (
     saved_checkpoint,
     verify_bundle,
 )
+from projections.receipts import receipt_problems
 from projections.sealer import Checkpoint, Sealer
 from projections.verify import UNKNOWN, VerifyReport, verify, work
 from sql.names import ADMIN_ROLE
@@ -196,14 +200,33 @@ def _latest_size(conn: psycopg.Connection[Any]) -> int | None:
 
 @commands.command("verify-proof")
 def verify_proof(
-    bundle_file: Annotated[Path, typer.Argument(help="A bundle written by 'proof'.")],
+    bundle_file: Annotated[
+        Path, typer.Argument(help="A bundle written by 'proof', a receipt, or a .tlog-proof.")
+    ],
     key_id: KeyIds = None,
+    vkey: Annotated[
+        str | None,
+        typer.Option("--vkey", help="The log's verifier key (receipts and tlog-proofs)."),
+    ] = None,
+    witness: Annotated[
+        list[str] | None,
+        typer.Option("--witness", help="A trusted witness's cosignature vkey (repeatable)."),
+    ] = None,
+    k: Annotated[
+        int | None,
+        typer.Option("--k", min=0, help="How many of the witnesses must cosign (default: all)."),
+    ] = None,
 ) -> None:
-    """Check a proof bundle offline: signatures, inclusion, consistency. Exit 1 if bad."""
+    """Check a proof bundle, a receipt or a tlog-proof offline. Exit 1 if bad."""
     try:
-        bundle = orjson.loads(bundle_file.read_bytes())  # UTF-8 checked, nesting bounded
+        raw = bundle_file.read_bytes()
     except OSError as error:
         fail(f"cannot read {bundle_file}: {error.strerror}")
+    if raw.startswith(tlog_proof.HEADER.encode()) or vkey is not None:
+        _verify_receipt(bundle_file, raw, vkey, witness or [], k)
+        return
+    try:
+        bundle = orjson.loads(raw)  # UTF-8 checked, nesting bounded
     except orjson.JSONDecodeError as error:
         fail(f"{bundle_file} is not a JSON proof bundle: {error}")
     found = verify_bundle(bundle, frozenset(key_id) if key_id else None)
@@ -215,6 +238,62 @@ def verify_proof(
     out.print(
         f"{len(bundle['events'])} events of {bundle['export_id']} are in the log of "
         f"{signed['tree_size']} events signed by key {signed['key_id']}",
+        highlight=False,
+        soft_wrap=True,
+    )
+
+
+def _verify_receipt(
+    path: Path, raw: bytes, vkey: str | None, witnesses: list[str], k: int | None
+) -> None:
+    """A receipt (JSON) or one tlog-proof, under the policy of the options."""
+    if vkey is None:
+        fail("a receipt or tlog-proof is checked against the log's key: give --vkey")
+    try:
+        log_key = notes.VerifierKey.parse(vkey)
+        trusted = [notes.VerifierKey.parse(w) for w in witnesses]
+    except notes.NoteError as error:
+        fail(f"a verifier key: {error}")
+    if any(w.kind != notes.COSIGNATURE_V1 for w in trusted):
+        fail("a --witness key is a cosignature key (type 0x04)")
+    quorum = len(trusted) if k is None else k
+    if quorum > len(trusted):
+        fail(f"--k {quorum} exceeds the {len(trusted)} witnesses given")
+
+    def check(proof: tlog_proof.TlogProof) -> list[str]:
+        return tlog_proof.problems(proof, log_key, trusted, quorum)
+
+    try:
+        text = raw.decode()
+    except UnicodeDecodeError:
+        fail(f"{path} is not UTF-8")
+    if text.startswith(tlog_proof.HEADER):
+        try:
+            found = check(tlog_proof.parse(text))
+        except ValueError as error:
+            found = [f"malformed: {error}"]
+        count, what = 1, "the entry is"
+    else:
+        try:
+            data = orjson.loads(raw)
+        except orjson.JSONDecodeError as error:
+            fail(f"{path} is neither a receipt nor a tlog-proof: {error}")
+        expected = None
+        if isinstance(data, dict) and isinstance(data.get("export_id"), str):
+            try:
+                expected = aggregate_id(data["export_id"])
+            except InvalidExport:
+                expected = None
+        found = receipt_problems(data, expected, check)
+        count = len(data.get("proofs", [])) if isinstance(data, dict) else 0
+        what = f"{count} events of {data.get('export_id')} are" if isinstance(data, dict) else ""
+    if found:
+        for problem in found:
+            err.print(f"bad proof: {problem}", markup=False, highlight=False, soft_wrap=True)
+        raise typer.Exit(1)
+    witnessed = f", cosigned by at least {quorum} of {len(trusted)} trusted witnesses"
+    out.print(
+        f"{what} in the log {log_key.name}{witnessed if trusted else ''}",
         highlight=False,
         soft_wrap=True,
     )

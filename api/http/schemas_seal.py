@@ -187,3 +187,30 @@ class ConsistencyProof(BaseModel):
     from_: CheckpointPublic = Field(alias="from")
     to: CheckpointPublic
     proof: list[str]
+
+
+class ReceiptProof(BaseModel):
+    position: int = Field(description="The event's log position.")
+    version: int = Field(description="The event's version in its export.")
+    proof: str = Field(
+        description="A c2sp.org/tlog-proof: the leaf bytes (extra), the index, the inclusion "
+        "proof and the cosigned checkpoint note."
+    )
+
+
+class Receipt(BaseModel):
+    """An offline receipt: ``export-ledger verify-proof FILE --vkey VKEY`` checks it."""
+
+    format: Literal["export-ledger receipt v1"]
+    export_id: str
+    origin: str = Field(description="The log's origin.")
+    tree_size: int = Field(description="The size of the checkpoint every proof is against.")
+    proofs: list[ReceiptProof]
+    unsealed: list[int] = Field(description="Positions of the export's events not yet sealed.")
+    witnessed: bool = Field(
+        description="Whether the checkpoint has the cosignatures the ledger's witness policy "
+        "asks for (EXPORT_LEDGER_WITNESS_QUORUM of EXPORT_LEDGER_WITNESSES)."
+    )
+    witnesses: list[str] = Field(
+        description="The vkeys of the configured witnesses that cosigned the checkpoint."
+    )

@@ -15,12 +15,9 @@ from typing import Any
 import httpx
 import pytest
 
-from api.http.app import create_app
-from api.wiring.signing import generate, write_private
-from tests.e2e.conftest import make_settings
 from tests.e2e.helpers import USER_A, completion, export_body, token
-from tests.e2e.live import go_checker, serving
-from tests.witness_servers import Running, witnesses
+from tests.e2e.live import go_checker
+from tests.witness_servers import Running, witnessed_api
 
 
 @pytest.fixture(scope="module")
@@ -37,18 +34,8 @@ def witnessed(
 ) -> Iterator[tuple[str, list[Running]]]:
     """The API (sealing every 1 s) with two witnesses of our own on loopback."""
     data = tmp_path_factory.mktemp("data")
-    key = generate()
-    write_private(data / "log-key.pem", key)
-    with witnesses(data, ORIGIN, key) as running:
-        settings = make_settings(
-            module_database_url,
-            data,
-            log_origin=ORIGIN,
-            signing_key_file=data / "log-key.pem",
-            witnesses=[r.setting for r in running],
-        )
-        with serving(create_app(settings, run_migrations=False)) as url:
-            yield url, running
+    with witnessed_api(module_database_url, data, ORIGIN) as (url, running, _):
+        yield url, running
 
 
 @pytest.fixture(scope="module")

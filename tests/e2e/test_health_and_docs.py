@@ -45,6 +45,7 @@ def test_openapi_documents_every_response(client: TestClient) -> None:
         "/api/exports/{export_id}/downloads",
         "/api/exports/{export_id}/history",
         "/api/exports/{export_id}/proof",
+        "/api/exports/{export_id}/receipt",
         "/api/ledger/public-key",
         "/api/ledger/checkpoint",
         "/api/ledger/consistency",

@@ -190,3 +190,25 @@ def latest_note(conn: Connection) -> bytes | None:
     if found is None:
         return None
     return found.note(cosignatures(conn, found.tree_size)).render()
+
+
+def from_note(data: bytes, origin: str, keys: Sequence[Any]) -> Checkpoint:
+    """A checkpoint note of this log (from a witness, say) as a :class:`Checkpoint`,
+    signed by one of ``keys`` (projections.keys.SigningKey); ValueError when it is not."""
+    note = notes.parse(data)
+    found_origin, size, root, extensions = merkle.parse_checkpoint_note_text(note.text)
+    if found_origin != origin:
+        raise ValueError(f"a checkpoint of log {found_origin!r}, not {origin!r}")
+    fields = dict(line.split(" ", 1) for line in extensions if " " in line)
+    if "position" not in fields or "time" not in fields or not fields["position"].isdigit():
+        raise ValueError("a checkpoint without this log's position and time lines")
+    for key in keys:
+        verifier = notes.VerifierKey.of(origin, key.public_key)
+        signature = notes.signature_for(note, verifier)
+        if signature is not None and notes.verify(note, verifier):
+            time = datetime.fromisoformat(fields["time"])
+            return Checkpoint(
+                size, root, int(fields["position"]), time, key.key_id,
+                signature.signature, key.public_key, origin,
+            )  # fmt: skip
+    raise ValueError(f"the checkpoint of size {size} is not signed by any of this log's keys")

@@ -15,9 +15,8 @@ import typer
 
 from api.cli.output import err, errors, fail, opened, out
 from api.cli.progress import progress_bar
-from domain import notes, tlog_proof
-from domain.exceptions import InvalidExport
-from domain.ids import aggregate_id
+from api.cli.witnessed import WITNESSED, print_split_view, verify_receipt, witnessed
+from domain import tlog_proof
 from projections.follower import projector_connection
 from projections.logins import connect_login
 from projections.proofs import (
@@ -27,7 +26,6 @@ from projections.proofs import (
     saved_checkpoint,
     verify_bundle,
 )
-from projections.receipts import receipt_problems
 from projections.sealer import Checkpoint, Sealer
 from projections.verify import UNKNOWN, VerifyReport, verify, work
 from sql.names import ADMIN_ROLE
@@ -75,19 +73,34 @@ def verify_command(
         typer.Option(help="Also check checkpoints saved here ('checkpoints --output')."),
     ] = None,
     key_id: KeyIds = None,
+    against_witness: Annotated[
+        list[str] | None,
+        typer.Option(
+            "--against-witness",
+            help="Also check the checkpoints this witness (URL) cosigned (repeatable).",
+        ),
+    ] = None,
 ) -> None:
     """Recompute the whole sealed log and export_logs from the events and check
     every checkpoint; exit 1 naming the first bad position when anything is off."""
+    if against and against_witness:
+        fail("give --against or --against-witness, not both")
     saved = _read_checkpoints(against) if against else []
+    label = "saved checkpoint"
     with errors(), opened() as rt:
+        if against_witness:
+            saved, label = witnessed(rt.url, rt.settings, against_witness), WITNESSED
         with progress_bar("verifying events", _work(rt.url)) as advance:
             report = verify(
                 rt.url,
                 against=saved,
+                against_label=label,
                 trusted=frozenset(key_id) if key_id else None,
                 on_events=advance,
             )
     _print_report(report)
+    if against_witness:
+        print_split_view(report, saved)
     if not report.ok:
         raise typer.Exit(1)
 
@@ -223,7 +236,7 @@ def verify_proof(
     except OSError as error:
         fail(f"cannot read {bundle_file}: {error.strerror}")
     if raw.startswith(tlog_proof.HEADER.encode()) or vkey is not None:
-        _verify_receipt(bundle_file, raw, vkey, witness or [], k)
+        verify_receipt(bundle_file, raw, vkey, witness or [], k)
         return
     try:
         bundle = orjson.loads(raw)  # UTF-8 checked, nesting bounded
@@ -238,62 +251,6 @@ def verify_proof(
     out.print(
         f"{len(bundle['events'])} events of {bundle['export_id']} are in the log of "
         f"{signed['tree_size']} events signed by key {signed['key_id']}",
-        highlight=False,
-        soft_wrap=True,
-    )
-
-
-def _verify_receipt(
-    path: Path, raw: bytes, vkey: str | None, witnesses: list[str], k: int | None
-) -> None:
-    """A receipt (JSON) or one tlog-proof, under the policy of the options."""
-    if vkey is None:
-        fail("a receipt or tlog-proof is checked against the log's key: give --vkey")
-    try:
-        log_key = notes.VerifierKey.parse(vkey)
-        trusted = [notes.VerifierKey.parse(w) for w in witnesses]
-    except notes.NoteError as error:
-        fail(f"a verifier key: {error}")
-    if any(w.kind != notes.COSIGNATURE_V1 for w in trusted):
-        fail("a --witness key is a cosignature key (type 0x04)")
-    quorum = len(trusted) if k is None else k
-    if quorum > len(trusted):
-        fail(f"--k {quorum} exceeds the {len(trusted)} witnesses given")
-
-    def check(proof: tlog_proof.TlogProof) -> list[str]:
-        return tlog_proof.problems(proof, log_key, trusted, quorum)
-
-    try:
-        text = raw.decode()
-    except UnicodeDecodeError:
-        fail(f"{path} is not UTF-8")
-    if text.startswith(tlog_proof.HEADER):
-        try:
-            found = check(tlog_proof.parse(text))
-        except ValueError as error:
-            found = [f"malformed: {error}"]
-        count, what = 1, "the entry is"
-    else:
-        try:
-            data = orjson.loads(raw)
-        except orjson.JSONDecodeError as error:
-            fail(f"{path} is neither a receipt nor a tlog-proof: {error}")
-        expected = None
-        if isinstance(data, dict) and isinstance(data.get("export_id"), str):
-            try:
-                expected = aggregate_id(data["export_id"])
-            except InvalidExport:
-                expected = None
-        found = receipt_problems(data, expected, check)
-        count = len(data.get("proofs", [])) if isinstance(data, dict) else 0
-        what = f"{count} events of {data.get('export_id')} are" if isinstance(data, dict) else ""
-    if found:
-        for problem in found:
-            err.print(f"bad proof: {problem}", markup=False, highlight=False, soft_wrap=True)
-        raise typer.Exit(1)
-    witnessed = f", cosigned by at least {quorum} of {len(trusted)} trusted witnesses"
-    out.print(
-        f"{what} in the log {log_key.name}{witnessed if trusted else ''}",
         highlight=False,
         soft_wrap=True,
     )

@@ -4,11 +4,14 @@ short timeout, so a witness that hangs costs one round at most."""
 
 from __future__ import annotations
 
+import json
 import urllib.error
+import urllib.parse
 import urllib.request
 from typing import Any
 
 from api.wiring.settings import Settings, witness_of
+from domain.exceptions import ConfigurationError
 from projections.runner import Projector
 from projections.witnessing import Report, WitnessConfig, report
 
@@ -56,3 +59,24 @@ def report_lines(found: Report) -> list[tuple[str, str]]:
         line = f"cosigned {w.cosigned_size:,}, lag {w.lag:,} leaves ({w.url})"
         lines.append((w.name, line + (f"; last error: {w.error}" if w.error else "")))
     return lines
+
+
+def fetch_witnessed(url: str, origin: str) -> list[bytes]:
+    """The checkpoint notes a witness holds for ``origin``: every one it cosigned when it
+    serves ``/checkpoints`` (ours does), else its latest. ConfigurationError when it
+    cannot be asked."""
+    query = urllib.parse.urlencode({"origin": origin})
+    try:
+        status, body = get(f"{url}/checkpoints?{query}")
+        if status == 200:
+            listed = json.loads(body).get("checkpoints", [])
+            if listed:
+                return [str(note).encode() for note in listed]
+        status, body = get(f"{url}/checkpoint?{query}")
+    except (OSError, ValueError) as error:
+        raise ConfigurationError(f"cannot ask the witness {url}: {error}") from None
+    if status == 404:
+        return []
+    if status != 200:
+        raise ConfigurationError(f"the witness {url} answered {status}")
+    return [body]

@@ -1,6 +1,7 @@
 """The witness over HTTP: ``POST /add-checkpoint`` (c2sp.org/tlog-witness), and
 ``GET /checkpoint?origin=O``, the latest checkpoint it cosigned for a log with its
-cosignature (what ``export-ledger verify --against-witness`` asks for)."""
+cosignature, and ``GET /checkpoints?origin=O``, every one it cosigned (what
+``export-ledger verify --against-witness`` asks for)."""
 
 from __future__ import annotations
 
@@ -41,6 +42,12 @@ def witness_app(witness: Witness) -> FastAPI:
         if found.size == 0:
             return Response(f"nothing cosigned for {origin!r} yet\n", 404, media_type=TEXT)
         return Response(found.note + found.cosignature.encode(), 200, media_type=TEXT)
+
+    @app.get("/checkpoints")
+    def history(origin: Annotated[str, Query(min_length=1, max_length=256)]) -> dict[str, object]:
+        """Every checkpoint it cosigned for the log, smallest first, as notes."""
+        found = witness.state.history(origin) if origin in witness.logs else []
+        return {"origin": origin, "checkpoints": [note.decode() for note in found]}
 
     @app.get("/healthz")
     def healthz() -> dict[str, str]:

@@ -4,7 +4,9 @@ Checking a request's old size against the stored one and storing the new checkpo
 happen in one ``BEGIN IMMEDIATE`` transaction (SQLite lets one such writer in at a time),
 so of two requests built on the same old size exactly one moves the state, and a
 witness killed at any moment leaves the old row or the new one (SQLite's rollback
-journal, ``synchronous=FULL``), never a mix.
+journal, ``synchronous=FULL``), never a mix. Every cosigned checkpoint is also kept in
+``history``, so that an auditor can find the first tree size at which a rewritten log
+stops matching what it cosigned.
 """
 
 from __future__ import annotations
@@ -23,6 +25,12 @@ CREATE TABLE IF NOT EXISTS witnessed (
     root BLOB NOT NULL CHECK (length(root) = 32),
     note BLOB NOT NULL,
     cosignature TEXT NOT NULL
+);
+CREATE TABLE IF NOT EXISTS history (
+    origin TEXT NOT NULL,
+    size INTEGER NOT NULL,
+    note BLOB NOT NULL,
+    PRIMARY KEY (origin, size)
 )
 """
 
@@ -52,7 +60,7 @@ class State:
     def __init__(self, path: Path) -> None:
         self.path = path
         with self._connect() as conn:
-            conn.execute(SCHEMA)
+            conn.executescript(SCHEMA)
 
     def _connect(self) -> sqlite3.Connection:
         conn = sqlite3.connect(self.path, timeout=30, isolation_level=None)
@@ -82,8 +90,26 @@ class State:
                 "cosignature = excluded.cosignature",
                 (origin, decided.size, decided.root, decided.note, decided.cosignature),
             )
+            conn.execute(
+                "INSERT OR IGNORE INTO history (origin, size, note) VALUES (?, ?, ?)",
+                (origin, decided.size, decided.note + decided.cosignature.encode()),
+            )
             conn.execute("COMMIT")
             return decided
+        finally:
+            conn.close()
+
+
+    def history(self, origin: str, limit: int = 10_000) -> list[bytes]:
+        """Every checkpoint cosigned for a log, smallest first (the latest ``limit``)."""
+        conn = self._connect()
+        try:
+            rows = conn.execute(
+                "SELECT note FROM (SELECT size, note FROM history WHERE origin = ? "
+                "ORDER BY size DESC LIMIT ?) ORDER BY size",
+                (origin, limit),
+            ).fetchall()
+            return [bytes(r[0]) for r in rows]
         finally:
             conn.close()
 

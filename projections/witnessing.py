@@ -162,6 +162,16 @@ class Cosigners:
         attempt.held, attempt.error = latest.tree_size, None
         return 1
 
+    def run_forever(self) -> None:
+        """:meth:`run`, started again 1 s after the database failed it, until stopped
+        (``project`` runs it so; ``serve``'s projector restarts its workers itself)."""
+        while not self.stopping.is_set():
+            try:
+                self.run()
+            except psycopg.Error as error:
+                log.warning("cosigners stopped: %s; restarting in 1 s", error)
+                self.stopping.wait(1.0)
+
     def run(self) -> None:
         """Until :meth:`stop`: a round after each sealed batch (or every ``poll`` s)."""
         with (

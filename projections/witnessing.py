@@ -25,6 +25,7 @@ from typing import Any
 import psycopg
 
 from domain import notes
+from domain.exceptions import ExportLedgerError
 from projections.checkpoints import Checkpoint, cosignatures, latest_note_checkpoint
 from projections.follow import projector_connection
 from projections.proofs import consistency_proof
@@ -122,7 +123,7 @@ class Cosigners:
                 status, body = self.post(
                     witness.url + "/add-checkpoint", add_checkpoint_body(old, proof, note)
                 )
-            except (OSError, ValueError) as error:
+            except (OSError, ValueError, ExportLedgerError) as error:
                 conn.rollback()
                 attempt.error = f"{type(error).__name__}: {error}"
                 return 0

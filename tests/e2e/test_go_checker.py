@@ -131,7 +131,7 @@ def test_the_go_packages_verify_our_notes_cosignatures_tiles_and_proofs(
 def test_the_go_packages_refuse_a_note_under_another_key(checker: Path, base_url: str) -> None:
     with httpx.Client(base_url=base_url, timeout=30) as client:
         key = client.get("/api/ledger/public-key", headers=USER_A).json()
-    name, key_hash, material = key["vkey"].split("+")
+    name, key_hash, material = key["vkey"].split("+", 2)
     other = f"{name}x+{key_hash}+{material}"  # another name: the key id no longer matches
     result = subprocess.run(
         [str(checker), "-url", base_url, "-vkey", other], capture_output=True, text=True

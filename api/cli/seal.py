@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 import signal
 import sys
+import threading
 from pathlib import Path
 from types import FrameType
 from typing import Annotated, Any
@@ -16,6 +17,7 @@ import typer
 from api.cli.output import err, errors, fail, opened, out
 from api.cli.progress import progress_bar
 from api.cli.witnessed import WITNESSED, print_split_view, verify_receipt, witnessed
+from api.wiring.witnesses import configured, post
 from domain import tlog_proof
 from projections.follower import projector_connection
 from projections.logins import connect_login
@@ -28,6 +30,7 @@ from projections.proofs import (
 )
 from projections.sealer import Checkpoint, Sealer
 from projections.verify import UNKNOWN, VerifyReport, verify, work
+from projections.witnessing import Cosigners
 from sql.names import ADMIN_ROLE
 
 commands = typer.Typer()
@@ -48,7 +51,15 @@ def seal(
         sealer = Sealer(rt.url, rt.keys, batch_size=batch_size, origin=rt.settings.log_origin)
         if follow:
             _stop_on_signals(sealer)
-            sealer.run(lambda n, size: err.print(f"sealed {n} events, tree size {size}"))
+            witnesses = configured(rt.settings)
+            cosigners = Cosigners(rt.url, witnesses, post) if witnesses else None
+            if cosigners is not None:  # the witnesses, asked from a thread of their own
+                threading.Thread(target=cosigners.run_forever, daemon=True).start()
+            try:
+                sealer.run(lambda n, size: err.print(f"sealed {n} events, tree size {size}"))
+            finally:
+                if cosigners is not None:
+                    cosigners.stop()
         else:
             with projector_connection(rt.url) as conn:
                 sealed = sealer.catch_up(conn)

@@ -18,6 +18,7 @@ from projections.follower import Follower
 from projections.keys import KeyRing, Signer
 from projections.logins import connect_login
 from projections.sealer import Sealer
+from projections.witnessing import Cosigners
 from sql import statement
 from sql.names import EVENTS_CHANNEL, PROJECTOR_ROLE
 
@@ -25,15 +26,25 @@ log = logging.getLogger(__name__)
 
 
 class Projector:
-    """Runs the projection follower and, given checkpoint keys, the sealer."""
+    """Runs the projection follower and, given checkpoint keys, the sealer (and the
+    witnesses' cosigners, given those)."""
 
     def __init__(
-        self, url: str, signer: KeyRing | Signer | None = None, *, batch_size: int = 1000
+        self,
+        url: str,
+        signer: KeyRing | Signer | None = None,
+        *,
+        batch_size: int = 1000,
+        origin: str | None = None,
+        cosigners: Cosigners | None = None,
     ) -> None:
         self.url = url
-        self._workers: list[Follower | Sealer] = [Follower(url, batch_size=batch_size)]
+        self._workers: list[Follower | Sealer | Cosigners] = [Follower(url, batch_size=batch_size)]
         if signer is not None:
-            self._workers.append(Sealer(url, signer))
+            self._workers.append(Sealer(url, signer, origin=origin))
+        self.cosigners = cosigners
+        if signer is not None and cosigners is not None:
+            self._workers.append(cosigners)
         self._stopping = threading.Event()
         self._threads = [
             threading.Thread(target=self._run, args=(w,), name=type(w).__name__, daemon=True)
@@ -56,7 +67,7 @@ class Projector:
         for thread in self._threads:
             thread.join(timeout=10)
 
-    def _run(self, worker: Follower | Sealer) -> None:
+    def _run(self, worker: Follower | Sealer | Cosigners) -> None:
         backoff = 1.0
         while not self._stopping.is_set():
             started = time.monotonic()

@@ -18,10 +18,12 @@ from api.wiring.database import Database, migrate, open_database, open_ledger
 from api.wiring.metrics import Metrics, observe_commands
 from api.wiring.settings import Settings
 from api.wiring.signing import KeyRing
+from api.wiring.witnesses import configured, post
 from domain.application import ExportLedger
 from projections.follower import PositionWatcher
 from projections.reads import ReadStore
 from projections.runner import Projector
+from projections.witnessing import Cosigners
 
 
 class Runtime:
@@ -88,7 +90,15 @@ class Runtime:
     def start_projector(self, *, seal: bool = True, batch_size: int = 1000) -> Projector:
         """The follower (and the sealer, unless ``seal`` is false) in threads of this process."""
         keys = self.keys if seal else None
-        self.projector = Projector(self.url, keys, batch_size=batch_size).start()
+        witnesses = configured(self.settings)
+        cosigners = Cosigners(self.url, witnesses, post) if witnesses and seal else None
+        self.projector = Projector(
+            self.url,
+            keys,
+            batch_size=batch_size,
+            origin=self.settings.log_origin,
+            cosigners=cosigners,
+        ).start()
         self._closing.callback(self.projector.stop)
         return self.projector
 

@@ -3,8 +3,14 @@ hold; afterwards the API, the history and the console show the fields as erased.
 
 from __future__ import annotations
 
+import base64
+import time
+
+import psycopg
+import pytest
 from fastapi.testclient import TestClient
 
+from projections.subject_keys import CACHE_SECONDS
 from tests.e2e.console.test_ui_pages import sign_in
 from tests.e2e.helpers import ADMIN, POSITION, USER_A, Api, assert_problem, completion
 
@@ -50,3 +56,20 @@ def test_erasure_over_http(api: Api, client: TestClient) -> None:
     assert "[erased]" in page.text and SECRET_URL not in page.text
     assert "user-a private" not in page.text
     assert "user-a private" not in client.get("/metrics").text
+
+
+def test_a_lost_key_is_a_problem_naming_the_subject_never_the_key(
+    api: Api, client: TestClient, database_url: str, caplog: pytest.LogCaptureFixture
+) -> None:
+    export_id = api.create()["export_id"]
+    with psycopg.connect(database_url, autocommit=True) as conn:
+        subject, key = conn.execute("SELECT subject, key FROM subject_keys").fetchone()  # type: ignore[misc]
+        conn.execute("DELETE FROM subject_keys")
+    time.sleep(CACHE_SECONDS)  # the process's copy of the key expires (not a timed assertion)
+    response = client.get(f"/api/exports/{export_id}/history", headers=ADMIN)
+    assert response.status_code == 500
+    problem = response.json()
+    assert problem["type"].endswith("subject-key-missing") and subject in problem["detail"]
+    for text in (response.text, caplog.text):
+        assert bytes(key).hex() not in text
+        assert base64.b64encode(bytes(key)).decode() not in text

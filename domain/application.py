@@ -24,7 +24,7 @@ from domain.group_commit import GroupCommitter
 from domain.ids import idempotency_claim_id, new_export_id
 from domain.imports import IMPORT_ACTOR, SourceRow
 from domain.model import SYSTEM_ACTOR, ExportLog, IdempotencyClaim
-from domain.reads import LedgerReads, translated_errors
+from domain.reads import Caller, LedgerReads, translated_errors
 from domain.rules import (
     aware,
     check_completion,
@@ -117,8 +117,10 @@ class ExportLedger(LedgerReads):
         except ConcurrentModification:
             return self._replay_claim(user_id, idempotency_key, fingerprint)
 
-    def start_processing(self, export_id: str, *, actor: str = SYSTEM_ACTOR) -> ExportState:
-        export = self._load(export_id)
+    def start_processing(
+        self, export_id: str, *, actor: str = SYSTEM_ACTOR, caller: Caller | None = None
+    ) -> ExportState:
+        export = self._load_for(export_id, caller)
         export.start_processing(actor)
         return self._save(export)
 
@@ -132,50 +134,74 @@ class ExportLedger(LedgerReads):
         file_sha256: str | None = None,
         row_count: int | None = None,
         actor: str = SYSTEM_ACTOR,
+        caller: Caller | None = None,
     ) -> ExportState:
         check_completion(file_size, file_url, expires_at, file_sha256, row_count)
-        export = self._load(export_id)
+        export = self._load_for(export_id, caller)
         export.complete(actor, file_size, file_url, expires_at, file_sha256, row_count)
         return self._save(export)
 
     def change_expiry(
-        self, export_id: str, *, expires_at: datetime | None, actor: str = SYSTEM_ACTOR
+        self,
+        export_id: str,
+        *,
+        expires_at: datetime | None,
+        actor: str = SYSTEM_ACTOR,
+        caller: Caller | None = None,
     ) -> ExportState:
         """A completed export's file expires at another time (a past one makes it due
         for the expiry job); refused once expired or deleted."""
         moment = aware(expires_at) if expires_at is not None else None
-        export = self._load(export_id)
+        export = self._load_for(export_id, caller)
         export.change_expiry(actor, moment)
         return self._save(export)
 
-    def fail(self, export_id: str, *, error_message: str, actor: str = SYSTEM_ACTOR) -> ExportState:
+    def fail(
+        self,
+        export_id: str,
+        *,
+        error_message: str,
+        actor: str = SYSTEM_ACTOR,
+        caller: Caller | None = None,
+    ) -> ExportState:
         if not error_message.strip() or len(error_message) > 10_000:
             raise InvalidExport("error_message must be 1 to 10000 characters")
-        export = self._load(export_id)
+        export = self._load_for(export_id, caller)
         export.fail(actor, error_message)
         return self._save(export)
 
-    def retry(self, export_id: str, *, actor: str = SYSTEM_ACTOR) -> ExportState:
-        export = self._load(export_id)
+    def retry(
+        self, export_id: str, *, actor: str = SYSTEM_ACTOR, caller: Caller | None = None
+    ) -> ExportState:
+        export = self._load_for(export_id, caller)
         export.retry(actor)
         return self._save(export)
 
     def record_download(
-        self, export_id: str, *, actor: str, file_sha256: str | None = None
+        self,
+        export_id: str,
+        *,
+        actor: str,
+        file_sha256: str | None = None,
+        caller: Caller | None = None,
     ) -> ExportState:
         if file_sha256 is not None:
             check_sha256(file_sha256)
-        export = self._load(export_id)
+        export = self._load_for(export_id, caller)
         export.record_download(actor, self._clock(), file_sha256)
         return self._save(export)
 
-    def expire(self, export_id: str, *, actor: str = SYSTEM_ACTOR) -> ExportState:
-        export = self._load(export_id)
+    def expire(
+        self, export_id: str, *, actor: str = SYSTEM_ACTOR, caller: Caller | None = None
+    ) -> ExportState:
+        export = self._load_for(export_id, caller)
         export.expire(actor)
         return self._save(export)
 
-    def delete(self, export_id: str, *, actor: str, reason: str | None = None) -> ExportState:
-        export = self._load(export_id)
+    def delete(
+        self, export_id: str, *, actor: str, reason: str | None = None, caller: Caller | None = None
+    ) -> ExportState:
+        export = self._load_for(export_id, caller)
         export.delete(actor, reason)
         return self._save(export)
 

@@ -156,6 +156,31 @@ def test_only_the_writer_may_take_the_events_lock(as_owner: Conn) -> None:
         assert row == {"ok": allowed}, role
 
 
+INSERT_EVENTS = "export_ledger_insert_events(uuid[], bigint[], text[], bytea[])"
+
+
+def test_only_the_writer_may_insert_through_the_function_which_widens_nothing(
+    as_owner: Conn,
+) -> None:
+    """The one-statement insert runs with its caller's privileges (SECURITY
+    INVOKER): it gives the writer no more than INSERT, and nobody else anything."""
+    for role, allowed in [
+        (WRITER_ROLE, True),
+        (PROJECTOR_ROLE, False),
+        (READER_ROLE, False),
+        (ADMIN_ROLE, False),
+        ("public", False),
+    ]:
+        row = as_owner.execute(
+            "SELECT has_function_privilege(%s, %s, 'EXECUTE') AS ok", (role, INSERT_EVENTS)
+        ).fetchone()
+        assert row == {"ok": allowed}, role
+    row = as_owner.execute(
+        "SELECT prosecdef FROM pg_proc WHERE oid = %s::regprocedure", (INSERT_EVENTS,)
+    ).fetchone()
+    assert row == {"prosecdef": False}
+
+
 def test_writer_cannot_lock_the_table_itself_but_can_through_the_function(
     as_writer: Conn,
 ) -> None:

@@ -245,8 +245,9 @@ def update_export(
     ledger: LedgerDep,
     response: Response,
 ) -> ExportDetail:
-    owned(ledger, principal, export_id)
-    state = run_update(ledger, export_id, body, principal.user_id)
+    if not is_export_id(export_id):
+        raise not_found(export_id)
+    state = run_update(ledger, export_id, body, principal)
     mark_position(response, ledger, state)
     return detail(state)
 
@@ -270,8 +271,9 @@ def delete_export(
         Query(max_length=500, pattern=NO_NUL, description="Why, for the audit trail."),
     ] = None,
 ) -> Response:
-    owned(ledger, admin, export_id)
-    state = ledger.delete(export_id, actor=admin.user_id, reason=reason)
+    if not is_export_id(export_id):
+        raise not_found(export_id)
+    state = ledger.delete(export_id, actor=admin.user_id, reason=reason, caller=admin)
     response = Response(status_code=204)
     mark_position(response, ledger, state)
     return response

@@ -6,10 +6,10 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+from collections.abc import Iterable, Iterator
 from contextlib import contextmanager
 from datetime import datetime
-from typing import Protocol, runtime_checkable
+from typing import Any, Protocol, runtime_checkable
 from uuid import UUID
 
 from eventsourcing.application import AggregateNotFoundError, Application
@@ -100,7 +100,9 @@ class LedgerReads(Application[UUID]):
     def _load(self, export_id: str, version: int | None = None) -> ExportLog:
         try:
             with translated_errors(export_id):
-                export: ExportLog = self.repository.get(aggregate_id(export_id), version=version)
+                export: ExportLog = self.repository.get(
+                    aggregate_id(export_id), version=version, projector_func=_replay
+                )
         except AggregateNotFoundError:
             raise ExportNotFound(export_id) from None
         return export
@@ -142,6 +144,14 @@ class LedgerReads(Application[UUID]):
                 f"(requested at {_timestamp(events[0]).isoformat()})",
             )
         return versions[-1]
+
+
+def _replay(aggregate: Any, events: Iterable[Any]) -> Any:
+    """The library's projector without its per-event ``isinstance`` check against a
+    runtime-checkable protocol (a third of a short aggregate's load in Python)."""
+    for event in events:
+        aggregate = event.mutate(aggregate)
+    return aggregate
 
 
 @contextmanager

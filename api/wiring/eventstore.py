@@ -42,6 +42,9 @@ class LedgerRecorder(postgres.PostgresApplicationRecorder):
         # The function knows one table: another name takes the library's way.
         self._one_statement = (datastore.schema, events_table_name) == ("public", EVENTS_TABLE)
         self._insert_in_one = statement("events", "insert_events")
+        self._select_all = statement(
+            "events", "select_events", events=Identifier(datastore.schema, events_table_name)
+        )
         self._select_positions = statement(
             "events", "event_positions", events=Identifier(datastore.schema, events_table_name)
         )
@@ -68,6 +71,39 @@ class LedgerRecorder(postgres.PostgresApplicationRecorder):
         with self.datastore.get_connection() as conn, conn.cursor() as curs:
             curs.execute(self._insert_in_one, params, prepare=True)
             return [row["notification_id"] for row in curs.fetchall()]
+
+    def select_events(
+        self,
+        originator_id: UUID | str,
+        *,
+        gt: int | None = None,
+        lte: int | None = None,
+        desc: bool = False,
+        limit: int | None = None,
+    ) -> Sequence[StoredEvent]:
+        """An aggregate's events; all of them in order (what a command loads) with
+        one statement built once, the rest as the library builds them."""
+        if gt is not None or lte is not None or desc or limit is not None:
+            events: Sequence[StoredEvent] = super().select_events(
+                originator_id, gt=gt, lte=lte, desc=desc, limit=limit
+            )
+            return events
+        found: Sequence[StoredEvent] = self._select_all_events(originator_id)
+        return found
+
+    @retry((InterfaceError, OperationalError), max_attempts=10, wait=0.2)
+    def _select_all_events(self, originator_id: UUID | str) -> Sequence[StoredEvent]:
+        with self.datastore.get_connection() as conn, conn.cursor() as curs:
+            curs.execute(self._select_all, {"originator_id": originator_id}, prepare=True)
+            return [
+                StoredEvent(
+                    originator_id=row["originator_id"],
+                    originator_version=row["originator_version"],
+                    topic=row["topic"],
+                    state=bytes(row["state"]),
+                )
+                for row in curs.fetchall()
+            ]
 
     def _insert_in_transaction(
         self, stored_events: Sequence[StoredEvent], **kwargs: Any

@@ -15,6 +15,13 @@ FROM export_ledger_insert_events(
 -- owner-defined function: see sql/migrations/0002_event_store_guard.sql).
 SELECT export_ledger_lock_events();
 
+-- name: select_events
+-- Every event of one aggregate, in version order (what a command loads).
+SELECT originator_id, originator_version, topic, state
+FROM {events}
+WHERE originator_id = %(originator_id)s
+ORDER BY originator_version;
+
 -- name: event_positions
 -- The log position of each version of one aggregate.
 SELECT originator_version, notification_id

@@ -11,8 +11,7 @@ from api.http.deps import LedgerDep, PrincipalDep, known_query_only
 from api.http.routes.common import (
     POSITION_HEADERS,
     ExportIdPath,
-    detail,
-    mark_position,
+    command_response,
     not_found,
 )
 from api.http.schemas import ExportDetail
@@ -38,9 +37,8 @@ def record_download(
     export_id: ExportIdPath,
     principal: PrincipalDep,
     ledger: LedgerDep,
-    response: Response,
     body: Annotated[DownloadCreate | None, Body()] = None,
-) -> ExportDetail:
+) -> Response:
     if not is_export_id(export_id):
         raise not_found(export_id)
     state = ledger.record_download(
@@ -49,5 +47,4 @@ def record_download(
         file_sha256=body.file_sha256 if body else None,
         caller=principal,
     )
-    mark_position(response, ledger, state)
-    return detail(state)
+    return command_response(ledger, state)

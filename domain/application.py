@@ -11,6 +11,7 @@ from datetime import UTC, datetime
 from typing import Any, Protocol
 
 from eventsourcing.application import AggregateNotFoundError
+from eventsourcing.persistence import StoredEvent
 
 from domain.config import normalised
 from domain.exceptions import (
@@ -67,7 +68,7 @@ class ExportLedger(LedgerReads):
         (see domain/group_commit.py); each still waits for its own commit."""
         super().__init__(env=dict(env) if env is not None else None)
         self._clock = clock
-        self._committer = GroupCommitter(self.events.put) if group_commit else None
+        self._committer = GroupCommitter(self._insert) if group_commit else None
 
     def close(self) -> None:
         if self._committer is not None:
@@ -288,19 +289,22 @@ class ExportLedger(LedgerReads):
         for aggregate in aggregates:
             for pending in aggregate.pending_events:
                 check_no_nul(vars(pending))
-        # Straight to the event store, not through Application.save: its
+        # Straight to the recorder, not through Application.save: its
         # runtime-checkable protocol checks were a sixth of a command's Python,
-        # and its hooks (snapshots, _notify) are unused here.
+        # and its hooks (snapshots, _notify) are unused here. Each caller maps its
+        # own events, so a group commit's leader only sends them.
         events = [e for aggregate in aggregates for e in aggregate.collect_events()]
         with translated_errors(export.export_id):
+            stored = [self.mapper.to_stored_event(e) for e in events]
             if self._committer is None:
-                recordings = self.events.put(events)
+                ids = self.recorder.insert_events(stored) or []
             else:
-                recordings = list(self._committer.submit(events))
-        positions = [
-            r.notification.id for r in recordings if r.domain_event.originator_id == export.id
-        ]
+                ids = self._committer.submit(stored)
+        positions = [i for e, i in zip(events, ids, strict=True) if e.originator_id == export.id]
         return ExportState.of(export, positions[-1] if positions else None)
+
+    def _insert(self, stored: list[StoredEvent]) -> Sequence[int]:
+        return self.recorder.insert_events(stored) or []
 
     def _replay_claim(self, user_id: str, key: str, fingerprint: str) -> ExportState:
         try:

@@ -36,7 +36,7 @@ from eventsourcing.persistence import IntegrityError
 Record = Callable[[list[Any]], Sequence[Any]]
 
 
-@dataclass
+@dataclass(eq=False)  # compared by identity
 class _Pending:
     events: list[Any]
     wake: threading.Event = field(default_factory=threading.Event)
@@ -49,7 +49,10 @@ class _Pending:
 class GroupCommitter:
     """Saves the events of concurrent callers in shared transactions."""
 
-    def __init__(self, record: Record, *, window: float = 0.002, max_batch: int = 100) -> None:
+    def __init__(self, record: Record, *, window: float = 0.0, max_batch: int = 100) -> None:
+        """``window``: how long a leader that finds others queued waits for more.
+        Zero by default: callers queue behind the leader's transaction anyway, and
+        with 32 callers a 2 ms window measured a fifth fewer commands/s."""
         self._record = record
         self._window = window
         self._max_batch = max_batch
@@ -68,7 +71,7 @@ class GroupCommitter:
         if not lead:
             pending.wake.wait()
         if not pending.finished:  # first in line: commit the next batch
-            self._lead()
+            self._lead(pending)
         if pending.error is not None:
             raise pending.error
         return pending.recordings
@@ -76,13 +79,15 @@ class GroupCommitter:
     def close(self) -> None:
         """Nothing to stop: callers commit on their own threads."""
 
-    def _lead(self) -> None:
+    def _lead(self, own: _Pending) -> None:
         """Commit one batch (the leader's own events are its first), then hand the
         queue to the first caller waiting, or let the next arrival lead."""
         try:
             self._commit(self._gather())
         finally:
             with self._lock:
+                if not own.finished and own in self._waiting:  # interrupted before its batch
+                    self._waiting.remove(own)
                 if self._waiting:
                     self._waiting[0].wake.set()
                 else:

@@ -17,7 +17,8 @@ Three rounds; each runs, one after the other, for 5 s each (small: 1.5 s):
   a 201 or a 200; any other status fails the run.
 
 Each figure is the round whose ratio is the median of the three rounds' (both of
-its values from that round; every round's figures are in the record's details).
+its values from that round; every round's values are printed as it runs and kept
+in the run's JSON under ``benchmark-results/``).
 The peer event store's figures, measured once on this kind of machine, are a
 published reference in the record's notes, not a baseline of this run.
 """

@@ -42,6 +42,7 @@ class LedgerRecorder(postgres.PostgresApplicationRecorder):
         # The function knows one table: another name takes the library's way.
         self._one_statement = (datastore.schema, events_table_name) == ("public", EVENTS_TABLE)
         self._insert_in_one = statement("events", "insert_events")
+        self._insert_one_event = statement("events", "insert_event")
         self._select_all = statement(
             "events", "select_events", events=Identifier(datastore.schema, events_table_name)
         )
@@ -62,6 +63,8 @@ class LedgerRecorder(postgres.PostgresApplicationRecorder):
             return None
         if not self._one_statement:
             return self._insert_in_transaction(stored_events, **kwargs)
+        if len(stored_events) == 1:
+            return self._insert_one(stored_events[0])
         params = {
             "ids": [e.originator_id for e in stored_events],
             "versions": [e.originator_version for e in stored_events],
@@ -70,6 +73,17 @@ class LedgerRecorder(postgres.PostgresApplicationRecorder):
         }
         with self.datastore.get_connection() as conn, conn.cursor() as curs:
             curs.execute(self._insert_in_one, params, prepare=True)
+            return [row["notification_id"] for row in curs.fetchall()]
+
+    def _insert_one(self, event: StoredEvent) -> list[int]:
+        params = {
+            "id": event.originator_id,
+            "version": event.originator_version,
+            "topic": event.topic,
+            "state": event.state,
+        }
+        with self.datastore.get_connection() as conn, conn.cursor() as curs:
+            curs.execute(self._insert_one_event, params, prepare=True)
             return [row["notification_id"] for row in curs.fetchall()]
 
     def select_events(

@@ -10,6 +10,12 @@ FROM export_ledger_insert_events(
     %(ids)s::uuid[], %(versions)s::bigint[], %(topics)s::text[], %(states)s::bytea[]
 ) AS notification_id;
 
+-- name: insert_event
+-- One event the same way (export_ledger_insert_event), with scalar parameters.
+SELECT export_ledger_insert_event(
+    %(id)s::uuid, %(version)s::bigint, %(topic)s::text, %(state)s::bytea
+) AS notification_id;
+
 -- name: lock_events
 -- Serialise writers on the events table (an EXCLUSIVE lock, taken by an
 -- owner-defined function: see sql/migrations/0002_event_store_guard.sql).

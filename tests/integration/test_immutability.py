@@ -156,14 +156,18 @@ def test_only_the_writer_may_take_the_events_lock(as_owner: Conn) -> None:
         assert row == {"ok": allowed}, role
 
 
-INSERT_EVENTS = "export_ledger_insert_events(uuid[], bigint[], text[], bytea[])"
+INSERT_FUNCTIONS = (
+    "export_ledger_insert_events(uuid[], bigint[], text[], bytea[])",
+    "export_ledger_insert_event(uuid, bigint, text, bytea)",
+)
 
 
-def test_only_the_writer_may_insert_through_the_function_which_widens_nothing(
-    as_owner: Conn,
+@pytest.mark.parametrize("function", INSERT_FUNCTIONS)
+def test_only_the_writer_may_insert_through_the_functions_which_widen_nothing(
+    as_owner: Conn, function: str
 ) -> None:
-    """The one-statement insert runs with its caller's privileges (SECURITY
-    INVOKER): it gives the writer no more than INSERT, and nobody else anything."""
+    """The one-statement inserts run with their caller's privileges (SECURITY
+    INVOKER): they give the writer no more than INSERT, and nobody else anything."""
     for role, allowed in [
         (WRITER_ROLE, True),
         (PROJECTOR_ROLE, False),
@@ -172,11 +176,11 @@ def test_only_the_writer_may_insert_through_the_function_which_widens_nothing(
         ("public", False),
     ]:
         row = as_owner.execute(
-            "SELECT has_function_privilege(%s, %s, 'EXECUTE') AS ok", (role, INSERT_EVENTS)
+            "SELECT has_function_privilege(%s, %s, 'EXECUTE') AS ok", (role, function)
         ).fetchone()
         assert row == {"ok": allowed}, role
     row = as_owner.execute(
-        "SELECT prosecdef FROM pg_proc WHERE oid = %s::regprocedure", (INSERT_EVENTS,)
+        "SELECT prosecdef FROM pg_proc WHERE oid = %s::regprocedure", (function,)
     ).fetchone()
     assert row == {"prosecdef": False}
 

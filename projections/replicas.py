@@ -28,6 +28,7 @@ from dataclasses import dataclass
 from typing import Any, Literal
 
 import psycopg
+from psycopg.conninfo import conninfo_to_dict
 from psycopg.rows import dict_row
 from psycopg_pool import ConnectionPool, PoolClosed, PoolTimeout
 
@@ -53,7 +54,15 @@ class ReplicaStatus:
 
 
 def read_pool(url: str, name: str, *, size: int, timeout: float) -> ReadPool:
-    """Reader connections; ``name`` is also their ``application_name``."""
+    """Reader connections; ``name`` is also their ``application_name`` unless the
+    URL names one (an operator's name wins, as on every other pool)."""
+    kwargs: dict[str, Any] = {
+        "options": "-c TimeZone=UTC",
+        "prepare_threshold": None,
+        "row_factory": dict_row,
+    }
+    if "application_name" not in conninfo_to_dict(url):
+        kwargs["application_name"] = name
     return ConnectionPool(
         url,
         connection_class=psycopg.Connection[Row],
@@ -62,12 +71,7 @@ def read_pool(url: str, name: str, *, size: int, timeout: float) -> ReadPool:
         timeout=timeout,
         open=False,
         name=name,
-        kwargs={
-            "options": "-c TimeZone=UTC",
-            "prepare_threshold": None,
-            "row_factory": dict_row,
-            "application_name": name,
-        },
+        kwargs=kwargs,
     )
 
 

@@ -1,0 +1,125 @@
+"""The ledger on a real three-node Patroni cluster: failover, switchover, a lost standby.
+
+A server process connects with the cluster's multi-host URL
+(``target_session_attrs=read-write``) while 16 clients write; the leader's
+postmaster is then killed with SIGKILL (or Patroni is asked to switch over).
+What was acknowledged must be in the log, once; clients see 503 problems,
+never a 500, while there is no primary; writes come back on the new primary
+by themselves; ``verify`` and ``rebuild --check`` pass; and the checkpoint
+signed after the failover extends the one before it. The tests need Debian's
+``patroni`` and ``etcd-server``; they are skipped without them, unless CI is
+set.
+"""
+
+from __future__ import annotations
+
+import os
+import time
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+from api.wiring.database import create_database, migrate
+from tests import pg
+from tests.e2e.cluster_load import (
+    Load,
+    Served,
+    cli,
+    consistent,
+    latest_checkpoint,
+    ledger_env,
+    lost_and_doubled,
+    served,
+    wait_caught_up,
+)
+from tests.integration.patroni import PatroniCluster, patroni_cluster, patroni_programs
+
+pytestmark = [pytest.mark.slow, pytest.mark.cluster]
+
+LOAD_SECONDS = 20.0
+UNAVAILABLE = "urn:export-ledger:problem:unavailable"
+
+
+@pytest.fixture(scope="module")
+def cluster() -> Iterator[PatroniCluster]:
+    if patroni_programs() is None:
+        if os.environ.get("CI"):
+            pytest.fail("CI needs patroni and etcd (apt-get install patroni etcd-server)")
+        pytest.skip("patroni and etcd are not installed")
+    with patroni_cluster() as started:
+        yield started
+
+
+@pytest.fixture
+def database(cluster: PatroniCluster) -> str:
+    """A fresh, migrated database on the cluster; its multi-host URL."""
+    cluster.wait_healthy()
+    name = pg.new_name("el_ha")
+    create_database(cluster.url("postgres"), name)
+    url = cluster.url(name, connect_timeout="2")
+    migrate(url)
+    return url
+
+
+def _run_load(server: Served, disrupt: float, action: object) -> tuple[Load, float]:
+    """16 clients for LOAD_SECONDS; ``action()`` after ``disrupt`` seconds. The moment it ran."""
+    load = Load(server).start()
+    time.sleep(disrupt)
+    moment = time.monotonic()
+    assert callable(action)
+    action()
+    time.sleep(max(LOAD_SECONDS - disrupt, 0))
+    load.stop()
+    return load, moment
+
+
+def _check_ledger(url: str, data_dir: Path, server: Served, load: Load) -> None:
+    env = ledger_env(url, data_dir, server.secret)
+    rebuild = cli("rebuild", "--check", env=env)
+    assert rebuild.returncode == 0, rebuild.stderr
+    verify = cli("verify", env=env)
+    assert verify.returncode == 0, verify.stdout + verify.stderr
+    lost, doubled = lost_and_doubled(load, url)
+    assert lost == [], f"{len(lost)} acknowledged commands are not in the log"
+    assert doubled == []
+
+
+def _statuses(load: Load) -> set[int]:
+    return {o.status for o in load.outcomes}
+
+
+def test_a_killed_primary_loses_no_acknowledged_command(
+    cluster: PatroniCluster, database: str, tmp_path: Path
+) -> None:
+    old = cluster.leader()
+    assert old is not None
+    checkpoints: list[dict[str, object]] = []
+
+    def kill() -> None:
+        checkpoints.append(latest_checkpoint(server))  # signed before the failover
+        old.kill_postmaster()
+
+    with served(database, tmp_path) as server:
+        load, killed = _run_load(server, LOAD_SECONDS / 3, kill)
+        new = cluster.wait_healthy()
+        wait_caught_up(server)
+        after = latest_checkpoint(server)
+        _check_ledger(database, tmp_path, server, load)
+        assert consistent(server, checkpoints[0], after)
+    window = load.window(killed)
+    print(
+        f"failover {old.name} -> {new.name}: {len(load.acknowledged())} acknowledged, "
+        f"{len(load.failed())} refused (first refused to first acknowledged: {window} s), "
+        f"no acknowledgement for {load.stall(killed):.2f} s, slowest {load.slowest():.2f} s"
+    )
+    assert new.name != old.name
+    _assert_only_unavailable(load)
+    resumed = [o for o in load.acknowledged() if o.started > killed + (window or 0)]
+    assert resumed, "writes did not resume on the new primary"
+
+
+def _assert_only_unavailable(load: Load) -> None:
+    """Every refused command was a 503 problem: never a 500, never a dropped connection."""
+    assert _statuses(load) <= {200, 201, 503}, _statuses(load)
+    assert {o.problem_type for o in load.failed()} <= {UNAVAILABLE}

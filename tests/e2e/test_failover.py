@@ -18,6 +18,7 @@ import time
 from collections.abc import Iterator
 from pathlib import Path
 
+import httpx
 import pytest
 
 from api.wiring.database import create_database, migrate
@@ -33,7 +34,7 @@ from tests.e2e.cluster_load import (
     served,
     wait_caught_up,
 )
-from tests.integration.patroni import PatroniCluster, patroni_cluster, patroni_programs
+from tests.integration.patroni import SCOPE, PatroniCluster, patroni_cluster, patroni_programs
 
 pytestmark = [pytest.mark.slow, pytest.mark.cluster]
 
@@ -100,10 +101,11 @@ def test_a_killed_primary_loses_no_acknowledged_command(
         checkpoints.append(latest_checkpoint(server))  # signed before the failover
         old.kill_postmaster()
 
-    with served(database, tmp_path) as server:
+    with served(database, tmp_path, **_replicas(cluster, database)) as server:
         load, killed = _run_load(server, LOAD_SECONDS / 3, kill)
         new = cluster.wait_healthy()
         wait_caught_up(server)
+        _wait_rotation(server, cluster)  # the old primary reads as a standby, the new not
         after = latest_checkpoint(server)
         _check_ledger(database, tmp_path, server, load)
         assert consistent(server, checkpoints[0], after)
@@ -117,6 +119,81 @@ def test_a_killed_primary_loses_no_acknowledged_command(
     _assert_only_unavailable(load)
     resumed = [o for o in load.acknowledged() if o.started > killed + (window or 0)]
     assert resumed, "writes did not resume on the new primary"
+
+
+def test_a_switchover_while_serving_refuses_nothing_but_503s(
+    cluster: PatroniCluster, database: str, tmp_path: Path
+) -> None:
+    old = cluster.wait_healthy()
+    candidate = next(node for node in cluster.nodes if node is not old)
+
+    def switchover() -> None:
+        cluster.patronictl(
+            "switchover", "--leader", old.name, "--candidate", candidate.name, "--force", SCOPE
+        )
+
+    with served(database, tmp_path) as server:
+        load, moved = _run_load(server, LOAD_SECONDS / 3, switchover)
+        assert cluster.wait_healthy().name == candidate.name
+        wait_caught_up(server)
+        _check_ledger(database, tmp_path, server, load)
+    print(
+        f"switchover {old.name} -> {candidate.name}: {len(load.acknowledged())} acknowledged, "
+        f"{len(load.failed())} refused, no acknowledgement for {load.stall(moved):.2f} s"
+    )
+    _assert_only_unavailable(load)
+    assert [o for o in load.acknowledged() if o.started > moved + load.stall(moved)]
+
+
+def test_a_killed_standby_leaves_reads_to_the_others(
+    cluster: PatroniCluster, database: str, tmp_path: Path
+) -> None:
+    leader = cluster.wait_healthy()
+    standby = next(node for node in cluster.nodes if node is not leader)
+    reads: list[int] = []
+    with served(database, tmp_path, **_replicas(cluster, database)) as server:
+        _wait_rotation(server, cluster)
+        load = Load(server, clients=4).start()
+        try:
+            with httpx.Client(base_url=server.base, headers=server.headers(), timeout=30) as client:
+                for number in range(200):
+                    if number == 50:
+                        standby.kill_postmaster()
+                    reads.append(client.get("/api/exports", params={"limit": 5}).status_code)
+                    time.sleep(0.02)
+        finally:
+            load.stop()
+        cluster.wait_healthy()  # Patroni restarts the standby's PostgreSQL
+        wait_caught_up(server)
+        _check_ledger(database, tmp_path, server, load)
+    assert set(reads) == {200}
+    _assert_only_unavailable(load)
+
+
+def _replicas(cluster: PatroniCluster, database: str) -> dict[str, str]:
+    """Every node as a read replica (``target_session_attrs=standby``: a primary is
+    refused at connect): the rotation keeps those that are standbys."""
+    name = database.split("/")[-1].split("?")[0]
+    urls = [
+        f"{node.url(name)}?target_session_attrs=standby&connect_timeout=2" for node in cluster.nodes
+    ]
+    return {"EXPORT_LEDGER_READ_DATABASE_URLS": ",".join(urls)}
+
+
+def _wait_rotation(server: Served, cluster: PatroniCluster, timeout: float = 60) -> None:
+    """Until /readyz shows the standbys, and only they, in the read rotation."""
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        leader = cluster.leader()
+        expected = {
+            f"replica-{n}": "down" if node is leader else "ok"
+            for n, node in enumerate(cluster.nodes, 1)
+        }
+        replicas = httpx.get(server.base + "/readyz", timeout=5).json().get("replicas", [])
+        if {r["name"]: r["state"] for r in replicas} == expected:
+            return
+        time.sleep(0.5)
+    raise AssertionError(f"the read rotation did not follow the roles: {replicas}")
 
 
 def _assert_only_unavailable(load: Load) -> None:

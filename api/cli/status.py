@@ -19,6 +19,7 @@ from api.wiring.database import open_database, redacted
 from api.wiring.settings import Settings
 from api.wiring.signing import KeyRing
 from projections.logins import connect_login
+from projections.runner import projector_holder
 from projections.sealer import Checkpoint, latest_checkpoint
 from projections.store import head_position
 from sql import query
@@ -35,6 +36,7 @@ class Status:
     projected: int
     sealed: int
     checkpoint: Checkpoint | None
+    projector: str | None = None
 
 
 def gather_status(url: str) -> Status:
@@ -52,6 +54,7 @@ def gather_status(url: str) -> Status:
             projected=int(projected or 0),
             sealed=int(sealed or 0),
             checkpoint=latest_checkpoint(conn),
+            projector=projector_holder(conn),
         )
 
 
@@ -83,6 +86,12 @@ def status_table(found: Status, embedded: bool, secrets: Sequence[tuple[str, str
     table.add_row("head position", f"{found.head:,}")
     table.add_row("projection", _lagging(found.projected, found.head))
     table.add_row("sealer", _lagging(found.sealed, found.head))
+    table.add_row(
+        "projector",
+        f"{found.projector} (holds the projector lock)"
+        if found.projector
+        else "no process holds the projector lock (only serve --workers elects one)",
+    )
     cp = found.checkpoint
     if cp is None:
         table.add_row("latest checkpoint", "none yet")

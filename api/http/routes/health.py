@@ -10,6 +10,7 @@ from pydantic import BaseModel, ConfigDict, Field
 from api.http import problems
 from api.http.deps import ServicesDep, known_query_only
 from api.http.problems import unavailable
+from projections.runner import process_name
 
 
 class Health(BaseModel):
@@ -22,6 +23,12 @@ class ProjectionStatus(BaseModel):
     head: int = Field(description="Latest log position.")
     lag: int = Field(description="Events not yet in the read table.")
     projector: Literal["running", "stopped", "external"]
+    projected_by: str | None = Field(
+        default=None,
+        description="The process (host:pid) that follows and seals the log, when known: "
+        "this one, or the holder of the projector lock.",
+    )
+    process: str | None = Field(default=None, description="This server process (host:pid).")
 
 
 class ReplicaState(BaseModel):
@@ -85,6 +92,8 @@ def readyz(services: ServicesDep) -> Ready:
             head=head,
             lag=max(head - readiness.position, 0),
             projector=projector,
+            projected_by=services.projected_by(),
+            process=process_name(),
         ),
         replicas=[
             ReplicaState(

@@ -7,6 +7,9 @@ with a clear error instead of failing halfway.
 
 from __future__ import annotations
 
+import os
+import subprocess
+import sys
 import time
 from collections.abc import Iterator
 from pathlib import Path
@@ -93,3 +96,25 @@ def test_every_pool_of_a_multi_host_url_reaches_the_primary(
         "export_ledger_projector_login",
         "export_ledger_reader_login",
     } <= names
+
+
+def test_a_command_on_a_standby_says_so_in_one_line(
+    cluster: tuple[Server, Server], tmp_path: Path
+) -> None:
+    primary, standby = cluster
+    name = pg.new_name("el_multi")
+    create_database(primary.url(), name)
+    migrate(primary.url(name))
+    _wait_database_on(standby, name)
+    env = {k: v for k, v in os.environ.items() if not k.startswith("EXPORT_LEDGER_")}
+    env |= {
+        "EXPORT_LEDGER_DATABASE_URL": standby.url(name),
+        "EXPORT_LEDGER_DATA_DIR": str(tmp_path),
+    }
+    program = str(Path(sys.executable).parent / "export-ledger")
+    result = subprocess.run(
+        [program, "verify"], env=env, capture_output=True, text=True, timeout=120, check=False
+    )
+    assert result.returncode == 2
+    assert result.stderr.count("\n") == 1 and "is read-only" in result.stderr, result.stderr
+    assert "Traceback" not in result.stderr

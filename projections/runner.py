@@ -120,10 +120,15 @@ class ElectedProjector:
     """
 
     def __init__(
-        self, url: str, signer: KeyRing | Signer | None = None, *, batch_size: int = 1000
+        self,
+        url: str,
+        signer: KeyRing | Signer | None = None,
+        *,
+        batch_size: int = 1000,
+        name: str | None = None,
     ) -> None:
         self.url = url
-        self.name = process_name()
+        self.name = name or process_name()
         self.holder: str | None = None
         """The process holding the lock when last looked (this one's name while it leads)."""
         self._signer = signer

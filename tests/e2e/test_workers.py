@@ -9,6 +9,7 @@ and no export has a version twice).
 
 from __future__ import annotations
 
+import contextlib
 import os
 import signal
 import time
@@ -39,13 +40,25 @@ def _holder(server: Served, other_than: str | None = None, timeout: float = 60) 
     raise AssertionError(f"no process took the projector lock (before: {other_than})")
 
 
+def _answering(server: Served, count: int, timeout: float = 60) -> set[str]:
+    """The processes that answer /readyz, once ``count`` distinct ones have."""
+    seen: list[str] = []
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        with contextlib.suppress(httpx.HTTPError):
+            seen.append(str(_ready(server)["process"]))
+        recent = set(seen[-40:])
+        if len(recent) >= count:
+            return recent
+    raise AssertionError(f"fewer than {count} processes answer: {set(seen[-40:])}")
+
+
 def test_one_worker_projects_and_another_takes_over_after_kill_9(
     database_url: str, tmp_path: Path
 ) -> None:
     with served(database_url, tmp_path, "--workers", "2") as server:
         first = _holder(server)
-        seen = {_ready(server)["process"] for _ in range(40)}
-        assert len(seen) == 2, seen  # two processes answer on the port
+        assert len(_answering(server, 2)) == 2  # two processes answer on the port
         for _ in range(40):
             projection = _ready(server)
             running = projection["process"] == first
@@ -62,6 +75,8 @@ def test_one_worker_projects_and_another_takes_over_after_kill_9(
         rebuild = cli("rebuild", "--check", env=env)
         verify = cli("verify", env=env)
         status = cli("status", env=env | {"COLUMNS": "200"})
+        after = _answering(server, 2)
+    assert first not in after  # the killed worker was replaced by a new process
     assert second != first
     assert f"{second} (holds the projector lock)" in status.stdout, status.stdout
     assert rebuild.returncode == 0, rebuild.stderr

@@ -41,6 +41,7 @@ BENCHMARKS = (
     "console",
     "ledger",
     "read_your_writes",
+    "ha",
 )
 
 

@@ -42,7 +42,6 @@ _PARAMETERS = {
     "max_wal_senders": 10,
     "max_replication_slots": 10,
     "synchronous_commit": "on",
-    "fsync": "off",  # the tests kill processes, never the machine
     "full_page_writes": "on",
 }
 
@@ -132,8 +131,9 @@ class PatroniCluster:
 
 
 @contextmanager
-def patroni_cluster(nodes: int = 3) -> Iterator[PatroniCluster]:
-    """Start etcd and ``nodes`` Patroni nodes; kill and delete them all afterwards."""
+def patroni_cluster(nodes: int = 3, *, fsync: bool = False) -> Iterator[PatroniCluster]:
+    """Start etcd and ``nodes`` Patroni nodes; kill and delete them all afterwards.
+    (``fsync`` off by default: the tests kill processes, never the machine.)"""
     programs = patroni_programs()
     bin_dir = server_binaries()
     assert programs is not None and bin_dir is not None
@@ -150,7 +150,8 @@ def patroni_cluster(nodes: int = 3) -> Iterator[PatroniCluster]:
             node = Node(f"node{number}", root / f"node{number}", free_port(), free_port())
             node.directory.mkdir(mode=0o700)
             _own(node.directory, user)
-            node.config.write_text(json.dumps(_config(node, cluster, bin_dir), indent=1))
+            config = _config(node, cluster, bin_dir, fsync=fsync)
+            node.config.write_text(json.dumps(config, indent=1))
             _own(node.config, user)
             cluster.nodes.append(node)
         for node in cluster.nodes:
@@ -171,7 +172,8 @@ def patroni_cluster(nodes: int = 3) -> Iterator[PatroniCluster]:
         shutil.rmtree(root, ignore_errors=True)
 
 
-def _config(node: Node, cluster: PatroniCluster, bin_dir: Path) -> dict[str, Any]:
+def _config(node: Node, cluster: PatroniCluster, bin_dir: Path, *, fsync: bool) -> dict[str, Any]:
+    parameters = _PARAMETERS | {"fsync": "on" if fsync else "off"}
     auth = {"username": "postgres", "password": "postgres"}
     return {
         "scope": SCOPE,
@@ -190,7 +192,7 @@ def _config(node: Node, cluster: PatroniCluster, bin_dir: Path) -> dict[str, Any
                 "primary_start_timeout": 0,
                 "maximum_lag_on_failover": 1048576,
                 "synchronous_mode": True,
-                "postgresql": {"use_pg_rewind": True, "parameters": _PARAMETERS},
+                "postgresql": {"use_pg_rewind": True, "parameters": parameters},
             },
             "initdb": [{"encoding": "UTF8"}, {"locale": "C"}, "data-checksums"],
         },

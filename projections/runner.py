@@ -162,6 +162,10 @@ class ElectedProjector:
                     autocommit=True,
                     connect_timeout=2,
                     application_name=_SESSION_PREFIX + self.name,
+                    # a server gone silent (not closed) ends the session within ~10 s
+                    keepalives_idle=4,
+                    keepalives_interval=2,
+                    keepalives_count=3,
                 ) as conn:
                     self._campaign(conn, keys)
             except psycopg.Error as error:
@@ -191,7 +195,8 @@ class ElectedProjector:
     def _step_down(self) -> None:
         projector, self._projector = self._projector, None
         if projector is not None:
-            log.warning("%s lost the projector lock: stopping its projector", self.name)
+            if not self._stopping.is_set():
+                log.warning("%s lost the projector lock: stopping its projector", self.name)
             projector.stop()
         if self.holder == self.name:
             self.holder = None

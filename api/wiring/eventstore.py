@@ -13,11 +13,13 @@ from uuid import UUID
 from eventsourcing import postgres
 from eventsourcing.persistence import InterfaceError, OperationalError, StoredEvent
 from eventsourcing.utils import Environment, retry
+from psycopg.conninfo import conninfo_to_dict
 from psycopg.sql import Identifier, Literal
 
 from sql import statement
 
 ROLE_KEY = "LEDGER_DB_ROLE"
+LIBPQ_OPTIONS_KEY = "LEDGER_DB_LIBPQ_OPTIONS"
 
 
 class LedgerRecorder(postgres.PostgresApplicationRecorder):
@@ -93,10 +95,13 @@ class Factory(postgres.PostgresFactory):
 
     def __init__(self, env: Environment | Any):
         super().__init__(env)
+        kwargs = self.datastore.pool.kwargs
+        assert isinstance(kwargs, dict)
+        # The URL's other libpq options (target_session_attrs, sslmode, ...).
+        kwargs.update(conninfo_to_dict(self.env.get(LIBPQ_OPTIONS_KEY) or ""))
         role = self.env.get(ROLE_KEY)
         if role:
             # A startup option, so every pooled connection has the role before
             # its first statement; the URL's user must be a member.
-            kwargs = self.datastore.pool.kwargs
-            assert isinstance(kwargs, dict)
-            kwargs["options"] = f"-c role={role}"
+            options = str(kwargs.get("options") or "")
+            kwargs["options"] = f"-c role={role} {options}".strip()

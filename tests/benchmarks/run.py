@@ -42,6 +42,7 @@ BENCHMARKS = (
     "ledger",
     "read_your_writes",
     "witness",
+    "ha",
 )
 
 

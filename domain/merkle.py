@@ -29,10 +29,26 @@ over this UTF-8 text (each line ends in ``\\n``, no other whitespace)::
     time <UTC time as YYYY-MM-DDTHH:MM:SS.ffffffZ>
 
 A signing key's id is the first 16 hex digits of SHA-256 of its 32-byte raw public key.
+
+That is the first format ("v1"), which checkpoints signed before a log had an origin keep.
+Since then a checkpoint is a C2SP checkpoint (c2sp.org/tlog-checkpoint) in a C2SP signed
+note (c2sp.org/signed-note, see domain/notes.py); the signed note text is::
+
+    <origin>                    the log's name: a schema-less URL, no spaces, no '+'
+    <decimal tree size>
+    <base64 of the 32-byte root>
+    position <decimal: notification_id of the last leaf>         (extension line)
+    time <UTC time as YYYY-MM-DDTHH:MM:SS.ffffffZ>                (extension line)
+
+and the note's signature line is ``— <origin> base64(key id || signature)`` with the 4-byte
+key id ``SHA-256(origin || 0x0A || 0x01 || public key)[:4]``: the key name is the origin.
+Witnesses (c2sp.org/tlog-witness) cosign the whole note text; what they vouch for is the
+first three lines.
 """
 
 from __future__ import annotations
 
+import base64
 import hashlib
 import struct
 from collections.abc import Callable, Iterable, Sequence
@@ -247,6 +263,35 @@ def checkpoint_text(tree_size: int, root_hash: bytes, position: int, time: datet
         f"time {checkpoint_time(time)}",
     )
     return "".join(line + "\n" for line in lines).encode()
+
+
+def checkpoint_note_text(
+    origin: str, tree_size: int, root_hash: bytes, position: int, time: datetime
+) -> bytes:
+    """The signed note text of a C2SP checkpoint (see the module docstring)."""
+    lines = (
+        origin,
+        str(tree_size),
+        base64.b64encode(root_hash).decode(),
+        f"position {position}",
+        f"time {checkpoint_time(time)}",
+    )
+    return "".join(line + "\n" for line in lines).encode()
+
+
+def parse_checkpoint_note_text(text: bytes) -> tuple[str, int, bytes, list[str]]:
+    """(origin, tree size, root, extension lines) of a C2SP checkpoint's note text;
+    ValueError when it is not one."""
+    lines = text.decode().split("\n")
+    if len(lines) < 4 or lines[-1] != "" or not all(lines[:-1]):
+        raise ValueError("a checkpoint is an origin, a size, a root and extension lines")
+    origin, size, encoded = lines[:3]
+    if not size.isdigit() or (size != "0" and size.startswith("0")):
+        raise ValueError(f"a checkpoint's size is a decimal number, not {size[:30]!r}")
+    root_hash = base64.b64decode(encoded, validate=True)
+    if len(root_hash) != 32:
+        raise ValueError("a checkpoint's root is 32 bytes")
+    return origin, int(size), root_hash, lines[3:-1]
 
 
 def checkpoint_time(time: datetime) -> str:

@@ -26,13 +26,12 @@ timestamp is taken before it commits and need not follow log order.
 
 from __future__ import annotations
 
-import base64
 import csv
 import io
+from binascii import b2a_base64
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 from typing import Any, Literal, get_args
-from uuid import UUID
 
 import orjson
 import psycopg
@@ -86,7 +85,8 @@ def topic_of(event_type: str | None) -> str | None:
 
 
 def count(conn: psycopg.Connection[Any], filters: AuditFilters) -> int:
-    row = conn.execute(statement("audit", "audit_count"), filters.params()).fetchone()
+    name = "audit_count" if filters.user_id is not None else "audit_count_unfiltered"
+    row = conn.execute(statement("audit", name), filters.params()).fetchone()
     return int(row[0]) if row else 0
 
 
@@ -104,23 +104,29 @@ def stream(
 def describe(
     position: int, aggregate: bytes, version: int, topic: str, state: bytes, export_id: str | None
 ) -> Record:
-    """The record of one stored event (see the module docstring)."""
+    """The record of one stored event (see the module docstring). Runs once per event
+    of an export, so it works in place: the state's values become ``data``."""
+    aggregate = bytes(aggregate)
     values = orjson.loads(state)
     stamp = values.pop("timestamp", None)
     values.pop("originator_topic", None)
     actor = values.pop("actor", None)
+    for key, value in values.items():  # no key is added or removed: safe while iterating
+        if type(value) is dict and "_type_" in value and "_data_" in value:
+            values[key] = value["_data_"]
+    h = aggregate.hex()
     return {
         "position": position,
         "timestamp": _plain(stamp),
         "actor": actor,
         "type": topic.rsplit(".", 1)[-1],
         "export_id": export_id,
-        "aggregate_id": str(UUID(bytes=bytes(aggregate))),
+        "aggregate_id": f"{h[:8]}-{h[8:12]}-{h[12:16]}-{h[16:20]}-{h[20:]}",  # str(UUID(...))
         "version": version,
         "topic": topic,
-        "data": {key: _plain(value) for key, value in values.items()},
-        "state": base64.b64encode(state).decode(),
-        "leaf_hash": merkle.leaf_hash(position, bytes(aggregate), version, topic, state).hex(),
+        "data": values,
+        "state": b2a_base64(state, newline=False).decode(),
+        "leaf_hash": merkle.leaf_hash(position, aggregate, version, topic, state).hex(),
     }
 
 

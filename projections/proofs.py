@@ -295,7 +295,10 @@ class Problems:
 
 
 def checkpoint_problems(
-    stored: Sequence[Checkpoint], saved: Sequence[Checkpoint], trusted: frozenset[str] | None
+    stored: Sequence[Checkpoint],
+    saved: Sequence[Checkpoint],
+    trusted: frozenset[str] | None,
+    label: str = "saved checkpoint",
 ) -> Iterator[tuple[int, str, str]]:
     """(position, kind, message) for each stored checkpoint whose signature fails
     and each saved one (kept outside the database) that the database no longer has
@@ -305,7 +308,7 @@ def checkpoint_problems(
             yield cp.position, "signature", f"checkpoint of size {cp.tree_size}: {problem}"
     by_size = {cp.tree_size: cp for cp in stored}
     for cp in saved:
-        where = f"saved checkpoint of size {cp.tree_size}"
+        where = f"{label} of size {cp.tree_size}"
         if problem := cp.signature_problem():
             yield cp.position, "signature", f"{where}: {problem}"
         ours = by_size.get(cp.tree_size)

@@ -13,7 +13,7 @@ from __future__ import annotations
 
 import threading
 from collections.abc import Callable, Iterable, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import UTC, datetime
 from typing import Any
 
@@ -22,11 +22,31 @@ import psycopg
 from domain import merkle
 from domain.exceptions import NotMigrated, SealedLogDamaged
 from projections import follow as loop
-from projections.keys import KeyRing, Signer, as_ring, current_signer
+from projections.checkpoints import (
+    Checkpoint,
+    all_checkpoints,
+    checkpoint,
+    latest_checkpoint,
+    log_origin,
+)
+from projections.keys import KeyRing, Signer, all_keys, as_ring, current_signer
 from sql import statement
 from sql.names import SEAL_TRACKING, SEALED_CHANNEL
 
 Connection = psycopg.Connection[Any]
+
+__all__ = [
+    "Checkpoint",
+    "SealResult",
+    "Sealer",
+    "all_checkpoints",
+    "checkpoint",
+    "fetch_nodes",
+    "latest_checkpoint",
+    "leaf_count",
+    "row_leaf_hash",
+    "seal_batch",
+]
 
 
 @dataclass(frozen=True, slots=True)
@@ -35,80 +55,6 @@ class SealResult:
     tree_size: int
     position: int
     key_id: str | None = None  # the key that signed this batch's checkpoint
-
-
-@dataclass(frozen=True, slots=True)
-class Checkpoint:
-    """A signed tree head, as stored or as saved elsewhere (JSON)."""
-
-    tree_size: int
-    root: bytes
-    position: int
-    created_at: datetime
-    key_id: str
-    signature: bytes
-    public_key: bytes | None  # None when the key is not registered
-
-    @classmethod
-    def of_row(cls, row: Any) -> Checkpoint:
-        public_key = bytes(row[6]) if row[6] is not None else None
-        return cls(
-            int(row[0]), bytes(row[1]), int(row[2]), row[3], row[4], bytes(row[5]), public_key
-        )
-
-    def text(self) -> bytes:
-        return merkle.checkpoint_text(self.tree_size, self.root, self.position, self.created_at)
-
-    def signature_problem(self, trusted: frozenset[str] | None = None) -> str | None:
-        """Why the signature does not hold (None when it does)."""
-        if self.public_key is None:
-            return f"signed by unknown key {self.key_id}"
-        if merkle.key_id(self.public_key) != self.key_id:
-            return f"key id {self.key_id} does not match its public key"
-        if trusted is not None and self.key_id not in trusted:
-            return f"signed by key {self.key_id}, which is not trusted"
-        if not merkle.verify_signature(self.public_key, self.signature, self.text()):
-            return f"signature by key {self.key_id} does not verify"
-        return None
-
-    def to_json(self) -> dict[str, Any]:
-        return {
-            "tree_size": self.tree_size,
-            "root": self.root.hex(),
-            "position": self.position,
-            "time": merkle.checkpoint_time(self.created_at),
-            "key_id": self.key_id,
-            "public_key": self.public_key.hex() if self.public_key is not None else None,
-            "signature": self.signature.hex(),
-        }
-
-    @classmethod
-    def from_json(cls, data: dict[str, Any]) -> Checkpoint:
-        """Raises ValueError (or KeyError/TypeError) when malformed."""
-        key = data.get("public_key")
-        return cls(
-            int(data["tree_size"]),
-            bytes.fromhex(data["root"]),
-            int(data["position"]),
-            datetime.fromisoformat(data["time"]),
-            str(data["key_id"]),
-            bytes.fromhex(data["signature"]),
-            bytes.fromhex(key) if key is not None else None,
-        )
-
-
-def latest_checkpoint(conn: Connection) -> Checkpoint | None:
-    row = conn.execute(statement("seal", "latest_checkpoint")).fetchone()
-    return None if row is None else Checkpoint.of_row(row)
-
-
-def checkpoint(conn: Connection, tree_size: int) -> Checkpoint | None:
-    row = conn.execute(statement("seal", "checkpoint"), {"tree_size": tree_size}).fetchone()
-    return None if row is None else Checkpoint.of_row(row)
-
-
-def all_checkpoints(conn: Connection) -> list[Checkpoint]:
-    return [Checkpoint.of_row(r) for r in conn.execute(statement("seal", "all_checkpoints"))]
 
 
 def row_leaf_hash(row: Sequence[Any]) -> bytes:
@@ -140,9 +86,12 @@ def fetch_nodes(conn: Connection, nodes: Iterable[merkle.Node]) -> dict[merkle.N
     return found
 
 
-def seal_batch(conn: Connection, keys: KeyRing | Signer, limit: int = 10_000) -> SealResult:
+def seal_batch(
+    conn: Connection, keys: KeyRing | Signer, limit: int = 10_000, origin: str | None = None
+) -> SealResult:
     """Seal the next ``limit`` events at most, signing with the current key
-    (projections/keys.py); returns what was sealed."""
+    (projections/keys.py) a checkpoint of the log ``origin`` (projections/checkpoints.py:
+    None, the stored or default one); returns what was sealed."""
     with conn.transaction():
         tracking = {"table": SEAL_TRACKING}
         row = conn.execute(statement("read_model", "lock_tracking"), tracking).fetchone()
@@ -155,9 +104,11 @@ def seal_batch(conn: Connection, keys: KeyRing | Signer, limit: int = 10_000) ->
         if not events:
             return SealResult(0, size, position)
         signer = current_signer(conn, as_ring(keys), size)
+        registered = all_keys(conn)
+        name = log_origin(conn, origin, registered[0].key_id if registered else None)
         root = _append(conn, size, events)
         new_size, position = size + len(events), int(events[-1][0])
-        _sign(conn, signer, new_size, root, position)
+        _sign(conn, signer, name, Checkpoint(new_size, root, position, _now(), "", b"", None))
         conn.execute(statement("read_model", "set_tracking"), {**tracking, "position": position})
         conn.execute(
             statement("channels", "notify"), {"channel": SEALED_CHANNEL, "payload": str(new_size)}
@@ -211,18 +162,22 @@ def _grow(peaks: list[Peak], size: int, leaves: list[bytes]) -> list[Peak]:
     return completed
 
 
-def _sign(conn: Connection, signer: Signer, size: int, root: bytes, position: int) -> None:
-    created = datetime.now(UTC)
-    signature = signer.sign(merkle.checkpoint_text(size, root, position, created))
+def _now() -> datetime:
+    return datetime.now(UTC)
+
+
+def _sign(conn: Connection, signer: Signer, origin: str | None, unsigned: Checkpoint) -> None:
+    text = replace(unsigned, origin=origin).text()
     conn.execute(
         statement("seal", "insert_checkpoint"),
         {
-            "tree_size": size,
-            "root": root,
-            "position": position,
-            "created_at": created,
+            "tree_size": unsigned.tree_size,
+            "root": unsigned.root,
+            "position": unsigned.position,
+            "created_at": unsigned.created_at,
             "key_id": signer.key_id,
-            "signature": signature,
+            "signature": signer.sign(text),
+            "origin": origin,
         },
     )
 
@@ -242,8 +197,10 @@ class Sealer:
         *,
         batch_size: int = 10_000,
         min_interval: float = 1.0,
+        origin: str | None = None,
     ) -> None:
         self.url = url
+        self.origin = origin
         self.keys = as_ring(keys)
         self.key_id: str | None = None  # of the last checkpoint signed
         self.batch_size = batch_size
@@ -256,7 +213,7 @@ class Sealer:
         """Seal until nothing is left; returns events sealed."""
 
         def batch() -> int:
-            result = seal_batch(conn, self.keys, self.batch_size)
+            result = seal_batch(conn, self.keys, self.batch_size, self.origin)
             self.tree_size, self.position = result.tree_size, result.position
             self.key_id = result.key_id or self.key_id
             return result.events

@@ -85,6 +85,7 @@ def verify(
     url: str,
     *,
     against: Sequence[Checkpoint] = (),
+    against_label: str = "saved checkpoint",
     trusted: frozenset[str] | None = None,
     parallel_from: int = PARALLEL_FROM,
     on_total: Progress = lambda _: None,
@@ -98,12 +99,12 @@ def verify(
         events, upto, folded = _extent(conn)
         on_total(events + folded)
         stored = all_checkpoints(conn)
-        for problem in checkpoint_problems(stored, against, trusted):
+        for problem in checkpoint_problems(stored, against, trusted, against_label):
             problems.add(*problem)
         for problem in key_problems(stored, all_keys(conn)):
             problems.add(*problem)
         due: dict[int, list[Labelled]] = {}
-        for label, cps in (("checkpoint", stored), ("saved checkpoint", against)):
+        for label, cps in (("checkpoint", stored), (against_label, against)):
             for cp in cps:
                 due.setdefault(cp.tree_size, []).append((label, cp))
         if events >= parallel_from:

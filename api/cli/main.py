@@ -15,7 +15,7 @@ from typing import Any, cast
 import typer
 from typer.core import TyperGroup
 
-from api.cli import audit, exports, importer, keys, projection, seal, server, status
+from api.cli import audit, exports, importer, keys, projection, seal, server, status, witness
 from api.cli.output import fail
 from api.wiring.logs import setup_logging
 
@@ -57,6 +57,7 @@ app = typer.Typer(
 )
 for group in (status, exports, importer, projection, seal, keys, audit, server):
     app.add_typer(group.commands)
+app.add_typer(witness.commands, name="witness")
 
 
 def main() -> None:

@@ -29,11 +29,15 @@ def project(
 ) -> None:
     """Keep export_logs up to date with the events until stopped (Ctrl-C);
     also seals the log (Merkle leaves, signed checkpoints) unless --no-seal."""
+    from api.wiring.witnesses import configured, post
     from projections.sealer import Sealer
+    from projections.witnessing import Cosigners
 
     with errors(), opened() as rt:
         follower = Follower(rt.url, batch_size=batch_size)
-        sealer = Sealer(rt.url, rt.keys) if seal else None
+        sealer = Sealer(rt.url, rt.keys, origin=rt.settings.log_origin) if seal else None
+        witnesses = configured(rt.settings) if seal else []
+        cosigners = Cosigners(rt.url, witnesses, post) if witnesses else None
         status = follower.status()
         err.print(f"following from position {status.position} (head {status.head})")
 
@@ -42,6 +46,8 @@ def project(
             follower.stop()
             if sealer is not None:
                 sealer.stop()
+            if cosigners is not None:
+                cosigners.stop()
 
         signal.signal(signal.SIGINT, stop)
         signal.signal(signal.SIGTERM, stop)
@@ -50,12 +56,16 @@ def project(
         )
         if sealing is not None:
             sealing.start()
+        if cosigners is not None:  # the witnesses, asked from a thread of their own
+            threading.Thread(target=cosigners.run_forever, name="cosigners", daemon=True).start()
         try:
             follower.run(lambda n, p: err.print(f"folded {n} events, now at position {p}"))
         finally:  # the follower stopped (or failed): the sealer stops with it
             if sealer is not None and sealing is not None:
                 sealer.stop()
                 sealing.join(timeout=30)
+            if cosigners is not None:
+                cosigners.stop()
     err.print(f"stopped at position {follower.position}")
 
 

@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 import signal
 import sys
+import threading
 from pathlib import Path
 from types import FrameType
 from typing import Annotated, Any
@@ -15,6 +16,9 @@ import typer
 
 from api.cli.output import err, errors, fail, opened, out
 from api.cli.progress import progress_bar
+from api.cli.witnessed import WITNESSED, print_split_view, verify_receipt, witnessed
+from api.wiring.witnesses import configured, post
+from domain import tlog_proof
 from projections.follower import projector_connection
 from projections.logins import connect_login
 from projections.proofs import (
@@ -26,6 +30,7 @@ from projections.proofs import (
 )
 from projections.sealer import Checkpoint, Sealer
 from projections.verify import UNKNOWN, VerifyReport, verify, work
+from projections.witnessing import Cosigners
 from sql.names import ADMIN_ROLE
 
 commands = typer.Typer()
@@ -43,10 +48,18 @@ def seal(
 ) -> None:
     """Append every new event to the Merkle tree and sign a checkpoint of it."""
     with errors(), opened() as rt:
-        sealer = Sealer(rt.url, rt.keys, batch_size=batch_size)
+        sealer = Sealer(rt.url, rt.keys, batch_size=batch_size, origin=rt.settings.log_origin)
         if follow:
             _stop_on_signals(sealer)
-            sealer.run(lambda n, size: err.print(f"sealed {n} events, tree size {size}"))
+            witnesses = configured(rt.settings)
+            cosigners = Cosigners(rt.url, witnesses, post) if witnesses else None
+            if cosigners is not None:  # the witnesses, asked from a thread of their own
+                threading.Thread(target=cosigners.run_forever, daemon=True).start()
+            try:
+                sealer.run(lambda n, size: err.print(f"sealed {n} events, tree size {size}"))
+            finally:
+                if cosigners is not None:
+                    cosigners.stop()
         else:
             with projector_connection(rt.url) as conn:
                 sealed = sealer.catch_up(conn)
@@ -71,19 +84,34 @@ def verify_command(
         typer.Option(help="Also check checkpoints saved here ('checkpoints --output')."),
     ] = None,
     key_id: KeyIds = None,
+    against_witness: Annotated[
+        list[str] | None,
+        typer.Option(
+            "--against-witness",
+            help="Also check the checkpoints this witness (URL) cosigned (repeatable).",
+        ),
+    ] = None,
 ) -> None:
     """Recompute the whole sealed log and export_logs from the events and check
     every checkpoint; exit 1 naming the first bad position when anything is off."""
+    if against and against_witness:
+        fail("give --against or --against-witness, not both")
     saved = _read_checkpoints(against) if against else []
+    label = "saved checkpoint"
     with errors(), opened() as rt:
+        if against_witness:
+            saved, label = witnessed(rt.url, rt.settings, against_witness), WITNESSED
         with progress_bar("verifying events", _work(rt.url)) as advance:
             report = verify(
                 rt.url,
                 against=saved,
+                against_label=label,
                 trusted=frozenset(key_id) if key_id else None,
                 on_events=advance,
             )
     _print_report(report)
+    if against_witness:
+        print_split_view(report, saved)
     if not report.ok:
         raise typer.Exit(1)
 
@@ -196,14 +224,33 @@ def _latest_size(conn: psycopg.Connection[Any]) -> int | None:
 
 @commands.command("verify-proof")
 def verify_proof(
-    bundle_file: Annotated[Path, typer.Argument(help="A bundle written by 'proof'.")],
+    bundle_file: Annotated[
+        Path, typer.Argument(help="A bundle written by 'proof', a receipt, or a .tlog-proof.")
+    ],
     key_id: KeyIds = None,
+    vkey: Annotated[
+        str | None,
+        typer.Option("--vkey", help="The log's verifier key (receipts and tlog-proofs)."),
+    ] = None,
+    witness: Annotated[
+        list[str] | None,
+        typer.Option("--witness", help="A trusted witness's cosignature vkey (repeatable)."),
+    ] = None,
+    k: Annotated[
+        int | None,
+        typer.Option("--k", min=0, help="How many of the witnesses must cosign (default: all)."),
+    ] = None,
 ) -> None:
-    """Check a proof bundle offline: signatures, inclusion, consistency. Exit 1 if bad."""
+    """Check a proof bundle, a receipt or a tlog-proof offline. Exit 1 if bad."""
     try:
-        bundle = orjson.loads(bundle_file.read_bytes())  # UTF-8 checked, nesting bounded
+        raw = bundle_file.read_bytes()
     except OSError as error:
         fail(f"cannot read {bundle_file}: {error.strerror}")
+    if raw.startswith(tlog_proof.HEADER.encode()) or vkey is not None:
+        verify_receipt(bundle_file, raw, vkey, witness or [], k)
+        return
+    try:
+        bundle = orjson.loads(raw)  # UTF-8 checked, nesting bounded
     except orjson.JSONDecodeError as error:
         fail(f"{bundle_file} is not a JSON proof bundle: {error}")
     found = verify_bundle(bundle, frozenset(key_id) if key_id else None)

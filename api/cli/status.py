@@ -18,9 +18,12 @@ from api.wiring.database import migrate as apply_migrations
 from api.wiring.database import open_database, redacted
 from api.wiring.settings import Settings
 from api.wiring.signing import KeyRing
+from api.wiring.witnesses import current_report, report_lines
 from projections.logins import connect_login
+from projections.runner import projector_holder
 from projections.sealer import Checkpoint, latest_checkpoint
 from projections.store import head_position
+from projections.witnessing import Report
 from sql import query
 from sql.names import ADMIN_ROLE
 
@@ -35,9 +38,11 @@ class Status:
     projected: int
     sealed: int
     checkpoint: Checkpoint | None
+    witnessing: Report | None = None
+    projector: str | None = None
 
 
-def gather_status(url: str) -> Status:
+def gather_status(url: str, settings: Settings | None = None) -> Status:
     """Everything in one read-only transaction, as the admin role (which may read the
     events, the tracking rows and the checkpoints)."""
     with connect_login(url, ADMIN_ROLE, connect_timeout=5) as conn:
@@ -52,6 +57,8 @@ def gather_status(url: str) -> Status:
             projected=int(projected or 0),
             sealed=int(sealed or 0),
             checkpoint=latest_checkpoint(conn),
+            witnessing=current_report(conn, settings) if settings and settings.witnesses else None,
+            projector=projector_holder(conn),
         )
 
 
@@ -60,7 +67,7 @@ def status() -> None:
     """Database, head position, projection and sealer lag, latest checkpoint."""
     with errors(), opened() as rt:
         try:
-            found = gather_status(rt.url)
+            found = gather_status(rt.url, rt.settings)
         except psycopg.OperationalError as error:
             fail(f"cannot reach the database: {error}".strip())
     table = status_table(found, rt.database.embedded, secret_rows(rt.settings))
@@ -83,6 +90,12 @@ def status_table(found: Status, embedded: bool, secrets: Sequence[tuple[str, str
     table.add_row("head position", f"{found.head:,}")
     table.add_row("projection", _lagging(found.projected, found.head))
     table.add_row("sealer", _lagging(found.sealed, found.head))
+    table.add_row(
+        "projector",
+        f"{found.projector} (holds the projector lock)"
+        if found.projector
+        else "no process holds the projector lock (only serve --workers elects one)",
+    )
     cp = found.checkpoint
     if cp is None:
         table.add_row("latest checkpoint", "none yet")
@@ -98,6 +111,19 @@ def status_table(found: Status, embedded: bool, secrets: Sequence[tuple[str, str
             ),
         )
         table.add_row("root", cp.root.hex())
+    if found.witnessing is not None:
+        report = found.witnessing
+        verdict = "witnessed" if report.witnessed else "not witnessed"
+        table.add_row(
+            "witnesses",
+            Text(
+                f"{verdict}: {report.cosigned} of {len(report.witnesses)} cosigned the latest "
+                f"checkpoint (policy: {report.quorum})",
+                style="" if report.witnessed else "yellow",
+            ),
+        )
+        for name, line in report_lines(report):
+            table.add_row(f"  {name}", escape(line))
     for name, where in secrets:
         table.add_row(name, escape(where))
     return table

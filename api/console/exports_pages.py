@@ -11,6 +11,7 @@ from api.console.session import PageError, UserDep
 from api.http.deps import ReadAfter, ReadsDep, ServicesDep, wait_for_read
 from api.http.problems import Problem
 from api.http.routes.common import owned
+from api.wiring.witnesses import configured
 from projections.reads import encode_cursor
 
 router = APIRouter(include_in_schema=False)
@@ -71,5 +72,10 @@ def export_page(
         export=current,
         events=timeline.events(history),
         as_of=timeline.as_of(ledger, export_id, request.query_params),
-        proof=timeline.proof(services.reads, export_id),
+        proof=timeline.proof(
+            services.reads,
+            export_id,
+            configured(services.settings),
+            services.settings.witness_quorum,
+        ),
     )

@@ -11,6 +11,7 @@ from api.console.rendering import console_of, redirect, render
 from api.console.session import AdminDep
 from api.http.deps import ServicesDep
 from api.http.routes.metrics import ledger_positions
+from api.wiring.witnesses import current_report
 from projections.proofs import latest_checkpoint
 from projections.sessions import pooled_session
 from sql import query
@@ -26,6 +27,11 @@ def seal_page(request: Request, principal: AdminDep, services: ServicesDep) -> R
 
     with pooled_session(services.reads, ADMIN_ROLE) as conn:  # an admin, checked above
         checkpoint = latest_checkpoint(conn)
+        witnessing = (
+            current_report(conn, services.settings, services.projector)
+            if services.settings.witnesses
+            else None
+        )
 
     def count() -> list[tuple[str, int]]:
         with pooled_session(services.reads, ADMIN_ROLE) as conn:
@@ -44,6 +50,7 @@ def seal_page(request: Request, principal: AdminDep, services: ServicesDep) -> R
         projector="external" if alive is None else "running" if alive else "stopped",
         checkpoint=checkpoint,
         signature_problem=checkpoint.signature_problem() if checkpoint else None,
+        witnessing=witnessing,
         counts=counted.counts,
         counted_at=counted.at,
         total=sum(exports for _, exports in counted.counts),

@@ -4,7 +4,7 @@ point, and the inclusion proof of its events against the latest signed checkpoin
 from __future__ import annotations
 
 import json
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any
@@ -12,9 +12,10 @@ from typing import Any
 from domain.application import ExportLedger
 from domain.exceptions import CheckpointNotFound, ExportLedgerError
 from domain.views import ExportState, HistoryEntry
-from projections.proofs import proof_bundle, verify_bundle
+from projections.proofs import latest_checkpoint, proof_bundle, verify_bundle
 from projections.reads import ReadStore
 from projections.sessions import pooled_session
+from projections.witnessing import WitnessConfig, witnessed_by
 from sql.names import ADMIN_ROLE
 
 _NOT_CHANGES = frozenset({"actor", "timestamp"})
@@ -93,13 +94,25 @@ class ProofView:
     unsealed: list[int] = field(default_factory=list)
     problems: list[str] = field(default_factory=list)
     note: str = ""
+    witnesses: int = 0  # configured
+    cosigned: int = 0  # of them, cosigned the checkpoint
+    quorum: int = 0
+
+    @property
+    def witnessed(self) -> bool:
+        return self.witnesses > 0 and self.cosigned >= self.quorum
 
     @property
     def verified(self) -> bool:
         return self.checkpoint is not None and not self.problems and bool(self.included)
 
 
-def proof(reads: ReadStore, export_id: str) -> ProofView:
+def proof(
+    reads: ReadStore,
+    export_id: str,
+    witnesses: Sequence[WitnessConfig] = (),
+    quorum: int | None = None,
+) -> ProofView:
     """Call only for an export the caller may see: proofs read the stored events as
     admin (as the API's proof route does). The bundle is then checked with
     :func:`projections.proofs.verify_bundle`, the code ``export-ledger verify-proof``
@@ -107,6 +120,12 @@ def proof(reads: ReadStore, export_id: str) -> ProofView:
     try:
         with pooled_session(reads, ADMIN_ROLE) as conn:
             bundle = proof_bundle(conn, export_id)
+            signed = latest_checkpoint(conn)
+            cosigned = (
+                witnessed_by(signed, conn, witnesses)
+                if witnesses and signed is not None and signed.origin is not None
+                else []
+            )
     except CheckpointNotFound:
         return ProofView(note="No signed checkpoint yet: the sealer has not sealed the log.")
     problems = verify_bundle(bundle)
@@ -115,4 +134,7 @@ def proof(reads: ReadStore, export_id: str) -> ProofView:
         included=bundle["events"],
         unsealed=list(bundle["unsealed"]),
         problems=problems,
+        witnesses=len(witnesses),
+        cosigned=len(cosigned),
+        quorum=len(witnesses) if quorum is None else quorum,
     )

@@ -23,6 +23,7 @@ from api.http.routes import audit as audit_routes
 from api.http.routes import downloads, exports, health, history
 from api.http.routes import metrics as metrics_route
 from api.http.routes import seal as seal_routes
+from api.http.routes import tlog as tlog_routes
 from api.wiring.auth import verifier_for
 from api.wiring.bootstrap import Runtime, bootstrap
 from api.wiring.logs import RequestLog
@@ -162,6 +163,7 @@ def create_app(
     for module in (health, exports, downloads, history):
         app.include_router(module.router)
     app.include_router(seal_routes.router)
+    app.include_router(tlog_routes.router)
     app.include_router(audit_routes.router)
     app.include_router(metrics_route.router)
     console.install(app, settings, metrics)

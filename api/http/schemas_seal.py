@@ -47,6 +47,9 @@ class KeyValidity(BaseModel):
 
     key_id: str
     public_key_hex: str = Field(description="The 32-byte raw public key, hex.")
+    vkey: str | None = Field(
+        default=None, description="The C2SP verifier key of the log's origin and this key."
+    )
     signs_from: int = Field(ge=1)
     signs_until: int | None = Field(description="null: the current key")
     current: bool
@@ -90,6 +93,14 @@ class PublicKey(BaseModel):
         description="The first tree size it no longer signs (it was retired); null: current."
     )
     current: bool = Field(description="Whether it signs new checkpoints.")
+    origin: str | None = Field(
+        default=None, description="The log's origin: the key name of its checkpoint notes."
+    )
+    vkey: str | None = Field(
+        default=None,
+        description="The C2SP verifier key (name+key id+base64 key) that opens the log's "
+        "checkpoint notes signed by this key, e.g. with golang.org/x/mod/sumdb/note.",
+    )
     keys: list[KeyValidity] = Field(
         description="Every checkpoint key, oldest first: which signs the checkpoint of a "
         "tree size, and which are retired."
@@ -99,7 +110,8 @@ class PublicKey(BaseModel):
 class CheckpointPublic(BaseModel):
     """A signed tree head: the first ``tree_size`` leaves hash to ``root``.
 
-    The signature is over the text described in domain/merkle.py."""
+    The signature is over the text described in domain/merkle.py: a C2SP checkpoint
+    note's text when it has an origin, the first format's otherwise."""
 
     model_config = example(**_CHECKPOINT)
     tree_size: int = Field(ge=1)
@@ -109,6 +121,12 @@ class CheckpointPublic(BaseModel):
     key_id: str
     public_key: str | None = Field(description="The signer's raw public key, hex.")
     signature: str = Field(description="Ed25519 signature, hex.")
+    origin: str | None = Field(
+        default=None, description="The log's origin; null: a checkpoint of the first format."
+    )
+    note: str | None = Field(
+        default=None, description="The checkpoint as a C2SP signed note (GET /checkpoint)."
+    )
 
 
 class EventProofPublic(BaseModel):
@@ -169,3 +187,30 @@ class ConsistencyProof(BaseModel):
     from_: CheckpointPublic = Field(alias="from")
     to: CheckpointPublic
     proof: list[str]
+
+
+class ReceiptProof(BaseModel):
+    position: int = Field(description="The event's log position.")
+    version: int = Field(description="The event's version in its export.")
+    proof: str = Field(
+        description="A c2sp.org/tlog-proof: the leaf bytes (extra), the index, the inclusion "
+        "proof and the cosigned checkpoint note."
+    )
+
+
+class Receipt(BaseModel):
+    """An offline receipt: ``export-ledger verify-proof FILE --vkey VKEY`` checks it."""
+
+    format: Literal["export-ledger receipt v1"]
+    export_id: str
+    origin: str = Field(description="The log's origin.")
+    tree_size: int = Field(description="The size of the checkpoint every proof is against.")
+    proofs: list[ReceiptProof]
+    unsealed: list[int] = Field(description="Positions of the export's events not yet sealed.")
+    witnessed: bool = Field(
+        description="Whether the checkpoint has the cosignatures the ledger's witness policy "
+        "asks for (EXPORT_LEDGER_WITNESS_QUORUM of EXPORT_LEDGER_WITNESSES)."
+    )
+    witnesses: list[str] = Field(
+        description="The vkeys of the configured witnesses that cosigned the checkpoint."
+    )

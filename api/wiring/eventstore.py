@@ -13,12 +13,14 @@ from uuid import UUID
 from eventsourcing import postgres
 from eventsourcing.persistence import InterfaceError, OperationalError, StoredEvent
 from eventsourcing.utils import Environment, retry
+from psycopg.conninfo import conninfo_to_dict
 from psycopg.sql import Identifier
 
 from sql import statement
 from sql.names import EVENTS_TABLE
 
 ROLE_KEY = "LEDGER_DB_ROLE"
+LIBPQ_OPTIONS_KEY = "LEDGER_DB_LIBPQ_OPTIONS"
 
 
 class LedgerRecorder(postgres.PostgresApplicationRecorder):
@@ -161,15 +163,16 @@ class Factory(postgres.PostgresFactory):
 
     def __init__(self, env: Environment | Any):
         super().__init__(env)
-        # Startup options, so every pooled connection has them before its first
-        # statement and no command spends a round trip on them: the role (the
-        # URL's user must be a member) and how long a writer waits for the
-        # events table's lock (the library sets it in each transaction).
-        options = [f"-c lock_timeout={self.datastore.lock_timeout}s"]
-        role = self.env.get(ROLE_KEY)
-        if role:
-            options.insert(0, f"-c role={role}")
         kwargs = self.datastore.pool.kwargs
         assert isinstance(kwargs, dict)
-        given = kwargs.get("options")
-        kwargs["options"] = " ".join([given, *options] if given else options)
+        # The URL's other libpq options (target_session_attrs, sslmode, ...).
+        kwargs.update(conninfo_to_dict(self.env.get(LIBPQ_OPTIONS_KEY) or ""))
+        # Startup options, so every pooled connection has them before its first
+        # statement and no command spends a round trip on them: the role (the
+        # URL's user must be a member), how long a writer waits for the events
+        # table's lock (the library sets it in each transaction), then the URL's.
+        role = self.env.get(ROLE_KEY)
+        options = [f"-c role={role}"] if role else []
+        options.append(f"-c lock_timeout={self.datastore.lock_timeout}s")
+        given = str(kwargs.get("options") or "").strip()
+        kwargs["options"] = " ".join([*options, given] if given else options)

@@ -20,6 +20,7 @@ from prometheus_client.exposition import CONTENT_TYPE_LATEST
 
 from domain.application import ExportLedger
 from domain.views import ExportState
+from projections.witnessing import Report
 
 CONTENT_TYPE = CONTENT_TYPE_LATEST
 COMMANDS = (
@@ -77,6 +78,19 @@ class Metrics:
         self.checkpoint = Gauge(
             "export_ledger_checkpoint_tree_size", "Leaves of the latest checkpoint.", registry=r
         )
+        self.witness_size = Gauge(
+            "export_ledger_witness_cosigned_tree_size", "Largest checkpoint a witness cosigned.",
+            ["witness"], registry=r,
+        )  # fmt: skip
+        self.witness_lag = Gauge(
+            "export_ledger_witness_lag_leaves", "Leaves of the latest checkpoint a witness has "
+            "not cosigned.", ["witness"], registry=r,
+        )  # fmt: skip
+        self.witnessed = Gauge(
+            "export_ledger_checkpoint_witnessed",
+            "1 when the latest checkpoint has the cosignatures the witness policy asks for.",
+            registry=r,
+        )
         self.job_done = Gauge(
             "export_ledger_job_events_done", "Events a rebuild or verify has read so far.",
             ["job"], registry=r,
@@ -100,6 +114,12 @@ class Metrics:
         self.sealed.set(positions.sealed)
         self.seal_lag.set(max(positions.head - positions.sealed, 0))
         self.checkpoint.set(positions.checkpoint_size)
+
+    def observe_witnesses(self, found: Report) -> None:
+        for w in found.witnesses:
+            self.witness_size.labels(w.name).set(w.cosigned_size)
+            self.witness_lag.labels(w.name).set(w.lag)
+        self.witnessed.set(1 if found.witnessed else 0)
 
     def job(self, name: str) -> JobProgress:
         for gauge in (self.job_done, self.job_total):

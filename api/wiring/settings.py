@@ -10,6 +10,8 @@ import platformdirs
 from pydantic import Field, SecretStr, ValidationInfo, field_validator
 from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
 
+from domain import notes
+
 
 def default_data_dir() -> Path:
     return platformdirs.user_data_path("export-ledger", appauthor=False)
@@ -43,12 +45,37 @@ class Settings(BaseSettings):
         description="Ed25519 PEM key that signs checkpoints; unset: generated once (0600) "
         "in the data directory",
     )
+    log_origin: str | None = Field(
+        default=None,
+        description="the log's origin (C2SP checkpoint name): a schema-less URL, no spaces, "
+        "no '+'; unset: the origin of the stored checkpoints, or "
+        "export-ledger.local/<first key id> (which differs per ledger)",
+    )
+    witnesses: Annotated[list[str], NoDecode] = Field(
+        default_factory=list,
+        description="witnesses the sealer asks to cosign each checkpoint: comma-separated "
+        "'VKEY URL' pairs (the witness's verifier key, type 0x04, and its add-checkpoint "
+        "prefix URL)",
+    )
+    witness_quorum: int | None = Field(
+        default=None,
+        ge=0,
+        le=64,
+        description="how many of the witnesses must cosign for a checkpoint to count as "
+        "witnessed; unset: all of them",
+    )
     pool_size: int = Field(default=4, ge=1, le=64)
     lock_timeout_seconds: int = Field(default=10, ge=0, le=600)
     group_commit: bool = Field(
         default=True,
         description="the API saves concurrent commands in shared transactions (each response "
         "still waits for its own commit)",
+    )
+    projector_election: bool = Field(
+        default=False,
+        description="serve runs its follower and sealer only while it holds the projector "
+        "lock, so that of several server processes exactly one projects (serve --workers N "
+        "turns it on)",
     )
     jwt_secret: SecretStr | None = Field(
         default=None,
@@ -96,6 +123,28 @@ class Settings(BaseSettings):
                 raise ValueError(f"EXPORT_LEDGER_JWT_SECRET must be at least 32 characters{which}")
         return value
 
+    @field_validator("log_origin")
+    @classmethod
+    def _origin(cls, value: str | None) -> str | None:
+        if value is None or not value.strip():
+            return None
+        try:
+            notes.check_name(value.strip())
+        except notes.NoteError as error:
+            raise ValueError(f"EXPORT_LEDGER_LOG_ORIGIN: {error}") from None
+        return value.strip()
+
+    @field_validator("witnesses", mode="before")
+    @classmethod
+    def _witnesses(cls, value: Any) -> list[str]:
+        if isinstance(value, str):
+            value = [part for part in value.split(",") if part.strip()]
+        if not isinstance(value, list):
+            raise ValueError("EXPORT_LEDGER_WITNESSES is comma-separated 'VKEY URL' pairs")
+        for entry in value:
+            witness_of(str(entry))
+        return [" ".join(str(entry).split()) for entry in value]
+
     @field_validator("jwks_url", "jwt_audience", "jwt_issuer")
     @classmethod
     def _blank_is_unset(cls, value: str | None) -> str | None:
@@ -121,6 +170,20 @@ class Settings(BaseSettings):
             raise ValueError("EXPORT_LEDGER_READ_DATABASE_URLS must be a list of URLs")
         urls = [u.get_secret_value() if isinstance(u, SecretStr) else str(u) for u in value]
         return [_checked_url(u, "EXPORT_LEDGER_READ_DATABASE_URLS") for u in urls if u.strip()]
+
+
+def witness_of(entry: str) -> tuple[notes.VerifierKey, str]:
+    """A witness of ``EXPORT_LEDGER_WITNESSES``: its verifier key and URL prefix."""
+    parts = entry.split()
+    if len(parts) != 2 or not parts[1].startswith(("http://", "https://")):
+        raise ValueError(f"EXPORT_LEDGER_WITNESSES: not 'VKEY URL': {entry[:80]!r}")
+    try:
+        key = notes.VerifierKey.parse(parts[0])
+    except notes.NoteError as error:
+        raise ValueError(f"EXPORT_LEDGER_WITNESSES: {error}") from None
+    if key.kind != notes.COSIGNATURE_V1:
+        raise ValueError(f"EXPORT_LEDGER_WITNESSES: {key.name}'s key is not a cosigner's (0x04)")
+    return key, parts[1].rstrip("/")
 
 
 def _checked_url(url: str, variable: str) -> str:

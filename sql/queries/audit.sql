@@ -25,6 +25,14 @@ WHERE e.notification_id BETWEEN %(start)s AND %(end)s
   AND (%(user_id)s::text IS NULL
        OR convert_from(f.state, 'UTF8')::jsonb ->> 'user_id' = %(user_id)s::text);
 
+-- name: audit_count_unfiltered
+-- How many stored events of a log range pass a topic filter (no user filter: the
+-- join that finds an event's user is not needed to count).
+SELECT count(*)
+FROM {events} AS e
+WHERE e.notification_id BETWEEN %(start)s AND %(end)s
+  AND (%(topic)s::text IS NULL OR e.topic = %(topic)s::text);
+
 -- name: sealed_leaves
 -- The sealed leaves (index and hash) of some log positions.
 SELECT position, leaf_index, leaf_hash FROM ledger_leaves

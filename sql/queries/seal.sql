@@ -56,25 +56,35 @@ ORDER BY s.signs_from, k.created_at;
 
 -- name: insert_checkpoint
 -- Store a signed checkpoint (tree head) of the tree after a batch.
-INSERT INTO ledger_checkpoints (tree_size, root_hash, position, created_at, key_id, signature)
-VALUES (%(tree_size)s, %(root)s, %(position)s, %(created_at)s, %(key_id)s, %(signature)s);
+INSERT INTO ledger_checkpoints
+    (tree_size, root_hash, position, created_at, key_id, signature, origin)
+VALUES
+    (%(tree_size)s, %(root)s, %(position)s, %(created_at)s, %(key_id)s, %(signature)s,
+     %(origin)s);
+
+-- name: latest_origin
+-- The log's origin: the one of its latest C2SP checkpoint (none before the first).
+SELECT origin FROM ledger_checkpoints WHERE origin IS NOT NULL ORDER BY tree_size DESC LIMIT 1;
 
 -- name: latest_checkpoint
 -- The checkpoint of the largest tree, with its key's public key (if registered).
-SELECT c.tree_size, c.root_hash, c.position, c.created_at, c.key_id, c.signature, k.public_key
+SELECT c.tree_size, c.root_hash, c.position, c.created_at, c.key_id, c.signature, k.public_key,
+       c.origin
 FROM ledger_checkpoints AS c LEFT JOIN ledger_keys AS k ON k.key_id = c.key_id
 ORDER BY c.tree_size DESC
 LIMIT 1;
 
 -- name: checkpoint
 -- The checkpoint of a tree size, with its key's public key (if registered).
-SELECT c.tree_size, c.root_hash, c.position, c.created_at, c.key_id, c.signature, k.public_key
+SELECT c.tree_size, c.root_hash, c.position, c.created_at, c.key_id, c.signature, k.public_key,
+       c.origin
 FROM ledger_checkpoints AS c LEFT JOIN ledger_keys AS k ON k.key_id = c.key_id
 WHERE c.tree_size = %(tree_size)s;
 
 -- name: all_checkpoints
 -- Every checkpoint, smallest tree first, with its key's public key (if registered).
-SELECT c.tree_size, c.root_hash, c.position, c.created_at, c.key_id, c.signature, k.public_key
+SELECT c.tree_size, c.root_hash, c.position, c.created_at, c.key_id, c.signature, k.public_key,
+       c.origin
 FROM ledger_checkpoints AS c LEFT JOIN ledger_keys AS k ON k.key_id = c.key_id
 ORDER BY c.tree_size;
 
@@ -86,3 +96,48 @@ SELECT e.notification_id, uuid_send(e.originator_id), e.originator_version, e.to
 FROM {events} AS e LEFT JOIN ledger_leaves AS l ON l.position = e.notification_id
 WHERE e.originator_id = %(aggregate_id)s
 ORDER BY e.originator_version;
+
+-- name: latest_note_checkpoint
+-- The latest C2SP checkpoint (one with an origin), with its key's public key.
+SELECT c.tree_size, c.root_hash, c.position, c.created_at, c.key_id, c.signature, k.public_key,
+       c.origin
+FROM ledger_checkpoints AS c LEFT JOIN ledger_keys AS k ON k.key_id = c.key_id
+WHERE c.origin IS NOT NULL
+ORDER BY c.tree_size DESC
+LIMIT 1;
+
+-- name: cosignatures
+-- The witnesses' cosignatures of a checkpoint, in a stable order.
+SELECT witness, key_id, cosigned_at, signature
+FROM ledger_cosignatures
+WHERE tree_size = %(tree_size)s
+ORDER BY witness, key_id;
+
+-- name: tile_leaves
+-- The leaf hashes of a level-0 tile: leaves first .. first + count - 1, in order.
+SELECT leaf_hash FROM ledger_leaves
+WHERE leaf_index >= %(first)s AND leaf_index < %(first)s + %(count)s
+ORDER BY leaf_index;
+
+-- name: tile_nodes
+-- The hashes of a tile above level 0: the complete subtrees of one height, in order.
+SELECT hash FROM ledger_nodes
+WHERE level = %(level)s AND node_index >= %(first)s AND node_index < %(first)s + %(count)s
+ORDER BY node_index;
+
+-- name: tile_entries
+-- The stored events of an entry bundle's leaves, in leaf order, as a leaf encodes them.
+SELECT e.notification_id, uuid_send(e.originator_id), e.originator_version, e.topic, e.state
+FROM ledger_leaves AS l JOIN {events} AS e ON e.notification_id = l.position
+WHERE l.leaf_index >= %(first)s AND l.leaf_index < %(first)s + %(count)s
+ORDER BY l.leaf_index;
+
+-- name: insert_cosignature
+-- Keep a witness's cosignature of a checkpoint (a repeat of one kept is ignored).
+INSERT INTO ledger_cosignatures (tree_size, witness, key_id, cosigned_at, signature)
+VALUES (%(tree_size)s, %(witness)s, %(key_id)s, %(cosigned_at)s, %(signature)s)
+ON CONFLICT DO NOTHING;
+
+-- name: witness_sizes
+-- The largest checkpoint each witness key has cosigned.
+SELECT witness, key_id, max(tree_size) FROM ledger_cosignatures GROUP BY witness, key_id;

@@ -47,13 +47,14 @@ PROOFS = {"small": 200, "full": 2_000}
 
 def run(admin_url: str, scale: str) -> BenchResult:
     details: dict[str, Any] = {}
+    signer = generate()  # one key for the run: the registered key signs every checkpoint
     with fresh_database(admin_url, "bench_ledger") as url:
         seeded = 0
         for label, exports in zip(("small", "large"), EXPORTS[scale], strict=True):
             seed_ledger(url, exports - seeded, users=USERS, rng=random.Random(exports))
             seeded = exports
             run_cli(["rebuild"], url)
-            _seal(url)
+            _seal(url, signer)
             checkpoint(url)
             point: dict[str, Any] = {"events": count_events(url)}
             point["scan"] = _scan(url)
@@ -65,8 +66,8 @@ def run(admin_url: str, scale: str) -> BenchResult:
     return BenchResult(_figures(details), details)
 
 
-def _seal(url: str) -> None:
-    sealer = Sealer(url, generate(), batch_size=50_000)
+def _seal(url: str, signer: Any) -> None:
+    sealer = Sealer(url, signer, batch_size=50_000)
     with projector_connection(url) as conn:
         sealer.catch_up(conn)
 

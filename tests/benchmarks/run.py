@@ -41,6 +41,8 @@ BENCHMARKS = (
     "console",
     "ledger",
     "read_your_writes",
+    "witness",
+    "ha",
     "write_path",
 )
 

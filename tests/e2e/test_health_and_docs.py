@@ -45,10 +45,14 @@ def test_openapi_documents_every_response(client: TestClient) -> None:
         "/api/exports/{export_id}/downloads",
         "/api/exports/{export_id}/history",
         "/api/exports/{export_id}/proof",
+        "/api/exports/{export_id}/receipt",
         "/api/ledger/public-key",
         "/api/ledger/checkpoint",
         "/api/ledger/consistency",
         "/api/audit/events",
+        "/checkpoint",
+        "/tile/{level}/{index}",
+        "/tile/entries/{index}",
     }
     for path, operations in spec["paths"].items():
         for method, operation in operations.items():
@@ -76,6 +80,10 @@ def _check_response(name: str, code: str, response: dict[str, Any]) -> None:
         assert content[PROBLEM]["example"]["status"] == int(code)
     elif name == "GET /api/audit/events":
         assert {"application/x-ndjson", "text/csv"} <= set(content), (name, code)
+    elif name == "GET /checkpoint":
+        assert "text/plain; charset=utf-8" in content, (name, code)
+    elif name.startswith("GET /tile/"):
+        assert "application/octet-stream" in content, (name, code)
     else:
         assert "application/json" in content, (name, code)
 

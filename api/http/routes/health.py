@@ -8,8 +8,12 @@ from fastapi import APIRouter, Depends
 from pydantic import BaseModel, ConfigDict, Field
 
 from api.http import problems
-from api.http.deps import ServicesDep, known_query_only
+from api.http.deps import Services, ServicesDep, known_query_only
 from api.http.problems import unavailable
+from api.wiring.witnesses import current_report
+from projections.runner import process_name
+from projections.sessions import pooled_session
+from sql.names import READER_ROLE
 
 
 class Health(BaseModel):
@@ -22,6 +26,12 @@ class ProjectionStatus(BaseModel):
     head: int = Field(description="Latest log position.")
     lag: int = Field(description="Events not yet in the read table.")
     projector: Literal["running", "stopped", "external"]
+    projected_by: str | None = Field(
+        default=None,
+        description="The process (host:pid) that follows and seals the log, when known: "
+        "this one, or the holder of the projector lock.",
+    )
+    process: str | None = Field(default=None, description="This server process (host:pid).")
 
 
 class ReplicaState(BaseModel):
@@ -31,6 +41,24 @@ class ReplicaState(BaseModel):
     )
     position: int | None = Field(description="Log position its read table includes.")
     lag: int | None = Field(description="Events the replica's read table is behind the head.")
+
+
+class WitnessStatus(BaseModel):
+    name: str = Field(description="The witness's key name.")
+    cosigned_size: int = Field(description="The largest checkpoint it cosigned (0: none).")
+    lag: int = Field(description="Leaves of the latest checkpoint it has not cosigned.")
+    error: str | None = Field(
+        default=None, description="What it last answered, if not a cosignature."
+    )
+
+
+class Witnessing(BaseModel):
+    tree_size: int = Field(description="The latest C2SP checkpoint's size (0: none).")
+    quorum: int = Field(
+        description="How many witnesses must cosign (EXPORT_LEDGER_WITNESS_QUORUM)."
+    )
+    witnessed: bool = Field(description="Whether the latest checkpoint has that many cosignatures.")
+    witnesses: list[WitnessStatus]
 
 
 class Ready(BaseModel):
@@ -53,6 +81,11 @@ class Ready(BaseModel):
     projection: ProjectionStatus
     replicas: list[ReplicaState] = Field(
         default_factory=list, description="Read replicas (EXPORT_LEDGER_READ_DATABASE_URLS)."
+    )
+    witnessing: Witnessing | None = Field(
+        default=None,
+        description="The witnesses (EXPORT_LEDGER_WITNESSES); a witness that is behind or down "
+        "does not make the service unready.",
     )
 
 
@@ -85,6 +118,8 @@ def readyz(services: ServicesDep) -> Ready:
             head=head,
             lag=max(head - readiness.position, 0),
             projector=projector,
+            projected_by=services.projected_by(),
+            process=process_name(),
         ),
         replicas=[
             ReplicaState(
@@ -94,5 +129,22 @@ def readyz(services: ServicesDep) -> Ready:
                 lag=None if replica.position is None else max(head - replica.position, 0),
             )
             for replica in services.reads.replicas.statuses()
+        ],
+        witnessing=_witnessing(services),
+    )
+
+
+def _witnessing(services: Services) -> Witnessing | None:
+    if not services.settings.witnesses:
+        return None
+    with pooled_session(services.reads, READER_ROLE) as conn:
+        found = current_report(conn, services.settings, services.projector)
+    return Witnessing(
+        tree_size=found.tree_size,
+        quorum=found.quorum,
+        witnessed=found.witnessed,
+        witnesses=[
+            WitnessStatus(name=w.name, cosigned_size=w.cosigned_size, lag=w.lag, error=w.error)
+            for w in found.witnesses
         ],
     )

@@ -6,6 +6,7 @@ from fastapi import APIRouter, Depends, Response
 
 from api.http.deps import ServicesDep, known_query_only
 from api.wiring.metrics import CONTENT_TYPE, LedgerPositions
+from api.wiring.witnesses import current_report
 from domain.application import ExportLedger
 from projections.reads import ReadStore
 from projections.sessions import pooled_session
@@ -18,6 +19,10 @@ router = APIRouter(tags=["operations"], dependencies=[Depends(known_query_only)]
 @router.get("/metrics", include_in_schema=False)
 def metrics(services: ServicesDep) -> Response:
     services.metrics.observe_positions(ledger_positions(services.ledger, services.reads))
+    if services.settings.witnesses:
+        with pooled_session(services.reads, READER_ROLE) as conn:
+            found = current_report(conn, services.settings, services.projector)
+        services.metrics.observe_witnesses(found)
     return Response(services.metrics.exposition(), media_type=CONTENT_TYPE)
 
 

@@ -12,7 +12,7 @@ from cryptography.hazmat.primitives.serialization import Encoding, PublicFormat
 from fastapi import APIRouter, Depends, Query
 
 from api.http import problems
-from api.http.deps import LedgerDep, PrincipalDep, ReadsDep, known_query_only
+from api.http.deps import LedgerDep, PrincipalDep, ReadsDep, ServicesDep, known_query_only
 from api.http.problems import Problem, invalid_field
 from api.http.routes.common import ExportIdPath, owned
 from api.http.schemas import MAX_INTEGER
@@ -22,11 +22,16 @@ from api.http.schemas_seal import (
     KeyValidity,
     ProofBundle,
     PublicKey,
+    Receipt,
 )
+from api.wiring.witnesses import configured
+from projections.checkpoints import known_origin, latest_note_checkpoint, vkey
 from projections.keys import SigningKey, all_keys
 from projections.proofs import Checkpoint, checkpoint, consistency_proof, latest_checkpoint
 from projections.proofs import proof_bundle as make_bundle
+from projections.receipts import receipt
 from projections.sessions import pooled_session
+from projections.witnessing import witnessed_by
 from sql.names import ADMIN_ROLE, READER_ROLE
 
 router = APIRouter(tags=["ledger"], dependencies=[Depends(known_query_only)])
@@ -65,9 +70,13 @@ def _signed(conn: Any, tree_size: int | None) -> Checkpoint:
     "key with the tree sizes it signs: a checkpoint verifies with the key of its size.",
     responses=problems.responses(401, 404, 422, 503),
 )
-def public_key(_: PrincipalDep, reads: ReadsDep, key_id: KeyId = None) -> PublicKey:
+def public_key(
+    _: PrincipalDep, reads: ReadsDep, services: ServicesDep, key_id: KeyId = None
+) -> PublicKey:
     with pooled_session(reads, READER_ROLE) as conn:
         found = all_keys(conn)
+        first = found[0].key_id if found else None
+        origin = known_origin(conn, services.settings.log_origin, first)
     chosen = [k for k in found if k.key_id == key_id] if key_id else found[-1:]
     if not chosen:
         detail = f"no key {key_id!r}" if key_id else "no checkpoint signed yet"
@@ -86,14 +95,17 @@ def public_key(_: PrincipalDep, reads: ReadsDep, key_id: KeyId = None) -> Public
         signs_from=key.signs_from,
         signs_until=key.signs_until,
         current=key.current,
-        keys=[_validity(k) for k in found],
+        origin=origin,
+        vkey=vkey(origin, key.public_key) if origin else None,
+        keys=[_validity(k, origin) for k in found],
     )
 
 
-def _validity(key: SigningKey) -> KeyValidity:
+def _validity(key: SigningKey, origin: str | None) -> KeyValidity:
     return KeyValidity(
         key_id=key.key_id,
         public_key_hex=key.public_key.hex(),
+        vkey=vkey(origin, key.public_key) if origin else None,
         signs_from=key.signs_from,
         signs_until=key.signs_until,
         current=key.current,
@@ -159,3 +171,35 @@ def export_proof(
         if since is not None and tree_size is not None and since > tree_size:
             raise invalid_field("query.since", f"must not exceed tree_size ({tree_size})")
         return make_bundle(conn, export_id, tree_size, since)
+
+
+@router.get(
+    "/api/exports/{export_id}/receipt",
+    response_model=Receipt,
+    summary="An offline receipt: a tlog-proof of each of an export's events",
+    description="The owner or an admin only. Each proof is a c2sp.org/tlog-proof against the "
+    "latest C2SP checkpoint with the witnesses' cosignatures: `export-ledger verify-proof FILE "
+    "--vkey VKEY [--witness VKEY ... --k N]` checks the saved answer with no server.",
+    responses=problems.responses(401, 404, 422, 503),
+)
+def export_receipt(
+    export_id: ExportIdPath,
+    principal: PrincipalDep,
+    ledger: LedgerDep,
+    reads: ReadsDep,
+    services: ServicesDep,
+) -> Any:
+    owned(ledger, principal, export_id, include_deleted=True)
+    with pooled_session(reads, ADMIN_ROLE) as conn:
+        found = receipt(conn, export_id)
+        signed = latest_note_checkpoint(conn)
+        policy = configured(services.settings)
+        by = witnessed_by(signed, conn, policy) if signed is not None else []
+        quorum = services.settings.witness_quorum
+    needed = len(policy) if quorum is None else quorum
+    keys = {w.name: w.key.text() for w in policy}
+    return {
+        **found,
+        "witnessed": bool(policy) and len(by) >= needed,
+        "witnesses": [keys[n] for n in by],
+    }

@@ -43,6 +43,7 @@ BENCHMARKS = (
     "read_your_writes",
     "witness",
     "ha",
+    "write_path",
 )
 
 

@@ -42,4 +42,4 @@ def test_the_library_pool_connects_with_every_option_and_the_role() -> None:
     assert kwargs["sslmode"] == "prefer"
     assert kwargs["application_name"] == "ledger-a"
     assert kwargs["connect_timeout"] == "3"
-    assert kwargs["options"] == f"-c role={WRITER_ROLE}"
+    assert kwargs["options"] == f"-c role={WRITER_ROLE} -c lock_timeout=10s"

@@ -6,12 +6,18 @@ Selected through the library's ``PERSISTENCE_MODULE`` setting (this module's
 
 from __future__ import annotations
 
+import time
 from collections.abc import Sequence
 from typing import Any
 from uuid import UUID
 
 from eventsourcing import postgres
-from eventsourcing.persistence import InterfaceError, OperationalError, StoredEvent
+from eventsourcing.persistence import (
+    IntegrityError,
+    InterfaceError,
+    OperationalError,
+    StoredEvent,
+)
 from eventsourcing.utils import Environment, retry
 from psycopg.conninfo import conninfo_to_dict
 from psycopg.sql import Identifier
@@ -21,6 +27,9 @@ from sql.names import EVENTS_TABLE
 
 ROLE_KEY = "LEDGER_DB_ROLE"
 LIBPQ_OPTIONS_KEY = "LEDGER_DB_LIBPQ_OPTIONS"
+_ATTEMPTS = 10
+_RETRY_WAIT_SECONDS = 0.2
+"""As the library retries a lost connection: ten attempts, 0.2 s apart."""
 
 
 class LedgerRecorder(postgres.PostgresApplicationRecorder):
@@ -55,14 +64,37 @@ class LedgerRecorder(postgres.PostgresApplicationRecorder):
             "imports", "copy_events", events=Identifier(datastore.schema, events_table_name)
         )
 
-    @retry((InterfaceError, OperationalError), max_attempts=10, wait=0.2)
     def insert_events(
         self, stored_events: Sequence[StoredEvent], **kwargs: Any
     ) -> Sequence[int] | None:
         """Lock, NOTIFY, INSERT ... RETURNING and COMMIT in one statement; a
-        constraint violation raises at once and stores none of them."""
+        constraint violation raises at once and stores none of them.
+
+        A lost connection is retried (a failover, a restarted server). When the
+        statement had committed before the connection went, the retry finds the
+        same events recorded: they are this call's own (their state holds the
+        command's own timestamp), so it answers with their positions instead of
+        a conflict. Events that differ are another writer's, and still conflict.
+        """
         if not stored_events:
             return None
+        lost = False
+        for attempt in range(_ATTEMPTS):
+            try:
+                return self._insert(stored_events, **kwargs)
+            except (InterfaceError, OperationalError):
+                if attempt + 1 == _ATTEMPTS:
+                    raise
+                lost = True
+                time.sleep(_RETRY_WAIT_SECONDS)
+            except IntegrityError:
+                positions = self._positions_if_recorded(stored_events) if lost else None
+                if positions is None:
+                    raise
+                return positions
+        raise AssertionError("unreachable")
+
+    def _insert(self, stored_events: Sequence[StoredEvent], **kwargs: Any) -> Sequence[int] | None:
         if not self._one_statement:
             return self._insert_in_transaction(stored_events, **kwargs)
         if len(stored_events) == 1:
@@ -76,6 +108,22 @@ class LedgerRecorder(postgres.PostgresApplicationRecorder):
         with self.datastore.get_connection() as conn, conn.cursor() as curs:
             curs.execute(self._insert_in_one, params, prepare=True)
             return [row["notification_id"] for row in curs.fetchall()]
+
+    def _positions_if_recorded(self, stored_events: Sequence[StoredEvent]) -> list[int] | None:
+        """The positions of exactly these events (same topic and state) when all of
+        them are recorded; None when any is missing or differs."""
+        positions = []
+        for originator_id in {e.originator_id for e in stored_events}:
+            recorded = {e.originator_version: e for e in self._select_all_events(originator_id)}
+            where = self.select_event_positions(UUID(str(originator_id)))
+            for event in stored_events:
+                if event.originator_id != originator_id:
+                    continue
+                found = recorded.get(event.originator_version)
+                if found is None or (found.topic, found.state) != (event.topic, event.state):
+                    return None
+                positions.append(where[event.originator_version])
+        return sorted(positions)
 
     def _insert_one(self, event: StoredEvent) -> list[int]:
         params = {

@@ -221,10 +221,10 @@ def _recorded(url: str) -> tuple[set[tuple[str, str]], dict[str, str]]:
 
 
 def conflicts_not_recorded(load: Load, url: str) -> list[Outcome]:
-    """409s whose command is not in the log. A command whose commit was under way
-    when the primary died can be recorded and still answered 409: the event store
-    retries the write on the new primary and finds its own events there. Such a
-    409 loses nothing; one whose command is missing would be a refusal by mistake."""
+    """409s whose command is not in the log. The event store answers a retried write
+    that finds its own events recorded with their positions, so a 409 here should be
+    rare; one whose command is in the log loses nothing, one whose command is missing
+    would be a refusal by mistake."""
     seen, refs = _recorded(url)
     missing = []
     for outcome in (o for o in load.outcomes if o.status == 409):

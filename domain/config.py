@@ -88,11 +88,37 @@ def normalised(config: Mapping[str, Any]) -> dict[str, Any]:
     return {**DEFAULTS, **checked.model_dump(mode="json", exclude_none=True)}
 
 
+class CheckedConfig(dict[str, Any]):
+    """A config that :func:`check_config` accepted for ``fmt``, with the JSON it
+    checked: checking it again for the same format is free (the HTTP body's
+    validation checks it, then the command would again), and gives a copy of what
+    was checked, whatever was done to this dict since."""
+
+    def __init__(self, text: str, fmt: str | None) -> None:
+        super().__init__(json.loads(text))
+        self.text = text
+        self.fmt = fmt
+
+
+def checked_config(config: Mapping[str, Any] | None, fmt: str | None) -> CheckedConfig:
+    """:func:`check_config`, keeping the result as a :class:`CheckedConfig`."""
+    if isinstance(config, CheckedConfig) and config.fmt == fmt:
+        return config
+    return CheckedConfig(_checked_text(config, fmt) if config is not None else "{}", fmt)
+
+
 def check_config(config: Mapping[str, Any] | None, fmt: str | None) -> dict[str, Any]:
     """The config as sent (a plain copy), once its known keys check out; else InvalidExport.
     A ``format`` in it must be ``fmt`` (unless ``fmt`` is not known yet)."""
     if config is None:
         return {}
+    text = config.text if isinstance(config, CheckedConfig) and config.fmt == fmt else None
+    result: dict[str, Any] = json.loads(text or _checked_text(config, fmt))
+    return result
+
+
+def _checked_text(config: Mapping[str, Any], fmt: str | None) -> str:
+    """The config's JSON, once its known keys check out (see :func:`check_config`)."""
     if not isinstance(config, Mapping):
         raise InvalidExport("config must be a JSON object")
     text = _bounded_json(config)
@@ -114,8 +140,7 @@ def check_config(config: Mapping[str, Any] | None, fmt: str | None) -> dict[str,
         moment = getattr(checked.filters, name, None) if checked.filters else None
         if moment is not None and moment.tzinfo is None:
             raise InvalidExport(f"config.filters.{name} must carry a timezone offset")
-    result: dict[str, Any] = json.loads(text)
-    return result
+    return text
 
 
 def _bounded_json(config: Mapping[str, Any]) -> str:

@@ -6,10 +6,10 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+from collections.abc import Iterable, Iterator
 from contextlib import contextmanager
 from datetime import datetime
-from typing import Protocol, runtime_checkable
+from typing import Any, Protocol, runtime_checkable
 from uuid import UUID
 
 from eventsourcing.application import AggregateNotFoundError, Application
@@ -25,6 +25,7 @@ from domain.exceptions import (
 from domain.ids import aggregate_id
 from domain.model import SYSTEM_ACTOR, ExportLog
 from domain.rules import aware
+from domain.values import Status
 from domain.views import ExportState, HistoryEntry
 
 _EVENT_META = frozenset(
@@ -37,6 +38,17 @@ class EventPositions(Protocol):
     """What a recorder offers when it can tell each event's log position."""
 
     def select_event_positions(self, originator_id: UUID) -> dict[int, int]: ...
+
+
+@runtime_checkable
+class Caller(Protocol):
+    """Who runs a command from outside (a user, or an admin who may act on any export)."""
+
+    @property
+    def user_id(self) -> str: ...
+
+    @property
+    def admin(self) -> bool: ...
 
 
 class LedgerReads(Application[UUID]):
@@ -88,9 +100,24 @@ class LedgerReads(Application[UUID]):
     def _load(self, export_id: str, version: int | None = None) -> ExportLog:
         try:
             with translated_errors(export_id):
-                export: ExportLog = self.repository.get(aggregate_id(export_id), version=version)
+                export: ExportLog = self.repository.get(
+                    aggregate_id(export_id), version=version, projector_func=_replay
+                )
         except AggregateNotFoundError:
             raise ExportNotFound(export_id) from None
+        return export
+
+    def _load_for(self, export_id: str, caller: Caller | None) -> ExportLog:
+        """The export a command acts on. With ``caller``, someone else's export (for a
+        user who is not an admin) or a deleted one is ExportNotFound, exactly like a
+        missing one, so ids of other users' exports cannot be probed; one load
+        serves both the check and the command."""
+        export = self._load(export_id)
+        if caller is not None and (
+            export.status == Status.DELETED
+            or not (caller.admin or export.user_id == caller.user_id)
+        ):
+            raise ExportNotFound(export_id)
         return export
 
     def _find(self, export_id: str) -> ExportLog | None:
@@ -117,6 +144,14 @@ class LedgerReads(Application[UUID]):
                 f"(requested at {_timestamp(events[0]).isoformat()})",
             )
         return versions[-1]
+
+
+def _replay(aggregate: Any, events: Iterable[Any]) -> Any:
+    """The library's projector without its per-event ``isinstance`` check against a
+    runtime-checkable protocol (a third of a short aggregate's load in Python)."""
+    for event in events:
+        aggregate = event.mutate(aggregate)
+    return aggregate
 
 
 @contextmanager

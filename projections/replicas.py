@@ -13,6 +13,11 @@ A replica that fails a read leaves the rotation at once, so no request waits
 on its reconnect back-off; reads go to the other replicas or the primary. A
 background thread probes it and, once it answers, gives it a fresh pool and
 puts it back.
+
+After a failover the nodes change roles: a replica once seen as a standby is
+taken back only while it is one, and leaves the rotation once it is no longer
+in recovery (it was promoted), so listing every node of a cluster as a replica
+follows whoever the standbys are.
 """
 
 from __future__ import annotations
@@ -28,6 +33,7 @@ from dataclasses import dataclass
 from typing import Any, Literal
 
 import psycopg
+from psycopg.conninfo import conninfo_to_dict
 from psycopg.rows import dict_row
 from psycopg_pool import ConnectionPool, PoolClosed, PoolTimeout
 
@@ -53,7 +59,15 @@ class ReplicaStatus:
 
 
 def read_pool(url: str, name: str, *, size: int, timeout: float) -> ReadPool:
-    """Reader connections; ``name`` is also their ``application_name``."""
+    """Reader connections; ``name`` is also their ``application_name`` unless the
+    URL names one (an operator's name wins, as on every other pool)."""
+    kwargs: dict[str, Any] = {
+        "options": "-c TimeZone=UTC",
+        "prepare_threshold": None,
+        "row_factory": dict_row,
+    }
+    if "application_name" not in conninfo_to_dict(url):
+        kwargs["application_name"] = name
     return ConnectionPool(
         url,
         connection_class=psycopg.Connection[Row],
@@ -62,12 +76,7 @@ def read_pool(url: str, name: str, *, size: int, timeout: float) -> ReadPool:
         timeout=timeout,
         open=False,
         name=name,
-        kwargs={
-            "options": "-c TimeZone=UTC",
-            "prepare_threshold": None,
-            "row_factory": dict_row,
-            "application_name": name,
-        },
+        kwargs=kwargs,
     )
 
 
@@ -84,6 +93,7 @@ class Replica:
         # A busy or dying replica should not hold a request long: the primary is there.
         self._timeout = min(timeout, 1.0)
         self.pool: ReadPool | None = None
+        self.seen_standby = False
 
     def open(self) -> None:
         login = login_conninfo(self.url, READER_ROLE)
@@ -141,15 +151,33 @@ class Replica:
         return self.position
 
     def probe(self) -> bool:
-        """Does it answer, with the schema in place? One connection, no pool, no retries.
-        (A new replica, or one far behind, may not have replayed the migrations yet.)"""
+        """Does it answer as a standby, with the schema in place? One connection, no
+        pool, no retries. (A new replica, or one far behind, may not have replayed the
+        migrations yet; a node promoted by a failover serves no replica reads.)"""
         try:
             with connect_login(
                 self.url, READER_ROLE, autocommit=True, connect_timeout=_PROBE_TIMEOUT_SECONDS
             ) as conn:
                 conn.execute(statement("replicas", "read_position"))
+                row = conn.execute(statement("replicas", "in_recovery")).fetchone()
         except psycopg.Error:
             return False
+        standby = bool(row and row[0])
+        self.seen_standby = self.seen_standby or standby
+        # A node never seen as a standby is taken as configured (the primary's own
+        # database may be listed); one that was a standby is taken back only as one.
+        return standby or not self.seen_standby
+
+    def still_standby(self) -> bool:
+        """A replica in the rotation that a failover promoted leaves it: its reads
+        would be right, but they belong on the primary's own pool. (A node never seen
+        as a standby stays as configured.)"""
+        with contextlib.suppress(psycopg.Error, PoolTimeout, PoolClosed), self.connection() as conn:
+            with conn.transaction():
+                row = conn.execute(statement("replicas", "in_recovery")).fetchone()
+            if row is not None and self.seen_standby and not row["standby"]:
+                self.leave(RuntimeError("it is no longer a standby (promoted)"))
+                return False
         return True
 
     def _pool_name(self) -> str:
@@ -206,7 +234,11 @@ class ReplicaSet:
     def _probe_loop(self) -> None:
         while not self._stopping.wait(_PROBE_EVERY_SECONDS):
             for replica in self.replicas:
-                if not replica.healthy and not self._stopping.is_set():
+                if self._stopping.is_set():
+                    break
+                if replica.healthy:
+                    replica.still_standby()
+                else:
                     self._rejoin(replica)
 
     def _rejoin(self, replica: Replica) -> None:

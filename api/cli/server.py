@@ -2,16 +2,23 @@
 
 from __future__ import annotations
 
+import os
 import socket
 import sys
-from typing import Annotated
+from typing import TYPE_CHECKING, Annotated
 
 import typer
 
 from api.cli.output import err, errors, fail, load_settings
 from api.wiring.auth import MAX_TTL, issue_token, parse_ttl, resolve_secret, verifier_for
+from api.wiring.bootstrap import bootstrap
+from api.wiring.settings import Settings
+
+if TYPE_CHECKING:
+    from fastapi import FastAPI
 
 commands = typer.Typer()
+_PROJECTOR = "EXPORT_LEDGER_SERVE_PROJECTOR"  # from serve to its workers: run the projection?
 
 
 @commands.command()
@@ -25,6 +32,15 @@ def serve(
             help="Do not run the projection in this process (run 'export-ledger project').",
         ),
     ] = False,
+    workers: Annotated[
+        int,
+        typer.Option(
+            min=1,
+            max=64,
+            help="Server processes on the port, each with its own pools; one of them "
+            "(elected by a PostgreSQL advisory lock) runs the projection.",
+        ),
+    ] = 1,
 ) -> None:
     """Run the HTTP API; migrates first and runs the projection in-process."""
     import uvicorn
@@ -33,6 +49,9 @@ def serve(
 
     config = load_settings()
     _can_listen(host, port)
+    if workers > 1:
+        _serve_workers(config, host, port, workers, projector=not no_projector)
+        return
     with errors():
         verifier_for(config)  # refuse to start without a way to check tokens
         application = create_app(config, run_projector=not no_projector)
@@ -41,6 +60,44 @@ def serve(
     uvicorn.run(
         application, host=host, port=port, log_level="info", log_config=None, access_log=False
     )
+
+
+def _serve_workers(
+    config: Settings, host: str, port: int, workers: int, *, projector: bool
+) -> None:
+    """``workers`` uvicorn processes, each building its app from the environment
+    (:func:`worker_app`); this process migrates once first, keeps an embedded
+    server alive for them, and restarts a worker that dies."""
+    import uvicorn
+
+    with errors():
+        verifier_for(config)
+        runtime = bootstrap(config)  # migrates; the workers do not
+    os.environ[_PROJECTOR] = "1" if projector else "0"
+    os.environ["EXPORT_LEDGER_PROJECTOR_ELECTION"] = "true"
+    if runtime.database.embedded:
+        os.environ["EXPORT_LEDGER_DATA_DIR"] = str(config.data_dir)
+    err.print(f"serving on http://{host}:{port} with {workers} workers", highlight=False)
+    with runtime:
+        uvicorn.run(
+            "api.cli.server:worker_app",
+            factory=True,
+            workers=workers,
+            host=host,
+            port=port,
+            log_level="info",
+            log_config=None,
+            access_log=False,
+        )
+
+
+def worker_app() -> FastAPI:
+    """The app of one ``serve --workers`` process (uvicorn imports and calls this)."""
+    from api.http.app import create_app
+
+    settings = Settings()
+    run_projector = os.environ.get(_PROJECTOR, "1") == "1"
+    return create_app(settings, run_projector=run_projector, run_migrations=False)
 
 
 def _can_listen(host: str, port: int) -> None:

@@ -20,6 +20,7 @@ from api.wiring.settings import Settings
 from api.wiring.signing import KeyRing
 from api.wiring.witnesses import current_report, report_lines
 from projections.logins import connect_login
+from projections.runner import projector_holder
 from projections.sealer import Checkpoint, latest_checkpoint
 from projections.store import head_position
 from projections.witnessing import Report
@@ -38,6 +39,7 @@ class Status:
     sealed: int
     checkpoint: Checkpoint | None
     witnessing: Report | None = None
+    projector: str | None = None
 
 
 def gather_status(url: str, settings: Settings | None = None) -> Status:
@@ -56,6 +58,7 @@ def gather_status(url: str, settings: Settings | None = None) -> Status:
             sealed=int(sealed or 0),
             checkpoint=latest_checkpoint(conn),
             witnessing=current_report(conn, settings) if settings and settings.witnesses else None,
+            projector=projector_holder(conn),
         )
 
 
@@ -87,6 +90,12 @@ def status_table(found: Status, embedded: bool, secrets: Sequence[tuple[str, str
     table.add_row("head position", f"{found.head:,}")
     table.add_row("projection", _lagging(found.projected, found.head))
     table.add_row("sealer", _lagging(found.sealed, found.head))
+    table.add_row(
+        "projector",
+        f"{found.projector} (holds the projector lock)"
+        if found.projector
+        else "no process holds the projector lock (only serve --workers elects one)",
+    )
     cp = found.checkpoint
     if cp is None:
         table.add_row("latest checkpoint", "none yet")

@@ -47,6 +47,19 @@ async def known_query_only(request: Request) -> None:
 
 
 def _query_names(route: APIRoute) -> frozenset[str]:
+    """The query parameters a route and its dependencies take (routes are fixed at
+    start-up, so worked out once per route and kept on it, not per request)."""
+    known: frozenset[str] | None = route.__dict__.get(_QUERY_NAMES)
+    if known is None:
+        known = _walk_query_names(route)
+        setattr(route, _QUERY_NAMES, known)
+    return known
+
+
+_QUERY_NAMES = "_export_ledger_query_names"
+
+
+def _walk_query_names(route: APIRoute) -> frozenset[str]:
     names: set[str] = set()
     pending = [route.dependant]
     while pending:

@@ -31,7 +31,7 @@ from api.http.schemas import (
     RequestBody,
     example,
 )
-from domain.config import ExportConfig, check_config
+from domain.config import ExportConfig, checked_config
 from domain.exceptions import InvalidExport
 from domain.values import ExportFormat
 
@@ -151,10 +151,10 @@ class ExportCreate(RequestBody):
         """The seed's known keys, and config.format against format (domain/config.py)."""
         fmt = info.data.get("format")
         try:
-            check_config(config, fmt.value if fmt is not None else None)
+            # Kept as checked, so the command does not check it a second time.
+            return checked_config(config, fmt.value if fmt is not None else None)
         except InvalidExport as error:
             raise ValueError(str(error)) from None
-        return config
 
 
 class ToProcessing(RequestBody):

@@ -22,7 +22,7 @@ from api.wiring.witnesses import configured, post
 from domain.application import ExportLedger
 from projections.follower import PositionWatcher
 from projections.reads import ReadStore
-from projections.runner import Projector
+from projections.runner import ElectedProjector, Projector, process_name
 from projections.witnessing import Cosigners
 
 
@@ -41,7 +41,7 @@ class Runtime:
         self.database = database
         self.metrics = metrics or Metrics()
         self._observed = metrics is not None  # the server counts and logs commands; the CLI not
-        self.projector: Projector | None = None
+        self.projector: Projector | ElectedProjector | None = None
         self._group_commit = group_commit
         self._closing = ExitStack()
 
@@ -87,32 +87,48 @@ class Runtime:
         """The private checkpoint keys of this host (api/wiring/signing.py)."""
         return KeyRing.of(self.settings)
 
-    def start_projector(self, *, seal: bool = True, batch_size: int = 1000) -> Projector:
-        """The follower (and the sealer, unless ``seal`` is false) in threads of this process."""
+    def start_projector(
+        self, *, seal: bool = True, batch_size: int = 1000, elect: bool = False
+    ) -> Projector | ElectedProjector:
+        """The follower (and the sealer, unless ``seal`` is false) in threads of this
+        process; with ``elect``, only while this process holds the projector lock."""
         keys = self.keys if seal else None
         witnesses = configured(self.settings)
         cosigners = Cosigners(self.url, witnesses, post) if witnesses and seal else None
-        self.projector = Projector(
+        kind = ElectedProjector if elect else Projector
+        projector = kind(
             self.url,
             keys,
             batch_size=batch_size,
             origin=self.settings.log_origin,
             cosigners=cosigners,
         ).start()
-        self._closing.callback(self.projector.stop)
-        return self.projector
+        self.projector = projector
+        self._closing.callback(projector.stop)
+        return projector
 
     def open_for_serving(self, *, projector: bool) -> Runtime:
         """Open now what a server uses on every request, so no user's request pays for it."""
         _ = (self.verifier, self.ledger, self.reads)
         if projector:
-            self.start_projector()
+            self.start_projector(elect=self.settings.projector_election)
         _ = self.watcher
         return self
 
     def projector_alive(self) -> bool | None:
-        """Whether this process's projector runs; None when it runs none."""
-        return None if self.projector is None else self.projector.alive()
+        """Whether this process's projector runs; None when it runs none (or another
+        process holds the projector lock)."""
+        projector = self.projector
+        if isinstance(projector, ElectedProjector) and not projector.leading():
+            return None if projector.alive() else False
+        return None if projector is None else projector.alive()
+
+    def projected_by(self) -> str | None:
+        """The process (host:pid) that projects, when known: this one, or the holder
+        of the projector lock."""
+        if isinstance(self.projector, ElectedProjector):
+            return self.projector.holder
+        return process_name() if self.projector is not None else None
 
     def close(self) -> None:
         self._closing.close()

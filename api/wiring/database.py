@@ -84,6 +84,10 @@ def create_database(admin_url: str, name: str, template: str | None = None) -> N
             conn.execute(create)
 
 
+_DATASTORE_PARAMS = frozenset({"dbname", "host", "port", "user", "password"})
+LIBPQ_OPTIONS_KEY = "LEDGER_DB_LIBPQ_OPTIONS"  # read by api.wiring.eventstore.Factory
+
+
 def ledger_env(
     url: str,
     *,
@@ -93,18 +97,27 @@ def ledger_env(
     create_table: bool = False,
 ) -> dict[str, str]:
     """The ``eventsourcing`` settings for a PostgreSQL URL: as ``role``'s login
-    (sql.names.LOGINS), or with no role as the URL's own user (the migrator)."""
+    (sql.names.LOGINS), or with no role as the URL's own user (the migrator).
+
+    The library's datastore takes only dbname, host, port, user and password;
+    libpq takes comma-separated hosts and ports as they are, so a multi-host
+    URL keeps its hosts. Every other libpq option of the URL
+    (``target_session_attrs``, ``sslmode``, ``application_name``,
+    ``connect_timeout``, ...) travels as a conninfo string that the factory
+    adds to the pool's connection arguments: without ``target_session_attrs``
+    a multi-host pool connects to whichever node answers first, standby or not.
+    """
     try:
-        params = conninfo_to_dict(url)
+        params = {k: str(v) for k, v in conninfo_to_dict(url).items() if v is not None}
     except psycopg.ProgrammingError as error:
         raise ConfigurationError(f"bad database URL: {error}") from None
     env = {
         "PERSISTENCE_MODULE": "api.wiring.eventstore",
-        "POSTGRES_DBNAME": str(params.get("dbname") or params.get("user") or "postgres"),
-        "POSTGRES_HOST": str(params.get("host") or "localhost"),
-        "POSTGRES_PORT": str(params.get("port") or 5432),
-        "POSTGRES_USER": LOGINS[role] if role else str(params.get("user") or "postgres"),
-        "POSTGRES_PASSWORD": str(params.get("password") or ""),
+        "POSTGRES_DBNAME": params.get("dbname") or params.get("user") or "postgres",
+        "POSTGRES_HOST": params.get("host") or "localhost",
+        "POSTGRES_PORT": params.get("port") or "5432",
+        "POSTGRES_USER": LOGINS[role] if role else params.get("user") or "postgres",
+        "POSTGRES_PASSWORD": params.get("password") or "",
         "POSTGRES_POOL_SIZE": str(pool_size),
         "POSTGRES_LOCK_TIMEOUT": str(lock_timeout_seconds),
         "POSTGRES_PRE_PING": "n",  # with pre-ping, pool back-off stalls recovery ~16 s
@@ -112,6 +125,9 @@ def ledger_env(
         # The subjects' keys, in the same database (domain/privacy.py).
         SUBJECT_KEYS_TOPIC: "projections.subject_keys:KeyTable",
     }
+    options = {k: v for k, v in params.items() if k not in _DATASTORE_PARAMS}
+    if options:
+        env[LIBPQ_OPTIONS_KEY] = make_conninfo("", **options)
     if role:
         env["LEDGER_DB_ROLE"] = role
     return env
@@ -139,6 +155,7 @@ def migrate(url: str) -> list[str]:
     """
     try:
         with psycopg.connect(url, autocommit=True) as conn:
+            _refuse_read_only(conn, url)
             conn.execute(statement("database", "take_migration_lock"), {"key": _MIGRATION_LOCK})
             ExportLedger(env=ledger_env(url, role=None, pool_size=1, create_table=True)).close()
             applied = []
@@ -150,6 +167,18 @@ def migrate(url: str) -> list[str]:
             return applied
     except psycopg.OperationalError as error:
         raise StoreUnavailable(f"cannot reach the database: {error}") from None
+
+
+def _refuse_read_only(conn: psycopg.Connection[Any], url: str) -> None:
+    """Migrating needs the primary: a standby (or a read-only server) is named, not migrated."""
+    row = conn.execute(statement("database", "read_only")).fetchone()
+    if row and row[0]:
+        where = f"{conn.info.host}:{conn.info.port}"
+        raise StoreUnavailable(
+            f"the database at {where} is read-only (a standby, or in recovery), and migrations "
+            "need the primary: give the primary's URL, or with several hosts add "
+            f"target_session_attrs=read-write ({redacted(url)})"
+        )
 
 
 def redacted(url: str) -> str:

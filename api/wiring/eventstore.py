@@ -6,37 +6,57 @@ Selected through the library's ``PERSISTENCE_MODULE`` setting (this module's
 
 from __future__ import annotations
 
+import time
 from collections.abc import Sequence
 from typing import Any
 from uuid import UUID
 
 from eventsourcing import postgres
-from eventsourcing.persistence import InterfaceError, OperationalError, StoredEvent
+from eventsourcing.persistence import (
+    IntegrityError,
+    InterfaceError,
+    OperationalError,
+    StoredEvent,
+)
 from eventsourcing.utils import Environment, retry
-from psycopg.sql import Identifier, Literal
+from psycopg.conninfo import conninfo_to_dict
+from psycopg.sql import Identifier
 
 from sql import statement
+from sql.names import EVENTS_TABLE
 
 ROLE_KEY = "LEDGER_DB_ROLE"
+LIBPQ_OPTIONS_KEY = "LEDGER_DB_LIBPQ_OPTIONS"
+_ATTEMPTS = 10
+_RETRY_WAIT_SECONDS = 0.2
+"""As the library retries a lost connection: ten attempts, 0.2 s apart."""
 
 
 class LedgerRecorder(postgres.PostgresApplicationRecorder):
-    """The library's recorder, but its writers may only INSERT and SELECT.
+    """The library's recorder, but its writers may only INSERT and SELECT, and a
+    command's events take one round trip.
 
     The library serialises writers with ``LOCK TABLE ... IN EXCLUSIVE MODE``,
     which needs UPDATE or DELETE privilege; we call the owner-defined
-    ``export_ledger_lock_events()`` instead, which takes the same lock.
+    ``export_ledger_lock_events()`` instead, which takes the same lock. Its
+    insert sends, one by one, BEGIN, the lock timeout, the lock, the NOTIFY, the
+    INSERT and the COMMIT; ours sends one autocommit statement that does all of
+    it (``export_ledger_insert_events()``), the lock timeout being set once per
+    connection by the ``Factory``.
     """
 
     def __init__(
         self, datastore: postgres.PostgresDatastore, *, events_table_name: str = "stored_events"
     ):
         super().__init__(datastore, events_table_name=events_table_name)
-        timeout = Literal(f"{datastore.lock_timeout}s")
-        self.lock_table_statements = [
-            statement("events", "lock_timeout", timeout=timeout),
-            statement("events", "lock_events"),
-        ]
+        self.lock_table_statements = [statement("events", "lock_events")]
+        # The function knows one table: another name takes the library's way.
+        self._one_statement = (datastore.schema, events_table_name) == ("public", EVENTS_TABLE)
+        self._insert_in_one = statement("events", "insert_events")
+        self._insert_one_event = statement("events", "insert_event")
+        self._select_all = statement(
+            "events", "select_events", events=Identifier(datastore.schema, events_table_name)
+        )
         self._select_positions = statement(
             "events", "event_positions", events=Identifier(datastore.schema, events_table_name)
         )
@@ -44,21 +64,119 @@ class LedgerRecorder(postgres.PostgresApplicationRecorder):
             "imports", "copy_events", events=Identifier(datastore.schema, events_table_name)
         )
 
-    @retry((InterfaceError, OperationalError), max_attempts=10, wait=0.2)
     def insert_events(
         self, stored_events: Sequence[StoredEvent], **kwargs: Any
     ) -> Sequence[int] | None:
-        """The library's insert (lock, NOTIFY, INSERT ... RETURNING in one
-        transaction), without psycopg's pipeline mode, which measured slower
-        here per transaction. A constraint violation still raises at once."""
+        """Lock, NOTIFY, INSERT ... RETURNING and COMMIT in one statement; a
+        constraint violation raises at once and stores none of them.
+
+        A lost connection is retried (a failover, a restarted server). When the
+        statement had committed before the connection went, the retry finds the
+        same events recorded: they are this call's own (their state holds the
+        command's own timestamp), so it answers with their positions instead of
+        a conflict. Events that differ are another writer's, and still conflict.
+        """
+        if not stored_events:
+            return None
+        lost = False
+        for attempt in range(_ATTEMPTS):
+            try:
+                return self._insert(stored_events, **kwargs)
+            except (InterfaceError, OperationalError):
+                if attempt + 1 == _ATTEMPTS:
+                    raise
+                lost = True
+                time.sleep(_RETRY_WAIT_SECONDS)
+            except IntegrityError:
+                positions = self._positions_if_recorded(stored_events) if lost else None
+                if positions is None:
+                    raise
+                return positions
+        raise AssertionError("unreachable")
+
+    def _insert(self, stored_events: Sequence[StoredEvent], **kwargs: Any) -> Sequence[int] | None:
+        if not self._one_statement:
+            return self._insert_in_transaction(stored_events, **kwargs)
+        if len(stored_events) == 1:
+            return self._insert_one(stored_events[0])
+        params = {
+            "ids": [e.originator_id for e in stored_events],
+            "versions": [e.originator_version for e in stored_events],
+            "topics": [e.topic for e in stored_events],
+            "states": [e.state for e in stored_events],
+        }
+        with self.datastore.get_connection() as conn, conn.cursor() as curs:
+            curs.execute(self._insert_in_one, params, prepare=True)
+            return [row["notification_id"] for row in curs.fetchall()]
+
+    def _positions_if_recorded(self, stored_events: Sequence[StoredEvent]) -> list[int] | None:
+        """The positions of exactly these events (same topic and state) when all of
+        them are recorded; None when any is missing or differs."""
+        positions = []
+        for originator_id in {e.originator_id for e in stored_events}:
+            recorded = {e.originator_version: e for e in self._select_all_events(originator_id)}
+            where = self.select_event_positions(UUID(str(originator_id)))
+            for event in stored_events:
+                if event.originator_id != originator_id:
+                    continue
+                found = recorded.get(event.originator_version)
+                if found is None or (found.topic, found.state) != (event.topic, event.state):
+                    return None
+                positions.append(where[event.originator_version])
+        return sorted(positions)
+
+    def _insert_one(self, event: StoredEvent) -> list[int]:
+        params = {
+            "id": event.originator_id,
+            "version": event.originator_version,
+            "topic": event.topic,
+            "state": event.state,
+        }
+        with self.datastore.get_connection() as conn, conn.cursor() as curs:
+            curs.execute(self._insert_one_event, params, prepare=True)
+            return [row["notification_id"] for row in curs.fetchall()]
+
+    def select_events(
+        self,
+        originator_id: UUID | str,
+        *,
+        gt: int | None = None,
+        lte: int | None = None,
+        desc: bool = False,
+        limit: int | None = None,
+    ) -> Sequence[StoredEvent]:
+        """An aggregate's events; all of them in order (what a command loads) with
+        one statement built once, the rest as the library builds them."""
+        if gt is not None or lte is not None or desc or limit is not None:
+            events: Sequence[StoredEvent] = super().select_events(
+                originator_id, gt=gt, lte=lte, desc=desc, limit=limit
+            )
+            return events
+        found: Sequence[StoredEvent] = self._select_all_events(originator_id)
+        return found
+
+    @retry((InterfaceError, OperationalError), max_attempts=10, wait=0.2)
+    def _select_all_events(self, originator_id: UUID | str) -> Sequence[StoredEvent]:
+        with self.datastore.get_connection() as conn, conn.cursor() as curs:
+            curs.execute(self._select_all, {"originator_id": originator_id}, prepare=True)
+            return [
+                StoredEvent(
+                    originator_id=row["originator_id"],
+                    originator_version=row["originator_version"],
+                    topic=row["topic"],
+                    state=bytes(row["state"]),
+                )
+                for row in curs.fetchall()
+            ]
+
+    def _insert_in_transaction(
+        self, stored_events: Sequence[StoredEvent], **kwargs: Any
+    ) -> Sequence[int] | None:
         with (
             self.datastore.get_connection() as conn,
             conn.transaction(),
             conn.cursor() as curs,
         ):
-            self._insert_events(curs, stored_events, **kwargs)
-            if not stored_events:
-                return None
             self._insert_stored_events(curs, stored_events, **kwargs)
             return self._fetch_ids_after_insert_events(curs, stored_events, **kwargs)
 
@@ -93,10 +211,16 @@ class Factory(postgres.PostgresFactory):
 
     def __init__(self, env: Environment | Any):
         super().__init__(env)
+        kwargs = self.datastore.pool.kwargs
+        assert isinstance(kwargs, dict)
+        # The URL's other libpq options (target_session_attrs, sslmode, ...).
+        kwargs.update(conninfo_to_dict(self.env.get(LIBPQ_OPTIONS_KEY) or ""))
+        # Startup options, so every pooled connection has them before its first
+        # statement and no command spends a round trip on them: the role (the
+        # URL's user must be a member), how long a writer waits for the events
+        # table's lock (the library sets it in each transaction), then the URL's.
         role = self.env.get(ROLE_KEY)
-        if role:
-            # A startup option, so every pooled connection has the role before
-            # its first statement; the URL's user must be a member.
-            kwargs = self.datastore.pool.kwargs
-            assert isinstance(kwargs, dict)
-            kwargs["options"] = f"-c role={role}"
+        options = [f"-c role={role}"] if role else []
+        options.append(f"-c lock_timeout={self.datastore.lock_timeout}s")
+        given = str(kwargs.get("options") or "").strip()
+        kwargs["options"] = " ".join([*options, given] if given else options)

@@ -71,6 +71,12 @@ class Settings(BaseSettings):
         description="the API saves concurrent commands in shared transactions (each response "
         "still waits for its own commit)",
     )
+    projector_election: bool = Field(
+        default=False,
+        description="serve runs its follower and sealer only while it holds the projector "
+        "lock, so that of several server processes exactly one projects (serve --workers N "
+        "turns it on)",
+    )
     jwt_secret: SecretStr | None = Field(
         default=None,
         description="HS256 key of the API's tokens (at least 32 characters); during a "

@@ -12,7 +12,7 @@ from typing import Any
 
 from api.wiring.settings import Settings, witness_of
 from domain.exceptions import ConfigurationError
-from projections.runner import Projector
+from projections.runner import ElectedProjector, Projector
 from projections.witnessing import Report, WitnessConfig, report
 
 TIMEOUT_SECONDS = 5.0
@@ -43,7 +43,9 @@ def get(url: str, timeout: float = TIMEOUT_SECONDS) -> tuple[int, bytes]:
             return int(error.code), bytes(error.read(64 * 1024))
 
 
-def current_report(conn: Any, settings: Settings, projector: Projector | None = None) -> Report:
+def current_report(
+    conn: Any, settings: Settings, projector: Projector | ElectedProjector | None = None
+) -> Report:
     """Each configured witness's last cosigned size and lag, and whether the latest
     checkpoint is witnessed (``witness_quorum`` of them); with this process's
     projector, also what each witness last answered."""

@@ -21,3 +21,7 @@ SELECT pg_advisory_lock(%(key)s);
 -- name: release_migration_lock
 -- Let the next migrator in.
 SELECT pg_advisory_unlock(%(key)s);
+
+-- name: read_only
+-- Whether this session may not write: a standby in recovery, or read-only by default.
+SELECT current_setting('transaction_read_only') = 'on' AS read_only;

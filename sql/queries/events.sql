@@ -2,15 +2,31 @@
 -- eventsourcing library's own. {events} is the stored-events table (schema
 -- and name), filled in with psycopg.sql.Identifier.
 
--- name: lock_timeout
--- How long a writer waits for the events table's lock before giving up.
--- {timeout} is a psycopg.sql.Literal such as '10s': SET takes no parameter.
-SET LOCAL lock_timeout = {timeout};
+-- name: insert_events
+-- A command's events in one autocommit statement: lock, NOTIFY, INSERT, and
+-- their notification ids in order (sql/migrations/0007_insert_events_function.sql).
+SELECT notification_id
+FROM export_ledger_insert_events(
+    %(ids)s::uuid[], %(versions)s::bigint[], %(topics)s::text[], %(states)s::bytea[]
+) AS notification_id;
+
+-- name: insert_event
+-- One event the same way (export_ledger_insert_event), with scalar parameters.
+SELECT export_ledger_insert_event(
+    %(id)s::uuid, %(version)s::bigint, %(topic)s::text, %(state)s::bytea
+) AS notification_id;
 
 -- name: lock_events
 -- Serialise writers on the events table (an EXCLUSIVE lock, taken by an
 -- owner-defined function: see sql/migrations/0002_event_store_guard.sql).
 SELECT export_ledger_lock_events();
+
+-- name: select_events
+-- Every event of one aggregate, in version order (what a command loads).
+SELECT originator_id, originator_version, topic, state
+FROM {events}
+WHERE originator_id = %(originator_id)s
+ORDER BY originator_version;
 
 -- name: event_positions
 -- The log position of each version of one aggregate.

@@ -42,6 +42,8 @@ BENCHMARKS = (
     "ledger",
     "read_your_writes",
     "witness",
+    "ha",
+    "write_path",
     "privacy",
 )
 

@@ -156,6 +156,35 @@ def test_only_the_writer_may_take_the_events_lock(as_owner: Conn) -> None:
         assert row == {"ok": allowed}, role
 
 
+INSERT_FUNCTIONS = (
+    "export_ledger_insert_events(uuid[], bigint[], text[], bytea[])",
+    "export_ledger_insert_event(uuid, bigint, text, bytea)",
+)
+
+
+@pytest.mark.parametrize("function", INSERT_FUNCTIONS)
+def test_only_the_writer_may_insert_through_the_functions_which_widen_nothing(
+    as_owner: Conn, function: str
+) -> None:
+    """The one-statement inserts run with their caller's privileges (SECURITY
+    INVOKER): they give the writer no more than INSERT, and nobody else anything."""
+    for role, allowed in [
+        (WRITER_ROLE, True),
+        (PROJECTOR_ROLE, False),
+        (READER_ROLE, False),
+        (ADMIN_ROLE, False),
+        ("public", False),
+    ]:
+        row = as_owner.execute(
+            "SELECT has_function_privilege(%s, %s, 'EXECUTE') AS ok", (role, function)
+        ).fetchone()
+        assert row == {"ok": allowed}, role
+    row = as_owner.execute(
+        "SELECT prosecdef FROM pg_proc WHERE oid = %s::regprocedure", (function,)
+    ).fetchone()
+    assert row == {"prosecdef": False}
+
+
 def test_writer_cannot_lock_the_table_itself_but_can_through_the_function(
     as_writer: Conn,
 ) -> None:

@@ -225,14 +225,23 @@ class TestLedgerFactory(LedgerDatabase, InfrastructureFactoryTestCase[Factory]):
         return PostgresProcessRecorder
 
     def test_connections_take_on_the_writer_role(self) -> None:
-        self.assertEqual(self.datastore.pool.kwargs["options"], f"-c role={WRITER_ROLE}")
+        self.assertEqual(
+            self.datastore.pool.kwargs["options"],
+            f"-c role={WRITER_ROLE} -c lock_timeout={self.lock_timeout_seconds}s",
+        )
         self.assert_connections_are_writers()
+
+    def test_connections_wait_for_the_lock_as_configured(self) -> None:
+        """The lock timeout is set once per connection, not in each command."""
+        with self.datastore.get_connection() as conn:
+            row = conn.execute("SELECT current_setting('lock_timeout') AS t").fetchone()
+        self.assertEqual(row, {"t": f"{self.lock_timeout_seconds}s"})
 
     def test_no_role_setting_connects_as_the_url_user(self) -> None:
         del self.env["LEDGER_DB_ROLE"]
         factory = Factory(self.env)
         try:
-            self.assertNotIn("options", factory.datastore.pool.kwargs)
+            self.assertNotIn("role=", factory.datastore.pool.kwargs["options"])
             with factory.datastore.get_connection() as conn:
                 row = conn.execute("SELECT current_user AS role").fetchone()
             assert row is not None

@@ -81,6 +81,19 @@ def detail(state: ExportState) -> ExportDetail:
     )
 
 
+def command_response(ledger: ExportLedger, state: ExportState, status_code: int = 200) -> Response:
+    """A command's answer: the export's detail and its position header.
+
+    Built here and returned as a Response, so FastAPI neither validates the model a
+    second time nor serialises it again; for a ``def`` route that validation would
+    also be one more hop to a worker thread. The route keeps its ``response_model``
+    for the documentation."""
+    body = detail(state).model_dump_json()
+    response = Response(body, status_code=status_code, media_type="application/json")
+    mark_position(response, ledger, state)
+    return response
+
+
 def mark_position(response: Response, ledger: ExportLedger, state: ExportState | None) -> None:
     """Tell the client the log position to wait for; the head when the event's is unknown."""
     position = state.position if state is not None else None

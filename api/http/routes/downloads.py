@@ -8,9 +8,15 @@ from fastapi import APIRouter, Body, Depends, Response
 
 from api.http import problems
 from api.http.deps import LedgerDep, PrincipalDep, known_query_only
-from api.http.routes.common import POSITION_HEADERS, ExportIdPath, detail, mark_position, owned
+from api.http.routes.common import (
+    POSITION_HEADERS,
+    ExportIdPath,
+    command_response,
+    not_found,
+)
 from api.http.schemas import ExportDetail
 from api.http.schemas_commands import DownloadCreate
+from domain.ids import is_export_id
 
 router = APIRouter(
     prefix="/api/exports", tags=["downloads"], dependencies=[Depends(known_query_only)]
@@ -31,12 +37,14 @@ def record_download(
     export_id: ExportIdPath,
     principal: PrincipalDep,
     ledger: LedgerDep,
-    response: Response,
     body: Annotated[DownloadCreate | None, Body()] = None,
-) -> ExportDetail:
-    owned(ledger, principal, export_id)
+) -> Response:
+    if not is_export_id(export_id):
+        raise not_found(export_id)
     state = ledger.record_download(
-        export_id, actor=principal.user_id, file_sha256=body.file_sha256 if body else None
+        export_id,
+        actor=principal.user_id,
+        file_sha256=body.file_sha256 if body else None,
+        caller=principal,
     )
-    mark_position(response, ledger, state)
-    return detail(state)
+    return command_response(ledger, state)

@@ -21,6 +21,7 @@ from api.http.problems import Problem, invalid_field
 from api.http.routes.common import (
     POSITION_HEADERS,
     ExportIdPath,
+    command_response,
     detail,
     mark_position,
     not_found,
@@ -90,9 +91,8 @@ def create_export(
     principal: PrincipalDep,
     ledger: LedgerDep,
     request: Request,
-    response: Response,
     idempotency_key: IdempotencyKey = None,
-) -> ExportDetail:
+) -> Response:
     owner = body.user_id or principal.user_id
     if owner != principal.user_id and not principal.admin:
         raise Problem(
@@ -109,9 +109,9 @@ def create_export(
         idempotency_key=idempotency_key,
         status=body.status,
     )
+    response = command_response(ledger, state, 201)
     response.headers["Location"] = request.app.url_path_for("get_export", export_id=state.export_id)
-    mark_position(response, ledger, state)
-    return detail(state)
+    return response
 
 
 @router.get(
@@ -251,12 +251,10 @@ def update_export(
     body: ExportUpdate,
     principal: PrincipalDep,
     ledger: LedgerDep,
-    response: Response,
-) -> ExportDetail:
-    owned(ledger, principal, export_id)
-    state = run_update(ledger, export_id, body, principal.user_id)
-    mark_position(response, ledger, state)
-    return detail(state)
+) -> Response:
+    if not is_export_id(export_id):
+        raise not_found(export_id)
+    return command_response(ledger, run_update(ledger, export_id, body, principal))
 
 
 @router.delete(
@@ -278,8 +276,9 @@ def delete_export(
         Query(max_length=500, pattern=NO_NUL, description="Why, for the audit trail."),
     ] = None,
 ) -> Response:
-    owned(ledger, admin, export_id)
-    state = ledger.delete(export_id, actor=admin.user_id, reason=reason)
+    if not is_export_id(export_id):
+        raise not_found(export_id)
+    state = ledger.delete(export_id, actor=admin.user_id, reason=reason, caller=admin)
     response = Response(status_code=204)
     mark_position(response, ledger, state)
     return response

@@ -11,6 +11,7 @@ from api.http import problems
 from api.http.deps import Services, ServicesDep, known_query_only
 from api.http.problems import unavailable
 from api.wiring.witnesses import current_report
+from projections.runner import process_name
 from projections.sessions import pooled_session
 from sql.names import READER_ROLE
 
@@ -25,6 +26,12 @@ class ProjectionStatus(BaseModel):
     head: int = Field(description="Latest log position.")
     lag: int = Field(description="Events not yet in the read table.")
     projector: Literal["running", "stopped", "external"]
+    projected_by: str | None = Field(
+        default=None,
+        description="The process (host:pid) that follows and seals the log, when known: "
+        "this one, or the holder of the projector lock.",
+    )
+    process: str | None = Field(default=None, description="This server process (host:pid).")
 
 
 class ReplicaState(BaseModel):
@@ -111,6 +118,8 @@ def readyz(services: ServicesDep) -> Ready:
             head=head,
             lag=max(head - readiness.position, 0),
             projector=projector,
+            projected_by=services.projected_by(),
+            process=process_name(),
         ),
         replicas=[
             ReplicaState(

@@ -3,7 +3,8 @@
 A target status runs its command; an illegal move is a 409 naming both statuses.
 An update without a status may only change a completed export's expiry; file and
 error fields on their own are a 409 (the ledger records them with the move that
-sets them, and never rewrites them).
+sets them, and never rewrites them). The command itself checks that the caller may
+act on the export (one load of its events serves the check and the command).
 """
 
 from __future__ import annotations
@@ -22,14 +23,15 @@ from api.http.schemas_commands import (
 from domain.application import ExportLedger
 from domain.exceptions import IllegalTransition
 from domain.views import ExportState
+from projections.reads import Principal
 
 
-def run_update(ledger: ExportLedger, export_id: str, update: Any, actor: str) -> ExportState:
+def run_update(ledger: ExportLedger, export_id: str, update: Any, caller: Principal) -> ExportState:
     """The export after the command ``update`` asks for."""
     if isinstance(update, FieldsUpdate):
-        return _change_fields(ledger, export_id, update, actor)
+        return _change_fields(ledger, export_id, update, caller)
     try:
-        return _run(ledger, export_id, update, actor)
+        return _run(ledger, export_id, update, caller)
     except IllegalTransition as error:
         raise Problem(
             409,
@@ -41,7 +43,7 @@ def run_update(ledger: ExportLedger, export_id: str, update: Any, actor: str) ->
 
 
 def _change_fields(
-    ledger: ExportLedger, export_id: str, update: FieldsUpdate, actor: str
+    ledger: ExportLedger, export_id: str, update: FieldsUpdate, caller: Principal
 ) -> ExportState:
     """An update without a status: a new expiry for a completed export, nothing else."""
     given = update.model_fields_set
@@ -57,7 +59,9 @@ def _change_fields(
             kind="immutable-field",
         )
     try:
-        return ledger.change_expiry(export_id, expires_at=update.expires_at, actor=actor)
+        return ledger.change_expiry(
+            export_id, expires_at=update.expires_at, actor=caller.user_id, caller=caller
+        )
     except IllegalTransition as error:
         raise Problem(
             409,
@@ -68,9 +72,10 @@ def _change_fields(
         ) from None
 
 
-def _run(ledger: ExportLedger, export_id: str, update: Any, actor: str) -> ExportState:
+def _run(ledger: ExportLedger, export_id: str, update: Any, caller: Principal) -> ExportState:
+    actor = caller.user_id
     if isinstance(update, ToProcessing):
-        return ledger.start_processing(export_id, actor=actor)
+        return ledger.start_processing(export_id, actor=actor, caller=caller)
     if isinstance(update, ToCompleted):
         return ledger.complete(
             export_id,
@@ -80,10 +85,13 @@ def _run(ledger: ExportLedger, export_id: str, update: Any, actor: str) -> Expor
             file_sha256=update.file_sha256,
             row_count=update.row_count,
             actor=actor,
+            caller=caller,
         )
     if isinstance(update, ToFailed):
-        return ledger.fail(export_id, error_message=update.error_message, actor=actor)
+        return ledger.fail(
+            export_id, error_message=update.error_message, actor=actor, caller=caller
+        )
     if isinstance(update, ToQueued):
-        return ledger.retry(export_id, actor=actor)
+        return ledger.retry(export_id, actor=actor, caller=caller)
     assert isinstance(update, ToExpired)
-    return ledger.expire(export_id, actor=actor)
+    return ledger.expire(export_id, actor=actor, caller=caller)

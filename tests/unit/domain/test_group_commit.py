@@ -128,3 +128,26 @@ def test_the_ledger_gives_the_same_answers_with_group_commit(group_commit: bool)
     assert ledger.get(state.export_id).status == "processing"
     assert [e.type for e in ledger.history(state.export_id)] == ["Requested", "ProcessingStarted"]
     ledger.close()
+
+
+def test_callers_commit_on_their_own_threads() -> None:
+    """No committer thread: a lone caller stores its own events, and under load
+    every transaction runs on the thread of one of the callers in it."""
+    store = FakeStore()
+    store.seconds = 0.005
+    committers: list[threading.Thread] = []
+    record = store.record
+
+    def recording(events: list[Any]) -> Sequence[Any]:
+        committers.append(threading.current_thread())
+        return record(events)
+
+    committer = GroupCommitter(recording, window=0.01)
+    committer.submit([FakeEvent(uuid4(), 1)])
+    assert committers == [threading.current_thread()]
+    callers = threading.enumerate()
+    results = submit_all(committer, [[FakeEvent(uuid4(), 1)] for _ in range(12)])
+    committer.close()
+    assert all(not isinstance(r, Exception) for r in results)
+    assert sum(store.transactions) == 13 and len(store.transactions) < 13
+    assert not set(committers[1:]) & set(callers)  # the submitting threads, none older

@@ -1,0 +1,39 @@
+"""A config checked once (by the HTTP body's validation) is not checked again by the
+command, and what the command records is what was checked."""
+
+from __future__ import annotations
+
+import pytest
+
+from domain import config as config_module
+from domain.config import CheckedConfig, check_config, checked_config
+from domain.exceptions import InvalidExport
+
+CONFIG = {"scope": "filtered", "includeMetadata": True, "filters": {"tiers": ["template"]}}
+
+
+def test_a_checked_config_is_not_checked_again_for_its_format(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    checked = checked_config(CONFIG, "jsonl")
+    assert isinstance(checked, CheckedConfig) and checked == CONFIG
+
+    def refuse(*args: object) -> str:
+        raise AssertionError("checked twice")
+
+    monkeypatch.setattr(config_module, "_checked_text", refuse)
+    assert check_config(checked, "jsonl") == CONFIG
+    assert checked_config(checked, "jsonl") is checked
+
+
+def test_the_copy_is_what_was_checked_whatever_was_done_to_the_dict_since() -> None:
+    checked = checked_config(CONFIG, "jsonl")
+    checked["scope"] = 42
+    copy = check_config(checked, "jsonl")
+    assert copy == CONFIG and type(copy) is dict
+
+
+def test_another_format_is_checked_again() -> None:
+    checked = checked_config({**CONFIG, "format": "csv"}, "csv")
+    with pytest.raises(InvalidExport, match="must agree"):
+        check_config(checked, "jsonl")

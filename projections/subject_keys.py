@@ -28,7 +28,9 @@ from projections.logins import connect_login, login_conninfo
 from sql import statement
 from sql.names import ADMIN_ROLE, WRITER_ROLE
 
-ROLE_KEY = "LEDGER_DB_ROLE"  # as api/wiring/eventstore.py names it
+ROLE_KEY = "LEDGER_DB_ROLE"  # as api/wiring/eventstore.py names them
+LIBPQ_OPTIONS_KEY = "LEDGER_DB_LIBPQ_OPTIONS"
+_ATTEMPTS, _WAIT = 10, 0.2  # as the library's recorder retries a lost connection
 
 CACHE_SECONDS = 1.0
 """How long a process keeps a key it read. An erasure by this process forgets it at
@@ -105,7 +107,7 @@ class KeyTable:
     def from_env(cls, env: Mapping[str, str]) -> KeyTable:
         """From the application's settings (api/wiring/database.py's ledger_env)."""
         conninfo = make_conninfo(
-            "",
+            env.get(LIBPQ_OPTIONS_KEY) or "",  # target_session_attrs and the like
             host=env.get("POSTGRES_HOST"),
             port=env.get("POSTGRES_PORT"),
             dbname=env.get("POSTGRES_DBNAME"),
@@ -193,9 +195,20 @@ class KeyTable:
             self._cache[subject] = (time.monotonic(), key)
 
     def _one(self, name: str, params: dict[str, Any]) -> Sequence[Any] | None:
-        with self.pool.connection() as conn:
-            row: Sequence[Any] | None = conn.execute(statement("subjects", name), params).fetchone()
-            return row
+        """One row of a named query; a connection lost (a restart, a failover) is
+        retried on a fresh one, as the event store's own writes are."""
+        for attempt in range(_ATTEMPTS):
+            try:
+                with self.pool.connection() as conn:
+                    row: Sequence[Any] | None = conn.execute(
+                        statement("subjects", name), params
+                    ).fetchone()
+                    return row
+            except psycopg.OperationalError:
+                if attempt + 1 == _ATTEMPTS:
+                    raise
+                time.sleep(_WAIT)
+        raise AssertionError("unreachable")
 
 
 class ReadModelSubjects:

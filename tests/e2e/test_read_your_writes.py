@@ -42,6 +42,8 @@ def test_without_a_projector_the_wait_is_bounded(make_app: Callable[..., FastAPI
             "head": int(position),
             "lag": int(position),
             "projector": "external",
+            "projected_by": None,
+            "process": ready["process"],
         }
         assert_problem(client.get("/api/exports", headers=USER_A), 503)  # strong: it waits
         eventual = client.get("/api/exports", params={"consistency": "eventual"}, headers=USER_A)

@@ -8,10 +8,12 @@ from __future__ import annotations
 
 from collections.abc import Callable, Mapping, Sequence
 from datetime import UTC, datetime
-from typing import Any, Protocol
+from typing import Any, NamedTuple, Protocol
+from uuid import UUID
 
 from eventsourcing.application import AggregateNotFoundError
-from eventsourcing.persistence import StoredEvent
+from eventsourcing.persistence import Mapper, StoredEvent
+from eventsourcing.utils import resolve_topic
 
 from domain.config import normalised
 from domain.exceptions import (
@@ -22,19 +24,22 @@ from domain.exceptions import (
     StoreUnavailable,
 )
 from domain.group_commit import GroupCommitter
-from domain.ids import idempotency_claim_id, new_export_id
+from domain.ids import idempotency_claim_id, new_export_id, new_hold_id
 from domain.imports import IMPORT_ACTOR, SourceRow
 from domain.model import SYSTEM_ACTOR, ExportLog, IdempotencyClaim
-from domain.reads import Caller, LedgerReads, translated_errors
+from domain.privacy import SUBJECT_KEYS_TOPIC, MemoryKeys, PrivacyMapper, SubjectKeys
+from domain.reads import Caller, translated_errors
 from domain.rules import (
     aware,
     check_completion,
+    check_hold,
     check_no_nul,
     check_request,
     check_sha256,
     check_status,
     request_fingerprint,
 )
+from domain.subjects import SubjectCommands
 from domain.sync import BulkRecorder, StoredExports, Synced, SyncPlan, plan_rows, read_exports
 from domain.values import Status
 from domain.views import ExportState
@@ -52,8 +57,26 @@ class DueExportFinder(Protocol):
     def find_due(self, now: datetime, after: str | None, limit: int) -> Sequence[str]: ...
 
 
-class ExportLedger(LedgerReads):
-    """Commands over ExportLog aggregates (its queries: domain/reads.py)."""
+def _subject_keys(env: Mapping[str, str]) -> SubjectKeys:
+    """The key store the settings name (SUBJECT_KEYS_TOPIC), else one in memory."""
+    topic = env.get(SUBJECT_KEYS_TOPIC)
+    if not topic:
+        return MemoryKeys()
+    keys: SubjectKeys = resolve_topic(topic).from_env(env)
+    return keys
+
+
+class ExpiryRun(NamedTuple):
+    """What one run of the expiry job did: how many it expired, and how many due
+    exports it left because a legal hold is open on them."""
+
+    expired: int
+    on_hold: int
+
+
+class ExportLedger(SubjectCommands):
+    """Commands over ExportLog aggregates (its queries: domain/reads.py; erasure:
+    domain/subjects.py)."""
 
     name = "ExportLedger"
 
@@ -63,17 +86,32 @@ class ExportLedger(LedgerReads):
         *,
         clock: Callable[[], datetime] = utc_now,
         group_commit: bool = False,
+        subject_keys: SubjectKeys | None = None,
     ) -> None:
         """With ``group_commit``, concurrent commands share transactions
-        (see domain/group_commit.py); each still waits for its own commit."""
+        (see domain/group_commit.py); each still waits for its own commit.
+        ``subject_keys`` seal personal fields (domain/privacy.py); in memory if not given."""
+        self.subject_keys = subject_keys or _subject_keys(env or {})
         super().__init__(env=dict(env) if env is not None else None)
         self._clock = clock
         self._committer = GroupCommitter(self._insert) if group_commit else None
+
+    def construct_mapper(self) -> Mapper[UUID]:
+        """Every event written and read goes through the privacy mapper."""
+        mapper = self.factory.mapper(
+            transcoder=self.construct_transcoder(), mapper_class=PrivacyMapper
+        )
+        assert isinstance(mapper, PrivacyMapper)
+        mapper.keys = self.subject_keys
+        return mapper
 
     def close(self) -> None:
         if self._committer is not None:
             self._committer.close()
         super().close()
+        closing = getattr(self.subject_keys, "close", None)
+        if callable(closing):
+            closing()
 
     # -- commands -------------------------------------------------------------
 
@@ -206,22 +244,46 @@ class ExportLedger(LedgerReads):
         export.delete(actor, reason)
         return self._save(export)
 
+    def place_hold(
+        self, export_id: str, *, matter: str, reason: str | None = None, actor: str
+    ) -> tuple[str, ExportState]:
+        """Open a legal hold on an export: until it is released the export cannot
+        expire, be deleted or have its subject erased. Returns the new hold's id."""
+        check_hold(matter, reason)
+        hold_id = new_hold_id()
+        export = self._load(export_id)
+        export.place_hold(actor, hold_id, matter, reason)
+        return hold_id, self._save(export)
+
+    def release_hold(self, export_id: str, hold_id: str, *, actor: str) -> ExportState:
+        export = self._load(export_id)
+        export.release_hold(actor, hold_id)
+        return self._save(export)
+
     def expire_due(
         self, finder: DueExportFinder, now: datetime | None = None, batch_size: int = 500
     ) -> int:
-        """Expire every completed export whose ``expires_at`` has passed.
+        """Expire every completed export whose ``expires_at`` has passed; how many."""
+        return self.expire_due_run(finder, now, batch_size).expired
+
+    def expire_due_run(
+        self, finder: DueExportFinder, now: datetime | None = None, batch_size: int = 500
+    ) -> ExpiryRun:
+        """Expire every completed export whose ``expires_at`` has passed, but those
+        under a legal hold (counted in ``on_hold``).
 
         Candidates come from ``finder`` and are re-checked against their events, so
         a stale finder, a second run, or a concurrent run never expires twice:
         an export another run got to first is skipped.
         """
         moment = aware(now) if now is not None else self._clock()
-        expired, after = 0, None
+        expired, held, after = 0, 0, None
         while True:
             candidates = finder.find_due(moment, after, batch_size)
             if not candidates:
-                return expired
-            expired += self._expire_batch(candidates, moment)
+                return ExpiryRun(expired, held)
+            done, skipped = self._expire_batch(candidates, moment)
+            expired, held = expired + done, held + skipped
             after = candidates[-1]
 
     def sync_rows(
@@ -316,30 +378,38 @@ class ExportLedger(LedgerReads):
             raise IdempotencyKeyReused(key, claim.export_id)
         return self.get(claim.export_id)
 
-    def _expire_batch(self, candidates: Sequence[str], now: datetime) -> int:
-        due = []
+    def _expire_batch(self, candidates: Sequence[str], now: datetime) -> tuple[int, int]:
+        """(expired, left on hold) of one page of candidates."""
+        due, held = [], 0
         for export_id in candidates:
             try:
                 export = self._load(export_id)
             except ExportNotFound:
                 continue
             if export.is_due_to_expire(now):
+                if export.is_held():
+                    held += 1
+                    continue
                 export.expire(SYSTEM_ACTOR)
                 due.append(export)
         if not due:
-            return 0
+            return 0, held
         try:
             with translated_errors("expire batch"):
                 self.save(*due)
-            return len(due)
+            return len(due), held
         except ConcurrentModification:
-            # Another run got to some of them first: redo this batch one by one.
-            return sum(self._expire_one(e.export_id, now) for e in due)
+            # Another run (or a hold) got to some of them first: redo them one by one.
+            results = [self._expire_one(e.export_id, now) for e in due]
+            return results.count(1), held + results.count(-1)
 
     def _expire_one(self, export_id: str, now: datetime) -> int:
+        """1 expired, 0 not due (any more), -1 held."""
         export = self._load(export_id)
         if not export.is_due_to_expire(now):
             return 0
+        if export.is_held():
+            return -1
         export.expire(SYSTEM_ACTOR)
         try:
             self._save(export)

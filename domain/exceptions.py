@@ -36,6 +36,49 @@ class IllegalTransition(ExportLedgerError):
         super().__init__(message)
 
 
+class ExportOnHold(ExportLedgerError):
+    """An open legal hold keeps the export's records: it cannot expire, be deleted or
+    have its subject erased until the hold is released."""
+
+    def __init__(self, export_id: str, hold_id: str, matter: str, command: str) -> None:
+        self.export_id = export_id
+        self.hold_id = hold_id
+        self.matter = matter
+        super().__init__(
+            f"export {export_id!r} is under legal hold {hold_id!r} (matter {matter!r}): "
+            f"cannot {command} until the hold is released"
+        )
+
+
+class HoldNotFound(ExportLedgerError, LookupError):
+    """No open legal hold of this export has this id."""
+
+    def __init__(self, export_id: str, hold_id: str) -> None:
+        self.export_id = export_id
+        self.hold_id = hold_id
+        super().__init__(f"export {export_id!r} has no open legal hold {hold_id!r}")
+
+
+class SubjectErased(ExportLedgerError):
+    """The data subject was erased: no personal data of theirs can be recorded again."""
+
+    def __init__(self, subject: str, what: str = "record personal data") -> None:
+        self.subject = subject
+        super().__init__(f"data subject {subject} was erased: cannot {what}")
+
+
+class SubjectKeyMissing(ExportLedgerError):
+    """A subject who was never erased has no key: the key store lost it (restore it
+    from a backup); their sealed fields cannot be read."""
+
+    def __init__(self, subject: str) -> None:
+        self.subject = subject
+        super().__init__(
+            f"the data key of subject {subject} is missing, and the subject was never "
+            "erased: restore the subject_keys table from a backup"
+        )
+
+
 class ConcurrentModification(ExportLedgerError):
     """Another command changed the export first; nothing was recorded for this one."""
 

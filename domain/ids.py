@@ -13,6 +13,7 @@ from domain.exceptions import InvalidExport
 
 _CROCKFORD = "0123456789ABCDEFGHJKMNPQRSTVWXYZ"
 _EXPORT_ID = re.compile(r"^exp_[0-9A-HJKMNP-TV-Z]{26}$")
+_HOLD_ID = re.compile(r"^hold_[0-9A-HJKMNP-TV-Z]{26}$")
 _UUID = re.compile(r"^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$")
 # Fixed namespaces: changing either would orphan every stored export.
 _EXPORT_NAMESPACE = UUID("6f1c2a52-6a43-4d8e-9c53-2f0f4c1b7e11")
@@ -28,6 +29,15 @@ def new_export_id(now_ms: int | None = None) -> str:
         chars.append(_CROCKFORD[value & 31])
         value >>= 5
     return "exp_" + "".join(reversed(chars))
+
+
+def new_hold_id() -> str:
+    """``hold_`` + a ULID, as an export id is made."""
+    return "hold_" + new_export_id()[4:]
+
+
+def is_hold_id(text: str) -> bool:
+    return bool(_HOLD_ID.match(text))
 
 
 class _RandomBlocks:

@@ -14,8 +14,9 @@ from uuid import UUID
 
 from eventsourcing.domain import Aggregate, event
 
-from domain.exceptions import IllegalTransition
+from domain.exceptions import ExportOnHold, HoldNotFound, IllegalTransition
 from domain.ids import aggregate_id
+from domain.privacy import SUBJECT_ATTRIBUTE
 from domain.values import Status
 
 SYSTEM_ACTOR = "system"
@@ -30,7 +31,11 @@ _ALLOWED_FROM: dict[str, frozenset[Status]] = {
     "expire": frozenset({Status.COMPLETED}),
     "delete": frozenset(Status) - {Status.DELETED},
     "change the expiry": frozenset({Status.COMPLETED}),
+    "place a hold": frozenset(Status) - {Status.DELETED},
 }
+
+# Commands an open legal hold refuses: they would end the export's records.
+_HELD_COMMANDS = frozenset({"expire", "delete"})
 
 # The lifecycle as moves: from each status, the statuses one command away.
 _MOVES: dict[Status, tuple[Status, ...]] = {
@@ -95,6 +100,16 @@ class ExportLog(Aggregate):
         self.deleted_by: str | None = None
         self.delete_reason: str | None = None
         self.imported = imported
+        self.holds: dict[str, dict[str, Any]] = {}
+        """Open legal holds by hold id (matter, reason, who placed it)."""
+
+    def collect_events(self) -> Any:
+        """The pending events, each told whose key seals its personal fields (the
+        application's mapper takes that off again: domain/privacy.py)."""
+        events = super().collect_events()
+        for pending in events:
+            vars(pending)[SUBJECT_ATTRIBUTE] = self.user_id
+        return events
 
     # -- commands -------------------------------------------------------------
 
@@ -176,11 +191,31 @@ class ExportLog(Aggregate):
 
     def expire(self, actor: str) -> None:
         self._check_allowed("expire")
+        self._check_not_held("expire")
         self._expired(actor=actor)
 
     def delete(self, actor: str, reason: str | None = None) -> None:
         self._check_allowed("delete")
+        self._check_not_held("delete")
         self._deleted(actor=actor, reason=reason)
+
+    def place_hold(self, actor: str, hold_id: str, matter: str, reason: str | None) -> None:
+        self._check_allowed("place a hold")
+        self._hold_placed(actor=actor, hold_id=hold_id, matter=matter, reason=reason)
+
+    def release_hold(self, actor: str, hold_id: str) -> None:
+        if hold_id not in self.holds:
+            raise HoldNotFound(self.export_id, hold_id)
+        self._hold_released(actor=actor, hold_id=hold_id)
+
+    def open_holds(self) -> dict[str, dict[str, Any]]:
+        # Events stored before holds existed build exports without the attribute.
+        return getattr(self, "holds", {})
+
+    def check_not_held(self, command: str) -> None:
+        """Refuse ``command`` while a legal hold is open (the first one is named)."""
+        for hold_id, hold in self.open_holds().items():
+            raise ExportOnHold(self.export_id, hold_id, hold["matter"], command)
 
     def is_due_to_expire(self, now: datetime) -> bool:
         return (
@@ -189,7 +224,14 @@ class ExportLog(Aggregate):
             and self.expires_at <= now
         )
 
+    def is_held(self) -> bool:
+        return bool(self.open_holds())
+
     # -- rules ----------------------------------------------------------------
+
+    def _check_not_held(self, command: str) -> None:
+        if command in _HELD_COMMANDS:
+            self.check_not_held(command)
 
     def _check_allowed(self, command: str) -> None:
         if self.status not in _ALLOWED_FROM[command]:
@@ -255,6 +297,19 @@ class ExportLog(Aggregate):
     @event("Expired")
     def _expired(self, actor: str) -> None:
         self.status = Status.EXPIRED
+        self.last_actor = actor
+
+    @event("HoldPlaced")
+    def _hold_placed(self, actor: str, hold_id: str, matter: str, reason: str | None) -> None:
+        self.holds = {
+            **self.open_holds(),
+            hold_id: {"matter": matter, "reason": reason, "placed_by": actor},
+        }
+        self.last_actor = actor
+
+    @event("HoldReleased")
+    def _hold_released(self, actor: str, hold_id: str) -> None:
+        self.holds = {k: v for k, v in self.open_holds().items() if k != hold_id}
         self.last_actor = actor
 
     @event("Deleted")

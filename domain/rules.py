@@ -109,3 +109,11 @@ def request_fingerprint(
         parts.append(str(status))
     body = json.dumps(parts, sort_keys=True, separators=(",", ":"))
     return hashlib.sha256(body.encode()).hexdigest()
+
+
+def check_hold(matter: str, reason: str | None) -> None:
+    """A legal hold names its matter (1 to 200 characters) and may say why."""
+    if not matter or not matter.strip() or len(matter) > 200:
+        raise InvalidExport("matter must be 1 to 200 characters")
+    if reason is not None and len(reason) > 2000:
+        raise InvalidExport("reason must be at most 2000 characters")

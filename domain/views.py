@@ -38,6 +38,8 @@ class ExportState:
     """When the export was requested: the source row's ``timestamp`` for an imported
     export, else when the ledger recorded the request (``created_at``)."""
     imported: dict[str, Any] | None = None
+    holds: dict[str, dict[str, Any]] = field(default_factory=dict)
+    """Open legal holds by hold id: matter, reason, placed_by."""
 
     @classmethod
     def of(cls, export: ExportLog, position: int | None = None) -> ExportState:
@@ -64,6 +66,7 @@ class ExportState:
             position=position,
             requested_at=_requested_at(export),
             imported=export.imported,
+            holds={k: dict(v) for k, v in export.open_holds().items()},
         )
 
 

@@ -38,6 +38,7 @@ import psycopg
 
 from domain import merkle
 from projections.changes import EXPORT_TOPIC_PREFIX
+from projections.subject_keys import subject_pseudonym
 from sql import statement
 
 Format = Literal["jsonl", "csv"]
@@ -84,9 +85,17 @@ def topic_of(event_type: str | None) -> str | None:
     raise ValueError(f"unknown event type {event_type!r}; one of {', '.join(EVENT_TYPES)}")
 
 
+def _params(conn: psycopg.Connection[Any], filters: AuditFilters) -> dict[str, Any]:
+    """The filters' parameters; a user is found by their pseudonym in sealed events
+    (domain/privacy.py) and by their clear user id in events stored before."""
+    params = filters.params()
+    params["subject"] = subject_pseudonym(conn, filters.user_id) if filters.user_id else None
+    return params
+
+
 def count(conn: psycopg.Connection[Any], filters: AuditFilters) -> int:
     name = "audit_count" if filters.user_id is not None else "audit_count_unfiltered"
-    row = conn.execute(statement("audit", name), filters.params()).fetchone()
+    row = conn.execute(statement("audit", name), _params(conn, filters)).fetchone()
     return int(row[0]) if row else 0
 
 
@@ -96,7 +105,7 @@ def stream(
     """Batches of records in log order, through a server-side cursor: memory stays
     bounded by ``batch`` whatever the size of the log. Needs an open transaction."""
     with conn.cursor(name="audit_export", binary=True) as cur:
-        cur.execute(statement("audit", "audit_events"), filters.params())
+        cur.execute(statement("audit", "audit_events"), _params(conn, filters))
         while rows := cur.fetchmany(batch):
             yield [describe(*row) for row in rows]
 

@@ -45,6 +45,7 @@ from projections.audit import COLUMNS, EXPORT_EVENTS, Record, csv_row, describe
 from projections.changes import EXPORT_TOPIC_PREFIX
 from projections.proofs import Problems, stored_int
 from projections.sealer import Checkpoint, fetch_nodes
+from projections.subject_report import opened_problem
 from sql import statement
 
 UNKNOWN = 2**63 - 1
@@ -134,6 +135,8 @@ def line_problem(record: Record) -> str | None:
         wrong = [column for column in COLUMNS if record.get(column) != expected[column]]
     if wrong:
         return f"its {', '.join(wrong)} differ from what its stored state says"
+    if (opened := opened_problem(record)) is not None:  # a subject access report's line
+        return opened
     topic, export_id = expected["topic"], expected["export_id"]
     owner = expected["data"].get("export_id") if expected["type"] not in EXPORT_EVENTS else None
     if export_id is not None and topic.startswith(EXPORT_TOPIC_PREFIX):

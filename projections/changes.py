@@ -13,6 +13,9 @@ from uuid import UUID
 
 import orjson
 
+from domain.exceptions import SubjectKeyMissing
+from domain.privacy import KeySource, open_state
+
 EXPORT_TOPIC_PREFIX = "domain.model:ExportLog."
 _PREFIX_LENGTH = len(EXPORT_TOPIC_PREFIX)
 
@@ -28,15 +31,31 @@ class Change(NamedTuple):
     data: dict[str, Any]
 
 
-def decode(row: Sequence[Any]) -> Change | None:
+class NoKeys:
+    """A key source with no keys and no erased exports: clear events decode as
+    stored; a sealed one is an error naming its subject."""
+
+    def reading_key(self, subject: str) -> bytes | None:
+        raise SubjectKeyMissing(subject)
+
+    def erased_export(self, aggregate_id: UUID) -> str | None:
+        return None
+
+
+NO_KEYS = NoKeys()
+
+
+def decode(row: Sequence[Any], keys: KeySource = NO_KEYS) -> Change | None:
     """A stored-event row (notification_id, originator_id, originator_version,
-    topic, state) as a change; None for other aggregates' events."""
+    topic, state) as a change, its personal fields opened with ``keys`` (or shown
+    erased: domain/privacy.py); None for other aggregates' events."""
     topic: str = row[3]
     if not topic.startswith(EXPORT_TOPIC_PREFIX):
         return None
     data = orjson.loads(row[4])
     timestamp = data.pop("timestamp")["_data_"]
-    return Change(row[0], row[1], row[2], topic[_PREFIX_LENGTH:], timestamp, data)
+    kind = topic[_PREFIX_LENGTH:]
+    return Change(row[0], row[1], row[2], kind, timestamp, open_state(kind, row[1], data, keys))
 
 
 def instant(value: Any) -> str | None:

@@ -64,6 +64,8 @@ class ListFilters:
     cursor: tuple[datetime, str] | None = None
     as_of: datetime | None = None
     """List the exports as they stood then (export_log_versions), not now."""
+    on_hold: bool | None = None
+    """Only exports with (True) or without (False) an open legal hold (live lists only)."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -249,6 +251,7 @@ def _list_params(principal: Principal, filters: ListFilters) -> dict[str, Any]:
         "offset": 0 if filters.cursor else (filters.page - 1) * filters.limit,
         "count_cap": TOTAL_CAP + 1,
         "as_of": filters.as_of,
+        "on_hold": filters.on_hold,
     }
 
 

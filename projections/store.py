@@ -22,8 +22,11 @@ from psycopg.copy import QueuedLibpqWriter
 from psycopg.types.json import Jsonb
 
 from domain.exceptions import NotMigrated
+from domain.privacy import erased_value
 from projections.changes import Change, decode
 from projections.fold import COLUMNS, VERSION_COLUMNS, Row, fold_export
+from projections.holds import HOLD_EVENTS, write_holds
+from projections.subject_keys import KeySnapshot
 from sql import statement
 from sql.names import LIVE_TABLE, PROJECTED_CHANNEL, VERSIONS_TABLE
 
@@ -71,8 +74,10 @@ def project_batch(
         ).fetchall()
         if not stored:
             return 0, position
-        changes = [c for c in map(decode, stored) if c is not None]
+        keys = KeySnapshot(conn)
+        changes = [c for row in stored if (c := decode(row, keys)) is not None]
         write_changes(conn, table, changes, history=history)
+        erase_rows(conn, table, [r[4] for r in stored if r[3] == ERASED_TOPIC], history=history)
         new_position = int(stored[-1][0])
         conn.execute(
             statement("read_model", "set_tracking"), {"position": new_position, "table": table}
@@ -99,9 +104,14 @@ def write_changes(
         cur.execute(statement("read_model", "rows_by_id", table=table), {"ids": list(by_export)})
         rows: dict[UUID, Row | None] = {r["id"]: r for r in cur}
     versions: list[Row] = []
+    owners: dict[UUID, tuple[str, str]] = {}
     for key, export_changes in by_export.items():
         rows[key], opened = fold_export(rows.get(key), export_changes)
         versions.extend(opened)
+        if (row := rows[key]) is not None:
+            owners[key] = (row["export_id"], row["user_id"])
+    if any(c.type in HOLD_EVENTS for c in changes):
+        write_holds(conn, changes, owners)
     upserts = [r for r in rows.values() if r is not None]
     gone = [key for key, r in rows.items() if r is None]
     if upserts:
@@ -112,6 +122,24 @@ def write_changes(
         conn.execute(statement("read_model", "delete_rows", table=table), {"ids": gone})
     if history:
         _record_versions(conn, versions_table(table), list(by_export.values()), versions)
+
+
+ERASED_TOPIC = "domain.subjects:DataSubject.Erased"
+
+
+def erase_rows(
+    conn: Connection, table: str, erasures: Sequence[bytes], *, history: bool = True
+) -> None:
+    """Show erased subjects' exports as erased in the read tables: what folding their
+    events gives once the key is gone (the rebuild folds them so from the start)."""
+    for state in erasures:
+        erased = orjson.loads(state)
+        params = {"user_id": erased_value("user_id", erased["subject"]),
+                  "export_ids": erased["export_ids"]}  # fmt: skip
+        conn.execute(statement("subjects", "erase_rows", table=table), params)
+        if history:
+            conn.execute(statement("subjects", "erase_rows", table=versions_table(table)), params)
+        conn.execute(statement("subjects", "erase_holds"), params)
 
 
 def _record_versions(
@@ -185,11 +213,12 @@ def stream_events_by_aggregate(
     """Every export event up to ``upto``, grouped by aggregate in version order,
     through a binary server-side cursor (constant memory). ``on_events`` is
     told how many stored events each chunk held."""
+    keys = KeySnapshot(conn).preload()  # in the same snapshot as the events
     with conn.cursor(name="rebuild_events", binary=True) as cur:
         cur.execute(statement("read_model", "events_by_aggregate"), {"upto": upto})
         for rows in prefetched(cur, chunk):
             for row in rows:
-                change = decode(row)
+                change = decode(row, keys)
                 if change is not None:
                     yield change
             on_events(len(rows))

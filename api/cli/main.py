@@ -15,7 +15,18 @@ from typing import Any, cast
 import typer
 from typer.core import TyperGroup
 
-from api.cli import audit, exports, importer, keys, projection, seal, server, status, witness
+from api.cli import (
+    audit,
+    exports,
+    importer,
+    keys,
+    privacy,
+    projection,
+    seal,
+    server,
+    status,
+    witness,
+)
 from api.cli.output import fail
 from api.wiring.logs import setup_logging
 
@@ -55,7 +66,7 @@ app = typer.Typer(
     no_args_is_help=True,
     pretty_exceptions_enable=False,
 )
-for group in (status, exports, importer, projection, seal, keys, audit, server):
+for group in (status, exports, importer, projection, seal, keys, audit, privacy, server):
     app.add_typer(group.commands)
 app.add_typer(witness.commands, name="witness")
 

@@ -187,5 +187,6 @@ def expire() -> None:
     from projections.due import ReadModelDueExports
 
     with errors(), opened() as rt:
-        count = rt.ledger.expire_due(ReadModelDueExports(rt.url))
-    out.print(f"expired {count} exports")
+        run = rt.ledger.expire_due_run(ReadModelDueExports(rt.url))
+    held = f"; {run.on_hold} due exports skipped, under legal hold" if run.on_hold else ""
+    out.print(f"expired {run.expired} exports{held}")

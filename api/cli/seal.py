@@ -109,11 +109,28 @@ def verify_command(
                 trusted=frozenset(key_id) if key_id else None,
                 on_events=advance,
             )
+        _print_privacy(rt.url)
     _print_report(report)
     if against_witness:
         print_split_view(report, saved)
     if not report.ok:
         raise typer.Exit(1)
+
+
+def _print_privacy(url: str) -> None:
+    """Erased subjects, and the clear copies the seal keeps (README: Privacy)."""
+    from projections.subject_keys import privacy_counts
+
+    with connect_login(url, ADMIN_ROLE, autocommit=True) as conn:
+        subjects, clear = privacy_counts(conn)
+    if subjects:
+        left = (
+            f"; clear copies of their personal data remain in {clear:,} events stored "
+            "before fields were sealed"
+            if clear
+            else ""
+        )
+        out.print(f"{subjects:,} data subjects erased{left}", highlight=False, soft_wrap=True)
 
 
 def _work(url: str) -> int:

@@ -20,7 +20,7 @@ from starlette.types import ASGIApp, Message, Receive, Scope, Send
 from api.console import mount as console
 from api.http import problems, schemas_commands
 from api.http.routes import audit as audit_routes
-from api.http.routes import downloads, exports, health, history
+from api.http.routes import downloads, exports, health, history, holds, subjects
 from api.http.routes import metrics as metrics_route
 from api.http.routes import seal as seal_routes
 from api.http.routes import tlog as tlog_routes
@@ -152,6 +152,8 @@ def create_app(
             {"name": "exports", "description": "Export requests and their lifecycle."},
             {"name": "downloads", "description": "Downloads of exported files."},
             {"name": "history", "description": "The audit trail of an export."},
+            {"name": "holds", "description": "Legal holds that keep an export's records."},
+            {"name": "subjects", "description": "Data subjects: erasure and access."},
             {"name": "ledger", "description": "The signed Merkle seal and its proofs."},
             {"name": "audit", "description": "The compliance export of the log."},
             {"name": "health", "description": "Liveness and readiness probes."},
@@ -160,7 +162,7 @@ def create_app(
     problems.install(app)
     app.add_middleware(BodyLimit, max_bytes=settings.max_body_bytes)
     app.add_middleware(RequestLog, metrics=metrics)
-    for module in (health, exports, downloads, history):
+    for module in (health, exports, downloads, history, holds, subjects):
         app.include_router(module.router)
     app.include_router(seal_routes.router)
     app.include_router(tlog_routes.router)

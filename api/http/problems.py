@@ -64,6 +64,7 @@ class ProblemDetail(BaseModel):
     )
     current_status: str | None = Field(default=None, description="Illegal transitions only.")
     requested_status: str | None = Field(default=None, description="Illegal transitions only.")
+    hold_id: str | None = Field(default=None, description="Legal holds only: the open hold.")
 
 
 class Problem(Exception):
@@ -120,7 +121,10 @@ def invalid_field(field: str, message: str, status: int = 422) -> Problem:
 _DOMAIN: tuple[tuple[type[errors.ExportLedgerError], int, str], ...] = (
     (errors.ExportNotFound, 404, "not-found"),
     (errors.CheckpointNotFound, 404, "checkpoint-not-found"),
+    (errors.HoldNotFound, 404, "hold-not-found"),
     (errors.IllegalTransition, 409, "illegal-transition"),
+    (errors.ExportOnHold, 409, "legal-hold"),
+    (errors.SubjectErased, 409, "subject-erased"),
     (errors.ConcurrentModification, 409, "concurrent-modification"),
     (errors.IdempotencyKeyReused, 409, "idempotency-key-reused"),
     (errors.InvalidExport, 422, "invalid-export"),
@@ -138,7 +142,13 @@ async def _domain(request: Request, error: Exception) -> JSONResponse:
     for kind, status, name in _DOMAIN:
         if isinstance(error, kind):
             current = error.status if isinstance(error, errors.IllegalTransition) else None
-            return problem_response(status, str(error), kind=name, current_status=current)
+            hold = error.hold_id if isinstance(error, errors.ExportOnHold) else None
+            return problem_response(
+                status, str(error), kind=name, current_status=current, hold_id=hold
+            )
+    if isinstance(error, errors.SubjectKeyMissing):
+        log.error("%s %s: %s", request.method, request.url.path, error)  # a pseudonym, no key
+        return problem_response(500, str(error), kind="subject-key-missing")
     if isinstance(error, errors.StoreUnavailable | errors.ReadModelError):
         log.warning("%s %s: %s", request.method, request.url.path, error)
         return await _problem(request, unavailable("the ledger's database is unavailable"))

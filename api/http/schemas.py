@@ -193,8 +193,11 @@ class ExportList(BaseModel):
 
 
 class ExpireResult(BaseModel):
-    model_config = example(expired=3)
+    model_config = example(expired=3, on_hold=1)
     expired: int = Field(ge=0, description="Exports expired by this run.")
+    on_hold: int = Field(
+        default=0, ge=0, description="Due exports left unexpired because a legal hold is open."
+    )
 
 
 class HistoryEntryPublic(BaseModel):

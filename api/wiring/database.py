@@ -14,6 +14,7 @@ from psycopg.conninfo import conninfo_to_dict, make_conninfo
 from api.wiring.settings import Settings
 from domain.application import ExportLedger
 from domain.exceptions import ConfigurationError, StoreUnavailable
+from domain.privacy import SUBJECT_KEYS_TOPIC
 from sql import migration_scripts, statement
 from sql.names import LOGINS, WRITER_ROLE
 
@@ -121,6 +122,8 @@ def ledger_env(
         "POSTGRES_LOCK_TIMEOUT": str(lock_timeout_seconds),
         "POSTGRES_PRE_PING": "n",  # with pre-ping, pool back-off stalls recovery ~16 s
         "CREATE_TABLE": "y" if create_table else "n",
+        # The subjects' keys, in the same database (domain/privacy.py).
+        SUBJECT_KEYS_TOPIC: "projections.subject_keys:KeyTable",
     }
     options = {k: v for k, v in params.items() if k not in _DATASTORE_PARAMS}
     if options:

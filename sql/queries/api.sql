@@ -42,6 +42,9 @@ WHERE (%(user_id)s::text IS NULL OR user_id = %(user_id)s::text)
   AND (%(format)s::text IS NULL OR format = %(format)s::text)
   AND (%(date_from)s::timestamptz IS NULL OR "timestamp" >= %(date_from)s::timestamptz)
   AND (%(date_to)s::timestamptz IS NULL OR "timestamp" <= %(date_to)s::timestamptz)
+  AND (%(on_hold)s::boolean IS NULL OR %(on_hold)s::boolean = EXISTS (
+       SELECT 1 FROM export_holds AS h
+       WHERE h.export_id = export_logs.export_id AND h.released_at IS NULL))
   AND (%(after_ts)s::timestamptz IS NULL OR "timestamp" <= %(after_ts)s::timestamptz)
   AND (%(after_ts)s::timestamptz IS NULL
        OR ("timestamp", export_id) < (%(after_ts)s::timestamptz, %(after_id)s::text))
@@ -59,6 +62,9 @@ FROM (
       AND (%(format)s::text IS NULL OR format = %(format)s::text)
       AND (%(date_from)s::timestamptz IS NULL OR "timestamp" >= %(date_from)s::timestamptz)
       AND (%(date_to)s::timestamptz IS NULL OR "timestamp" <= %(date_to)s::timestamptz)
+      AND (%(on_hold)s::boolean IS NULL OR %(on_hold)s::boolean = EXISTS (
+           SELECT 1 FROM export_holds AS h
+           WHERE h.export_id = export_logs.export_id AND h.released_at IS NULL))
     LIMIT %(count_cap)s
 ) AS matching;
 

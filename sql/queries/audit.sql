@@ -12,6 +12,7 @@ LEFT JOIN {events} AS f ON f.originator_id = e.originator_id AND f.originator_ve
 WHERE e.notification_id BETWEEN %(start)s AND %(end)s
   AND (%(topic)s::text IS NULL OR e.topic = %(topic)s::text)
   AND (%(user_id)s::text IS NULL
+       OR convert_from(f.state, 'UTF8')::jsonb ->> 'subject' = %(subject)s::text
        OR convert_from(f.state, 'UTF8')::jsonb ->> 'user_id' = %(user_id)s::text)
 ORDER BY e.notification_id;
 
@@ -23,6 +24,7 @@ LEFT JOIN {events} AS f ON f.originator_id = e.originator_id AND f.originator_ve
 WHERE e.notification_id BETWEEN %(start)s AND %(end)s
   AND (%(topic)s::text IS NULL OR e.topic = %(topic)s::text)
   AND (%(user_id)s::text IS NULL
+       OR convert_from(f.state, 'UTF8')::jsonb ->> 'subject' = %(subject)s::text
        OR convert_from(f.state, 'UTF8')::jsonb ->> 'user_id' = %(user_id)s::text);
 
 -- name: audit_count_unfiltered

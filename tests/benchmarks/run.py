@@ -44,6 +44,7 @@ BENCHMARKS = (
     "witness",
     "ha",
     "write_path",
+    "privacy",
 )
 
 

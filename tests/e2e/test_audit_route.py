@@ -56,7 +56,7 @@ def test_the_http_export_verifies_against_a_checkpoint(
         assert signed is not None
         report = check_export(conn, read_lines(io.StringIO(text)), signed)
         assert report.ok and report.mode == "complete", report.problems.sorted()
-        forged = text.replace('"actor":"user-a"', '"actor":"user-z"', 1)
+        forged = text.replace('"conversation_count":', '"conversation_count":1', 1)
         bad = check_export(conn, read_lines(io.StringIO(forged)), signed)
         assert not bad.ok and bad.problems.sorted()[0].kind == "line"
 

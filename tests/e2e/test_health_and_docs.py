@@ -50,6 +50,10 @@ def test_openapi_documents_every_response(client: TestClient) -> None:
         "/api/ledger/checkpoint",
         "/api/ledger/consistency",
         "/api/audit/events",
+        "/api/exports/{export_id}/holds",
+        "/api/exports/{export_id}/holds/{hold_id}",
+        "/api/subjects/{user_id}/erasure",
+        "/api/subjects/{user_id}/report",
         "/checkpoint",
         "/tile/{level}/{index}",
         "/tile/entries/{index}",
@@ -80,6 +84,8 @@ def _check_response(name: str, code: str, response: dict[str, Any]) -> None:
         assert content[PROBLEM]["example"]["status"] == int(code)
     elif name == "GET /api/audit/events":
         assert {"application/x-ndjson", "text/csv"} <= set(content), (name, code)
+    elif name == "GET /api/subjects/{user_id}/report":
+        assert "application/x-ndjson" in content, (name, code)
     elif name == "GET /checkpoint":
         assert "text/plain; charset=utf-8" in content, (name, code)
     elif name.startswith("GET /tile/"):

@@ -118,12 +118,12 @@ def test_9_mark_expired_exports(api: Api, client: TestClient) -> None:
     position = int(api.patch(due, completion(expires_at=past)).headers[POSITION])
     response = client.post("/api/exports/expire", params={"min_position": position}, headers=ADMIN)
     assert response.status_code == 200, response.text
-    assert response.json() == {"expired": 1}
+    assert response.json() == {"expired": 1, "on_hold": 0}
     after = int(response.headers[POSITION])
     assert api.get(due, min_position=after).json()["status"] == "expired"
     assert api.get(fresh).json()["status"] == "completed"
     again = client.post("/api/exports/expire", headers=ADMIN)
-    assert again.json() == {"expired": 0}
+    assert again.json() == {"expired": 0, "on_hold": 0}
 
 
 def test_10_update_nonexistent_export_returns_404(api: Api) -> None:

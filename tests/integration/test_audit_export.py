@@ -63,7 +63,9 @@ def test_a_full_export_carries_every_event_and_reproduces_the_root(
     assert [r["position"] for r in lines] == [e[0] for e in stored]
     assert [r["leaf_hash"] for r in lines] == [row_leaf_hash(e).hex() for e in stored]
     first = lines[0]
-    assert first["type"] == "Requested" and first["actor"] == "A"
+    # As stored: the personal fields sealed under the subject's key (domain/privacy.py).
+    assert first["type"] == "Requested" and "_sealed_" in first["actor"]
+    assert "_sealed_" in first["data"]["user_id"] and first["data"]["subject"]
     assert first["export_id"] == exports["downloaded"] == first["data"]["export_id"]
     assert all(r["export_id"] for r in lines)
     result = check(database_url, tmp_path, path, "--checkpoint", "17", "--gapless")
@@ -77,7 +79,7 @@ def test_csv_exports_check_too(exports: dict[str, str], database_url: str, tmp_p
     assert text.splitlines()[0] == ",".join(audit.COLUMNS) and len(text.splitlines()) == 18
     assert check(database_url, tmp_path, path).exit_code == 0
     tampered = tmp_path / "tampered.csv"
-    tampered.write_text(text.replace(',"A",', ',"Z",', 1).replace(",A,", ",Z,", 1))
+    tampered.write_text(text.replace('""conversation_count"":', '""conversation_count"":1', 1))
     result = check(database_url, tmp_path, tampered)
     assert result.exit_code == 1 and "first bad position: 1:" in flat(result.stderr)
 

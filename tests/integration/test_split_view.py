@@ -48,10 +48,10 @@ def test_a_resealed_rewrite_passes_verify_but_not_the_witness(
         seal_and_cosign(database_url, signer, cosigners, batch=4)
         cosigned = [4, 8, 12, 16, 17]
         assert len(running[0].witness.state.history(ORIGIN)) == len(cosigned)
-        at = position(database_url, exports["downloaded"], 4)
+        at = position(database_url, exports["downloaded"], 2)  # its start (a clear actor)
         rewritten = leaf_index(database_url, at)
         # the rewrite, then a fresh seal signed with the same key
-        change_state(database_url, at, b'"actor":"A"', b'"actor":"B"')
+        change_state(database_url, at, b'"actor":"worker"', b'"actor":"workex"')
         wipe = [(f"DELETE FROM {t}", ()) for t in ("ledger_cosignatures", *SEAL_TABLES[::-1])]
         wipe = [w for w in wipe if "ledger_keys" not in w[0]]
         reset = ("UPDATE read_model_tracking SET position = 0 WHERE table_name = 'ledger_seal'", ())

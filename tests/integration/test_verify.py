@@ -115,7 +115,7 @@ def test_the_second_process_finds_what_one_process_finds(
     exports: dict[str, str], database_url: str
 ) -> None:
     at = position(database_url, exports["expired"], 1)
-    change_state(database_url, at, b'"user_id":"C"', b'"user_id":"D"')
+    change_state(database_url, at, b'"conversation_count":2', b'"conversation_count":3')
     with_triggers_off(
         database_url,
         (),

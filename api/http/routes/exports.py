@@ -148,7 +148,13 @@ def list_exports(
             "exports requested later are not. A moment in the future lists the current state."
         ),
     ] = None,
+    on_hold: Annotated[
+        bool | None,
+        Query(description="Only exports with (true) or without (false) an open legal hold."),
+    ] = None,
 ) -> Response:
+    if on_hold is not None and as_of is not None:
+        raise invalid_field("query.on_hold", "on_hold lists the exports now: not with as_of")
     if user_id is not None and not principal.admin:
         raise Problem(403, "only admins may filter by user_id")
     if cursor is not None and page != 1:
@@ -157,7 +163,9 @@ def list_exports(
         start = decode_cursor(cursor) if cursor is not None else None
     except ValueError as error:
         raise invalid_field("query.cursor", str(error)) from None
-    filters = ListFilters(user_id, status, format, date_from, date_to, limit, page, start, as_of)
+    filters = ListFilters(
+        user_id, status, format, date_from, date_to, limit, page, start, as_of, on_hold
+    )
     wait_for_read(services, reads, after)
     found = reads.page(principal, filters)
     rows = found.rows
@@ -189,9 +197,9 @@ def expire_exports(
     admin: AdminDep, services: ServicesDep, after: ReadAfterDep, response: Response
 ) -> ExpireResult:
     wait_for_read(services, services.reads, after)  # the due ones come from the read table
-    count = services.ledger.expire_due(ReadModelDueExports(services.database.url))
+    run = services.ledger.expire_due_run(ReadModelDueExports(services.database.url))
     mark_position(response, services.ledger, None)
-    return ExpireResult(expired=count)
+    return ExpireResult(expired=run.expired, on_hold=run.on_hold)
 
 
 @router.get(

@@ -29,10 +29,14 @@ def stored_rows(ledger: ExportLedger) -> Callable[[], list[StoredRow]]:
 
 
 @pytest.fixture
-def stored_changes(stored_rows: Callable[[], list[StoredRow]]) -> Callable[[], list[Change]]:
-    """The stored events of exports, decoded (other aggregates' left out)."""
+def stored_changes(
+    ledger: ExportLedger, stored_rows: Callable[[], list[StoredRow]]
+) -> Callable[[], list[Change]]:
+    """The stored events of exports, decoded with the ledger's subject keys (other
+    aggregates' left out)."""
 
     def changes() -> list[Change]:
-        return [change for change in map(decode, stored_rows()) if change is not None]
+        rows = stored_rows()
+        return [c for row in rows if (c := decode(row, ledger.subject_keys)) is not None]
 
     return changes

@@ -30,7 +30,7 @@ def test_a_request_decodes_to_its_position_names_and_values(
         user_id="user-1", format="csv", config={"scope": "all"}, conversation_count=3
     )
     [row] = stored_rows()
-    change = decode(row)
+    change = decode(row, ledger.subject_keys)
 
     assert change is not None
     assert change[:4] == (row[0], aggregate_id(state.export_id), 1, "Requested")

@@ -1,0 +1,293 @@
+"""Crypto-shredding: the personal fields of every event, sealed under their subject's key.
+
+A data subject is the user an export is for. Each subject has a data key of its own,
+kept outside the events (:class:`SubjectKeys`: the ``subject_keys`` table by default,
+an in-memory one for tests). The personal fields of an event (:data:`PERSONAL_FIELDS`,
+and ``actor`` when it names the subject) are stored as ``{"_sealed_": base64(nonce +
+AES-256-GCM ciphertext)}``, each with a fresh nonce and bound to its subject and field
+name; the event also carries ``subject``, the subject's keyed pseudonym (an HMAC of the
+user id under the ledger's secret), in the clear. Everything else stays clear, so the
+leaves, lists, filters and row-level security work as before.
+
+Erasure destroys the key. From then on every sealed field opens as erased
+(:func:`erased_value`), never as an error; a missing key of a subject never erased is
+an error that names the subject (:class:`~domain.exceptions.SubjectKeyMissing`).
+
+Events stored before this existed carry no ``subject`` and hold their fields in the
+clear. They still load; once their export's subject is erased (the key store lists
+erased exports), their personal fields open as erased too, though the clear copies
+stay in the sealed log.
+
+This module is the one place that seals and opens: the application's mapper
+(:class:`PrivacyMapper`, every write and every load of an aggregate, the import's
+bulk writes included) and the projection's decoder (``projections/changes.py``: the
+follower, the rebuild, verify, the audit export) both call :func:`seal_state` and
+:func:`open_state`.
+"""
+
+from __future__ import annotations
+
+import base64
+import hashlib
+import hmac
+import os
+import threading
+from collections.abc import Mapping
+from typing import Any, Protocol
+from uuid import UUID
+
+import orjson
+from cryptography.hazmat.primitives.ciphers.aead import AESGCM
+from eventsourcing.persistence import Mapper, StoredEvent
+from eventsourcing.utils import get_topic
+
+from domain.exceptions import InvalidExport, SubjectErased, SubjectKeyMissing
+
+PERSONAL_FIELDS: dict[str, tuple[str, ...]] = {
+    "Requested": ("user_id", "config"),
+    "Completed": ("file_url",),
+    "Failed": ("error_message",),
+    "Deleted": ("reason",),
+}
+"""Per event type, the fields sealed under the subject's key (``actor`` too, on every
+export event, when it is the subject's own user id). Everything else is clear."""
+
+ACTOR = "actor"
+SUBJECT = "subject"
+"""The key of the subject's pseudonym in a stored event's state (clear)."""
+SUBJECT_ATTRIBUTE = "_subject_user_id"
+"""Set on an export's pending events by the aggregate, taken off by the mapper: whose
+key seals them. Never stored."""
+SEALED = "_sealed_"
+ERASED_TEXT = "[erased]"
+ERASED_PREFIX = "erased:"
+SUBJECT_KEYS_TOPIC = "SUBJECT_KEYS_TOPIC"
+"""The application setting naming the key store's class (its ``from_env`` makes it from
+the application's settings), as the library's own settings name its classes."""
+_NONCE = 12
+_EXPORT_TOPIC = "domain.model:ExportLog."  # the events that carry personal fields
+
+
+def erased_value(field: str, subject: str) -> Any:
+    """What an erased field reads as: the user id becomes ``erased:<pseudonym>`` (so
+    row-level security still keeps the rows apart), the config a marker, text a marker."""
+    if field == "user_id":
+        return ERASED_PREFIX + subject
+    if field == "config":
+        return {"erased": True}
+    return ERASED_TEXT
+
+
+def erased_subject(user_id: str) -> str | None:
+    """The pseudonym inside an erased user id, or None for a live one."""
+    return user_id[len(ERASED_PREFIX) :] if user_id.startswith(ERASED_PREFIX) else None
+
+
+def pseudonym(secret: bytes, user_id: str) -> str:
+    """A subject's keyed pseudonym: HMAC-SHA256 of the user id, 32 hex characters."""
+    if (known := erased_subject(user_id)) is not None:
+        return known
+    return hmac.new(secret, user_id.encode(), hashlib.sha256).hexdigest()[:32]
+
+
+class KeySource(Protocol):
+    """What opening sealed fields needs: a subject's key, and which exports are erased."""
+
+    def reading_key(self, subject: str) -> bytes | None:
+        """The key, or None when the subject was erased; SubjectKeyMissing when it
+        has none and was never erased."""
+        ...
+
+    def erased_export(self, aggregate_id: UUID) -> str | None:
+        """The erased subject of an export (for its clear events), or None."""
+        ...
+
+
+class SubjectKeys(KeySource, Protocol):
+    """The key store the application writes with (and erases in)."""
+
+    def pseudonym(self, user_id: str) -> str: ...
+
+    def writing_key(self, subject: str) -> bytes:
+        """The subject's key, made on first use; SubjectErased once erased."""
+        ...
+
+    def erase(self, subject: str, exports: list[UUID]) -> bool:
+        """Destroy the key and list the subject's exports as erased; False when it was
+        erased already (the exports are added all the same)."""
+        ...
+
+    def is_erased(self, subject: str) -> bool: ...
+
+
+# -- sealing and opening ----------------------------------------------------------------
+
+
+def _aad(subject: str, field: str) -> bytes:
+    return f"{subject}\x00{field}".encode()
+
+
+def seal_value(key: bytes, subject: str, field: str, value: Any) -> dict[str, str]:
+    nonce = os.urandom(_NONCE)
+    sealed = _cipher(key).encrypt(nonce, orjson.dumps(value), _aad(subject, field))
+    return {SEALED: base64.b64encode(nonce + sealed).decode()}
+
+
+def open_value(key: bytes, subject: str, field: str, value: Mapping[str, str]) -> Any:
+    raw = base64.b64decode(value[SEALED])
+    plain = _cipher(key).decrypt(raw[:_NONCE], raw[_NONCE:], _aad(subject, field))
+    return orjson.loads(plain)
+
+
+_ciphers: dict[bytes, AESGCM] = {}
+
+
+def _cipher(key: bytes) -> AESGCM:
+    cipher = _ciphers.get(key)
+    if cipher is None:
+        if len(_ciphers) > 4096:
+            _ciphers.clear()
+        cipher = _ciphers[key] = AESGCM(key)
+    return cipher
+
+
+def is_sealed(value: Any) -> bool:
+    return type(value) is dict and SEALED in value
+
+
+def seal_state(
+    event_type: str, state: dict[str, Any], user_id: str, keys: SubjectKeys
+) -> dict[str, Any]:
+    """``state`` with its personal fields sealed under ``user_id``'s key, and the
+    subject's pseudonym added. An erased subject's event may carry no personal value."""
+    subject = keys.pseudonym(user_id)
+    fields = [f for f in PERSONAL_FIELDS.get(event_type, ()) if state.get(f) is not None]
+    if state.get(ACTOR) == user_id:
+        fields.append(ACTOR)
+    sealed = dict(state)
+    sealed[SUBJECT] = subject
+    if not fields:
+        return sealed
+    what = f"record {', '.join(fields)} of a {event_type} event"
+    if erased_subject(user_id) is not None:
+        raise SubjectErased(subject, what)
+    try:
+        key = keys.writing_key(subject)
+    except SubjectErased:
+        raise SubjectErased(subject, what) from None
+    for field in fields:
+        sealed[field] = seal_value(key, subject, field, state[field])
+    return sealed
+
+
+def open_state(
+    event_type: str, aggregate_id: UUID, state: dict[str, Any], keys: KeySource
+) -> dict[str, Any]:
+    """``state`` (changed in place, and returned) with its sealed fields opened, or
+    shown as erased; the pseudonym taken off. A clear event (stored before fields
+    were sealed) of an erased export has its personal fields and actor shown erased."""
+    subject = state.pop(SUBJECT, None)
+    if subject is None:
+        erased = keys.erased_export(aggregate_id)
+        if erased is not None:
+            for field in (*PERSONAL_FIELDS.get(event_type, ()), ACTOR):
+                if state.get(field) is not None:
+                    state[field] = erased_value(field, erased)
+        return state
+    key: bytes | None = None
+    looked_up = False
+    for field in (*PERSONAL_FIELDS.get(event_type, ()), ACTOR):
+        value = state.get(field)
+        if type(value) is not dict or SEALED not in value:
+            continue
+        if not looked_up:
+            key, looked_up = keys.reading_key(subject), True
+        state[field] = (
+            erased_value(field, subject) if key is None else open_value(key, subject, field, value)
+        )
+    return state
+
+
+# -- the application's mapper -----------------------------------------------------------
+
+
+class PrivacyMapper(Mapper[UUID]):
+    """The library's mapper, sealing personal fields on the way in and opening them on
+    the way out (:func:`seal_state`, :func:`open_state`). ``keys`` is set by the
+    application before its first event."""
+
+    keys: SubjectKeys
+
+    def to_stored_event(self, domain_event: Any) -> StoredEvent:
+        state = dict(vars(domain_event))
+        user_id = state.pop(SUBJECT_ATTRIBUTE, None)
+        originator_id = state.pop("originator_id")
+        originator_version = state.pop("originator_version")
+        topic = get_topic(type(domain_event))
+        class_version = getattr(type(domain_event), "class_version", 1)
+        if class_version > 1:
+            state["class_version"] = class_version
+        if user_id is not None:
+            state = seal_state(topic.rsplit(".", 1)[-1], state, user_id, self.keys)
+        return StoredEvent(
+            originator_id=originator_id,
+            originator_version=originator_version,
+            topic=topic,
+            state=self.transcoder.encode(state),
+        )
+
+    def to_domain_event(self, stored_event: StoredEvent) -> Any:
+        domain_event = super().to_domain_event(stored_event)
+        if stored_event.topic.startswith(_EXPORT_TOPIC):
+            state = vars(domain_event)
+            event_type = stored_event.topic[len(_EXPORT_TOPIC) :]
+            originator_id = stored_event.originator_id
+            assert isinstance(originator_id, UUID)
+            open_state(event_type, originator_id, state, self.keys)
+        return domain_event
+
+
+# -- an in-memory key store (tests, and the library's in-memory storage) ------------------
+
+
+class MemoryKeys:
+    """Subject keys in a dict, for the in-memory event store."""
+
+    def __init__(self, secret: bytes | None = None) -> None:
+        self.secret = secret or os.urandom(32)
+        self.keys: dict[str, bytes | None] = {}
+        self.exports: dict[UUID, str] = {}
+        self._lock = threading.Lock()
+
+    def pseudonym(self, user_id: str) -> str:
+        return pseudonym(self.secret, user_id)
+
+    def writing_key(self, subject: str) -> bytes:
+        with self._lock:
+            key = self.keys.setdefault(subject, AESGCM.generate_key(bit_length=256))
+        if key is None:
+            raise SubjectErased(subject, "record personal data")
+        return key
+
+    def reading_key(self, subject: str) -> bytes | None:
+        if subject not in self.keys:
+            raise SubjectKeyMissing(subject)
+        return self.keys[subject]
+
+    def erased_export(self, aggregate_id: UUID) -> str | None:
+        return self.exports.get(aggregate_id)
+
+    def is_erased(self, subject: str) -> bool:
+        return subject in self.keys and self.keys[subject] is None
+
+    def erase(self, subject: str, exports: list[UUID]) -> bool:
+        with self._lock:
+            first = self.keys.get(subject, b"") is not None
+            self.keys[subject] = None
+            self.exports.update(dict.fromkeys(exports, subject))
+        return first
+
+
+def check_reason(reason: str | None) -> None:
+    if reason is not None and len(reason) > 2000:
+        raise InvalidExport("reason must be at most 2000 characters")

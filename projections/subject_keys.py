@@ -1,0 +1,249 @@
+"""The subject keys in PostgreSQL (sql/migrations/0009_subject_keys.sql).
+
+:class:`KeyTable` is the application's key store (domain/privacy.py's
+``SubjectKeys``), as the writer's login. :class:`KeySnapshot` gives the keys to a
+fold that runs on a connection of its own (the follower's batch, the rebuild, verify):
+read in that connection's transaction, so a fold sees the keys as its events.
+
+Keys are bytes that never reach a log line or an error message: errors name the
+subject's pseudonym only.
+"""
+
+from __future__ import annotations
+
+import threading
+import time
+from collections.abc import Mapping, Sequence
+from typing import Any
+from uuid import UUID
+
+import psycopg
+from cryptography.hazmat.primitives.ciphers.aead import AESGCM
+from psycopg.conninfo import make_conninfo
+from psycopg_pool import ConnectionPool
+
+from domain.exceptions import NotMigrated, SubjectErased, SubjectKeyMissing
+from domain.privacy import pseudonym
+from projections.logins import connect_login, login_conninfo
+from sql import statement
+from sql.names import ADMIN_ROLE, WRITER_ROLE
+
+ROLE_KEY = "LEDGER_DB_ROLE"  # as api/wiring/eventstore.py names them
+LIBPQ_OPTIONS_KEY = "LEDGER_DB_LIBPQ_OPTIONS"
+_ATTEMPTS, _WAIT = 10, 0.2  # as the library's recorder retries a lost connection
+
+CACHE_SECONDS = 1.0
+"""How long a process keeps a key it read. An erasure by this process forgets it at
+once; one by another process is seen here within this time."""
+
+
+class KeySnapshot:
+    """Keys read on ``conn`` as a fold needs them (all at once with :meth:`preload`)."""
+
+    def __init__(self, conn: psycopg.Connection[Any]) -> None:
+        self.conn = conn
+        self.keys: dict[str, bytes | None] = {}
+        self.exports: dict[UUID, str] | None = None
+
+    def preload(self) -> KeySnapshot:
+        rows = self.conn.execute(statement("subjects", "all_keys")).fetchall()
+        self.keys = {str(r[0]): _bytes(r[1]) for r in rows}
+        self._load_exports()
+        return self
+
+    def reading_key(self, subject: str) -> bytes | None:
+        if subject not in self.keys:
+            row = self.conn.execute(
+                statement("subjects", "reading_key"), {"subject": subject}
+            ).fetchone()
+            if row is None:
+                raise SubjectKeyMissing(subject)
+            self.keys[subject] = _bytes(row[0])
+        return self.keys[subject]
+
+    def erased_export(self, aggregate_id: UUID) -> str | None:
+        if self.exports is None:
+            self._load_exports()
+        assert self.exports is not None
+        return self.exports.get(aggregate_id)
+
+    def _load_exports(self) -> None:
+        rows = self.conn.execute(statement("subjects", "erased_exports")).fetchall()
+        self.exports = {r[0]: str(r[1]) for r in rows}
+
+
+def _bytes(value: Any) -> bytes | None:
+    return None if value is None else bytes(value)
+
+
+class KeyTable:
+    """The application's key store, as the writer's login (a small pool of its own)."""
+
+    def __init__(
+        self, conninfo: str, *, role: str | None = WRITER_ROLE, size: int = 2,
+        timeout: float = 10.0,
+    ) -> None:  # fmt: skip
+        """``conninfo`` logs in as ``role``'s login (or, with no role, as itself)."""
+        options = {"options": f"-c role={role}"} if role else {}
+        self.pool: ConnectionPool[psycopg.Connection[Any]] = ConnectionPool(
+            conninfo,
+            min_size=1,
+            max_size=size,
+            timeout=timeout,
+            open=False,
+            name="export-ledger-subject-keys",
+            kwargs={**options, "application_name": "export-ledger-subject-keys"},
+        )
+        self._secret: bytes | None = None
+        self._cache: dict[str, tuple[float, bytes | None]] = {}
+        self._exports: tuple[float, dict[UUID, str]] | None = None
+        self._lock = threading.Lock()
+
+    @classmethod
+    def for_url(cls, url: str) -> KeyTable:
+        return cls(login_conninfo(url, WRITER_ROLE)).open()
+
+    @classmethod
+    def from_env(cls, env: Mapping[str, str]) -> KeyTable:
+        """From the application's settings (api/wiring/database.py's ledger_env)."""
+        conninfo = make_conninfo(
+            env.get(LIBPQ_OPTIONS_KEY) or "",  # target_session_attrs and the like
+            host=env.get("POSTGRES_HOST"),
+            port=env.get("POSTGRES_PORT"),
+            dbname=env.get("POSTGRES_DBNAME"),
+            user=env.get("POSTGRES_USER"),
+            password=env.get("POSTGRES_PASSWORD") or None,
+        )
+        return cls(conninfo, role=env.get(ROLE_KEY) or None).open()
+
+    def open(self) -> KeyTable:
+        self.pool.open(wait=False)
+        return self
+
+    def close(self) -> None:
+        self.pool.close(timeout=2)
+
+    def pseudonym(self, user_id: str) -> str:
+        if self._secret is None:
+            row = self._one("subject_secret", {})
+            if row is None:
+                raise NotMigrated("no subject secret: run 'export-ledger migrate'")
+            self._secret = bytes(row[0])
+        return pseudonym(self._secret, user_id)
+
+    def writing_key(self, subject: str) -> bytes:
+        key = self._cached(subject)
+        if key is None:
+            fresh = AESGCM.generate_key(bit_length=256)
+            row = self._one("writing_key", {"subject": subject, "key": fresh})
+            if row is None:  # another writer made it after this statement's snapshot
+                row = self._one("reading_key", {"subject": subject})
+            assert row is not None
+            key = _bytes(row[0])
+            self._remember(subject, key)
+        if key is None:
+            raise SubjectErased(subject)
+        return key
+
+    def reading_key(self, subject: str) -> bytes | None:
+        with self._lock:
+            hit = self._cache.get(subject)
+        if hit is not None and time.monotonic() - hit[0] < CACHE_SECONDS:
+            return hit[1]
+        row = self._one("reading_key", {"subject": subject})
+        if row is None:
+            raise SubjectKeyMissing(subject)
+        key = _bytes(row[0])
+        self._remember(subject, key)
+        return key
+
+    def is_erased(self, subject: str) -> bool:
+        row = self._one("reading_key", {"subject": subject})
+        return row is not None and row[1] is not None
+
+    def erased_export(self, aggregate_id: UUID) -> str | None:
+        now = time.monotonic()
+        cached = self._exports
+        if cached is None or now - cached[0] >= CACHE_SECONDS:
+            with self.pool.connection() as conn:
+                rows = conn.execute(statement("subjects", "erased_exports")).fetchall()
+            cached = self._exports = (now, {r[0]: str(r[1]) for r in rows})
+        return cached[1].get(aggregate_id)
+
+    def erase(self, subject: str, exports: list[UUID]) -> bool:
+        with self.pool.connection() as conn, conn.transaction():
+            row = conn.execute(statement("subjects", "erase_key"), {"subject": subject}).fetchone()
+            conn.execute(
+                statement("subjects", "add_erased_exports"), {"ids": exports, "subject": subject}
+            )
+        with self._lock:
+            self._cache[subject] = (time.monotonic() + 10**9, None)  # never again, here
+            self._exports = None
+        return bool(row and row[0])
+
+    def _cached(self, subject: str) -> bytes | None:
+        with self._lock:
+            hit = self._cache.get(subject)
+        if hit is not None and time.monotonic() - hit[0] < CACHE_SECONDS and hit[1] is not None:
+            return hit[1]
+        return None
+
+    def _remember(self, subject: str, key: bytes | None) -> None:
+        with self._lock:
+            if len(self._cache) > 100_000:
+                self._cache.clear()
+            self._cache[subject] = (time.monotonic(), key)
+
+    def _one(self, name: str, params: dict[str, Any]) -> Sequence[Any] | None:
+        """One row of a named query; a connection lost (a restart, a failover) is
+        retried on a fresh one, as the event store's own writes are."""
+        for attempt in range(_ATTEMPTS):
+            try:
+                with self.pool.connection() as conn:
+                    row: Sequence[Any] | None = conn.execute(
+                        statement("subjects", name), params
+                    ).fetchone()
+                    return row
+            except psycopg.OperationalError:
+                if attempt + 1 == _ATTEMPTS:
+                    raise
+                time.sleep(_WAIT)
+        raise AssertionError("unreachable")
+
+
+class ReadModelSubjects:
+    """Implements the domain's ``SubjectExports`` over the read tables, as an admin:
+    a user's exports from export_log_versions (deleted ones too), open holds from
+    export_holds. The caller waits for the projection to reach the head first."""
+
+    def __init__(self, url: str) -> None:
+        self.url = url
+
+    def export_ids_of(self, user_id: str) -> Sequence[str]:
+        with connect_login(self.url, ADMIN_ROLE, autocommit=True) as conn:
+            rows = conn.execute(
+                statement("subjects", "subject_export_ids"), {"user_id": user_id}
+            ).fetchall()
+        return sorted(str(r[0]) for r in rows)
+
+    def open_holds(self, export_ids: Sequence[str]) -> Sequence[tuple[str, str, str]]:
+        with connect_login(self.url, ADMIN_ROLE, autocommit=True) as conn:
+            rows = conn.execute(
+                statement("subjects", "subject_open_holds"), {"export_ids": list(export_ids)}
+            ).fetchall()
+        return [(str(r[0]), str(r[1]), str(r[2])) for r in rows]
+
+
+def subject_pseudonym(conn: psycopg.Connection[Any], user_id: str) -> str:
+    """A user's pseudonym, with the ledger's secret read on ``conn`` (writer or admin)."""
+    row = conn.execute(statement("subjects", "subject_secret")).fetchone()
+    if row is None:
+        raise NotMigrated("no subject secret: run 'export-ledger migrate'")
+    return pseudonym(bytes(row[0]), user_id)
+
+
+def privacy_counts(conn: psycopg.Connection[Any]) -> tuple[int, int]:
+    """(erased subjects, events stored in the clear before fields were sealed that
+    still hold an erased subject's personal data) — the copies the seal keeps."""
+    row = conn.execute(statement("subjects", "privacy_counts")).fetchone()
+    return (int(row[0]), int(row[1])) if row else (0, 0)

@@ -1,0 +1,76 @@
+-- The data subjects' keys (sql/migrations/0009_subject_keys.sql). Key values are
+-- never logged: statements take them as parameters and errors never echo them.
+
+-- name: subject_secret
+-- The HMAC secret of the subjects' pseudonyms.
+SELECT secret FROM ledger_subject_secret;
+
+-- name: writing_key
+-- A subject's key, made from %(key)s on first use (erased: key NULL, erased_at set).
+WITH made AS (
+    INSERT INTO subject_keys (subject, key) VALUES (%(subject)s, %(key)s)
+    ON CONFLICT (subject) DO NOTHING
+    RETURNING key, erased_at
+)
+SELECT key, erased_at FROM made
+UNION ALL
+SELECT key, erased_at FROM subject_keys WHERE subject = %(subject)s
+LIMIT 1;
+
+-- name: reading_key
+-- A subject's key and whether it was erased (no row: the subject has no key).
+SELECT key, erased_at FROM subject_keys WHERE subject = %(subject)s;
+
+-- name: all_keys
+-- Every subject's key (NULL once erased), for a fold of the whole log.
+SELECT subject, key FROM subject_keys;
+
+-- name: erase_key
+-- Destroy a subject's key (a subject with none gets an erased row); first is false
+-- when the subject had been erased before.
+WITH old AS (SELECT erased_at FROM subject_keys WHERE subject = %(subject)s FOR UPDATE)
+INSERT INTO subject_keys AS k (subject, key, erased_at) VALUES (%(subject)s, NULL, now())
+ON CONFLICT (subject) DO UPDATE SET key = NULL, erased_at = coalesce(k.erased_at, now())
+RETURNING NOT EXISTS (SELECT 1 FROM old WHERE erased_at IS NOT NULL) AS first;
+
+-- name: add_erased_exports
+-- List exports as their subject's erased ones.
+INSERT INTO erased_exports (aggregate_id, subject)
+SELECT unnest(%(ids)s::uuid[]), %(subject)s
+ON CONFLICT (aggregate_id) DO NOTHING;
+
+-- name: erased_exports
+-- Every erased export and its subject.
+SELECT aggregate_id, subject FROM erased_exports;
+
+-- name: subject_export_ids
+-- The exports a user has had (deleted ones too), from the history of the read table.
+SELECT DISTINCT export_id FROM export_log_versions WHERE user_id = %(user_id)s;
+
+-- name: subject_open_holds
+-- The open legal holds of some exports.
+SELECT export_id, hold_id, matter FROM export_holds
+WHERE export_id = ANY(%(export_ids)s::text[]) AND released_at IS NULL
+ORDER BY export_id, hold_id;
+
+-- name: erase_rows
+-- Show an erased subject's personal columns as erased in a read table, as the fold
+-- makes them of the events once the key is gone.
+UPDATE {table}
+SET user_id = %(user_id)s,
+    config = jsonb_build_object('erased', true),
+    file_url = CASE WHEN file_url IS NULL THEN NULL ELSE '[erased]' END,
+    error_message = CASE WHEN error_message IS NULL THEN NULL ELSE '[erased]' END
+WHERE export_id = ANY(%(export_ids)s::text[]);
+
+-- name: erase_holds
+-- The same for the holds' read table (its user id only).
+UPDATE export_holds SET user_id = %(user_id)s WHERE export_id = ANY(%(export_ids)s::text[]);
+
+-- name: privacy_counts
+-- Erased subjects, and clear copies of personal data left in events stored before
+-- fields were sealed (events of erased exports without a subject).
+SELECT (SELECT count(*) FROM subject_keys WHERE erased_at IS NOT NULL) AS erased_subjects,
+       (SELECT count(*) FROM {events} AS e JOIN erased_exports AS x
+            ON x.aggregate_id = e.originator_id
+        WHERE NOT convert_from(e.state, 'UTF8')::jsonb ? 'subject') AS clear_events;

@@ -123,6 +123,17 @@ class SubjectKeys(KeySource, Protocol):
 # -- sealing and opening ----------------------------------------------------------------
 
 
+def stored_subject(state: bytes) -> str | None:
+    """The subject pseudonym a stored event's state carries in the clear (None: an event
+    stored before pseudonyms, or one that is not an export's)."""
+    try:
+        decoded = orjson.loads(state)
+    except orjson.JSONDecodeError:
+        return None
+    subject = decoded.get(SUBJECT) if type(decoded) is dict else None
+    return subject if isinstance(subject, str) else None
+
+
 def _aad(subject: str, field: str) -> bytes:
     return f"{subject}\x00{field}".encode()
 

@@ -24,6 +24,7 @@ from domain.exceptions import (
 )
 from domain.ids import aggregate_id
 from domain.model import SYSTEM_ACTOR, ExportLog
+from domain.privacy import SubjectKeys, stored_subject
 from domain.rules import aware
 from domain.values import Status
 from domain.views import ExportState, HistoryEntry
@@ -51,8 +52,15 @@ class Caller(Protocol):
     def admin(self) -> bool: ...
 
 
+TAIL_LIMIT = 5_000
+"""The longest tail :meth:`LedgerReads.last_position_concerning` reads; past it, the
+answer is the tail's end."""
+
+
 class LedgerReads(Application[UUID]):
     """Queries over ExportLog aggregates, straight from their events."""
+
+    subject_keys: SubjectKeys
 
     def get(self, export_id: str) -> ExportState:
         return ExportState.of(self._load(export_id))
@@ -94,6 +102,29 @@ class LedgerReads(Application[UUID]):
     def head_position(self) -> int:
         with translated_errors(""):
             return self.recorder.max_notification_id() or 0
+
+    def last_position_concerning(self, user_id: str, after: int, upto: int) -> int:
+        """The position of the latest event in (``after``, ``upto``] that can change what
+        ``user_id`` reads (0: none), for a read that need wait only for those.
+
+        Every event of an export carries its subject's pseudonym in the clear, the
+        export's first (Requested) event too, so an export of this user whose whole
+        history is in the tail is still found. An event without a pseudonym (stored
+        before them, or no export's, such as an erasure's) may concern anyone: it
+        counts. A tail longer than :data:`TAIL_LIMIT` is not read: ``upto``.
+        """
+        if upto <= after:
+            return 0
+        if upto - after > TAIL_LIMIT:
+            return upto
+        subject = self.subject_keys.pseudonym(user_id)
+        with translated_errors(""):
+            tail = self.recorder.select_notifications(after + 1, upto - after, stop=upto)
+        latest = 0
+        for notification in tail:
+            if stored_subject(notification.state) in (subject, None):
+                latest = max(latest, notification.id)
+        return latest
 
     # -- helpers --------------------------------------------------------------
 

@@ -142,6 +142,12 @@ def erase_rows(
         conn.execute(statement("subjects", "erase_holds"), params)
 
 
+FEW_EXPORTS = 100
+"""Up to this many exports in a batch, their open versions are closed by key lookups
+(measured on 78,000 versions: a batch of 10 events 0.5 ms against 15 ms for the scan;
+one of 1,000 events 95 ms against 66 ms)."""
+
+
 def _record_versions(
     conn: Connection, history: str, by_export: list[list[Change]], versions: list[Row]
 ) -> None:
@@ -152,7 +158,9 @@ def _record_versions(
         "times": [c.timestamp for c in firsts],
     }
     # Each export's open version ends at its first change here (before new ones open).
-    conn.execute(statement("read_model", "close_versions", table=history), closing)
+    # A few exports' rows are found by the primary key, many by one scan.
+    name = "close_few_versions" if len(firsts) <= FEW_EXPORTS else "close_versions"
+    conn.execute(statement("read_model", name, table=history), closing)
     if versions:
         conn.execute(
             statement("read_model", "insert_versions", table=history),

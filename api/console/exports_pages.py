@@ -26,7 +26,7 @@ def exports_page(
     total, exact, next_url = 0, True, ""
     if not view.errors:
         try:  # the list shows every command acknowledged before it was asked for
-            wait_for_read(services, reads, ReadAfter())
+            wait_for_read(services, reads, ReadAfter(), caller=principal)
         except Problem as problem:
             raise PageError(problem.status, problem.detail) from None
         page = reads.page(principal, view.filters())

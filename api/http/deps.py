@@ -178,16 +178,23 @@ ReadAfterDep = Annotated[ReadAfter, Depends(read_after)]
 
 
 def wait_for_read(
-    services: Services, reads: ReadStore, after: ReadAfter, export_id: str | None = None
+    services: Services,
+    reads: ReadStore,
+    after: ReadAfter,
+    export_id: str | None = None,
+    caller: Principal | None = None,
 ) -> None:
     """Read-your-writes: hold the read until this request's server (the primary, or a
     replica by its own tracking position) includes what ``after`` asks, within a bound.
 
     A strong read of many exports waits for the head of the log as it was when the
     read began; of one export, for that export's latest event, which is all its row
-    depends on (so writes to other exports never hold it up). 422 when
-    ``min_position`` is ahead of the head, 503 when the wait runs out (the projector
-    is down or far behind). Called from the routes' own threads: it may block.
+    depends on (so writes to other exports never hold it up). A strong list of a
+    ``caller`` who is not an admin, who sees only their own exports, waits only for
+    the events up to that head that concern them (:meth:`last_position_concerning`),
+    so other users' writes never hold it up either. 422 when ``min_position`` is
+    ahead of the head, 503 when the wait runs out (the projector is down or far
+    behind). Called from the routes' own threads: it may block.
     """
     ledger, target = services.ledger, after.position
     head = ledger.head_position() if after.position or (after.strong and export_id is None) else 0
@@ -197,8 +204,7 @@ def wait_for_read(
             kind="validation",
         )  # fmt: skip
     if after.strong:
-        latest = head if export_id is None else (ledger.last_position(export_id) or 0)
-        target = max(target, latest)
+        target = max(target, _strong_target(services, reads, head, export_id, caller))
     if target == 0 or reads.reached(target, services.watcher):
         return
     if not reads.wait_for(target, services.settings.read_wait_seconds, services.watcher):
@@ -206,3 +212,16 @@ def wait_for_read(
             f"the read table has not reached position {target} yet "
             f"(at {reads.position(services.watcher)}); retry shortly"
         )
+
+
+def _strong_target(
+    services: Services, reads: ReadStore, head: int, export_id: str | None, caller: Principal | None
+) -> int:
+    """The position a strong read waits for (see :func:`wait_for_read`)."""
+    ledger = services.ledger
+    if export_id is not None:
+        return ledger.last_position(export_id) or 0
+    if caller is None or caller.admin:
+        return head
+    # Everything up to the server's position is in its read table already.
+    return ledger.last_position_concerning(caller.user_id, reads.position(services.watcher), head)

@@ -89,6 +89,16 @@ FROM unnest(%(ids)s::uuid[], %(positions)s::bigint[], %(times)s::timestamptz[])
     AS c (id, position, at)
 WHERE v.id = c.id AND v.valid_to IS NULL;
 
+-- name: close_few_versions
+-- close_versions for a few exports (the live follower's batches): the id = ANY
+-- condition lets the primary key find their rows, where the join alone had the
+-- planner scan the whole table on every batch.
+UPDATE {table} AS v
+SET valid_to = c.position, valid_to_time = c.at
+FROM unnest(%(ids)s::uuid[], %(positions)s::bigint[], %(times)s::timestamptz[])
+    AS c (id, position, at)
+WHERE v.id = ANY(%(ids)s::uuid[]) AND v.id = c.id AND v.valid_to IS NULL;
+
 -- name: insert_versions
 -- Record new versions, one array per column (projections.fold.VERSION_COLUMNS).
 INSERT INTO {table} (id, export_id, user_id, "timestamp", format, config,

@@ -7,7 +7,17 @@ from collections.abc import Callable
 from fastapi import FastAPI
 from fastapi.testclient import TestClient
 
-from tests.e2e.helpers import POSITION, USER_A, Api, assert_problem, export_body
+from api.console.session import COOKIE
+from tests.e2e.helpers import (
+    ADMIN,
+    POSITION,
+    USER_A,
+    USER_B,
+    Api,
+    assert_problem,
+    export_body,
+    token,
+)
 
 
 def test_a_list_with_min_position_always_shows_the_command(api: Api) -> None:
@@ -48,3 +58,25 @@ def test_without_a_projector_the_wait_is_bounded(make_app: Callable[..., FastAPI
         assert_problem(client.get("/api/exports", headers=USER_A), 503)  # strong: it waits
         eventual = client.get("/api/exports", params={"consistency": "eventual"}, headers=USER_A)
         assert eventual.json()["total"] == 0
+
+
+def test_a_users_strong_list_waits_only_for_their_own_commands(
+    make_app: Callable[..., FastAPI],
+) -> None:
+    # No projector: every command stays in the unprojected tail, so a strong read that
+    # must wait for one answers 503, and one that need not answers at once.
+    app = make_app(run_projector=False, read_wait_seconds=0.3)
+    with TestClient(app) as client:
+        created = client.post("/api/exports", json=export_body(), headers=USER_B)
+        assert created.status_code == 201
+        others = client.get("/api/exports", headers=USER_A)
+        assert others.status_code == 200
+        assert others.json()["total"] == 0
+        assert_problem(client.get("/api/exports", headers=USER_B), 503)  # B's own export
+        assert_problem(client.get("/api/exports", headers=ADMIN), 503)  # admins see all
+        client.cookies.set(COOKIE, token("user-a"))
+        assert client.get("/ui/exports").status_code == 200  # the console's list too
+        client.cookies.clear()
+        # A's first export is found by its Requested event alone (no row of A's yet).
+        assert client.post("/api/exports", json=export_body(), headers=USER_A).status_code == 201
+        assert_problem(client.get("/api/exports", headers=USER_A), 503)

@@ -289,3 +289,18 @@ def test_kill_9_of_the_follower_leaves_the_history_exact(
 def _by_version(versions: dict[Key, Row], export_id: str) -> list[Row]:
     found = [v for v in versions.values() if v["export_id"] == export_id]
     return sorted(found, key=lambda v: int(v["version"]))
+
+
+@pytest.mark.parametrize("batch_size", [3, 1000])
+def test_few_and_many_exports_per_batch_record_the_same_history(
+    ledger: ExportLedger, database_url: str, batch_size: int
+) -> None:
+    # 150 exports requested and folded, then each completed: a batch of 1,000 closes
+    # the open versions of more than FEW_EXPORTS exports at once, one of 3 of a few.
+    exports = [request(ledger, "A" if n % 2 else "B") for n in range(150)]
+    catch_up(database_url, batch_size=batch_size)
+    for export_id in exports:
+        complete(ledger, export_id)
+    catch_up(database_url, batch_size=batch_size)
+    expected = domain_versions(ledger, exports)
+    assert differences(stored_versions(database_url), expected) == []

@@ -166,7 +166,7 @@ def list_exports(
     filters = ListFilters(
         user_id, status, format, date_from, date_to, limit, page, start, as_of, on_hold
     )
-    wait_for_read(services, reads, after)
+    wait_for_read(services, reads, after, caller=principal)
     found = reads.page(principal, filters)
     rows = found.rows
     more = len(rows) > limit

@@ -38,6 +38,7 @@ import psycopg
 
 from domain import merkle
 from projections.changes import EXPORT_TOPIC_PREFIX
+from projections.store import prefetched
 from projections.subject_keys import subject_pseudonym
 from sql import statement
 
@@ -106,7 +107,7 @@ def stream(
     bounded by ``batch`` whatever the size of the log. Needs an open transaction."""
     with conn.cursor(name="audit_export", binary=True) as cur:
         cur.execute(statement("audit", "audit_events"), _params(conn, filters))
-        while rows := cur.fetchmany(batch):
+        for rows in prefetched(cur, batch):  # the server reads the next batch meanwhile
             yield [describe(*row) for row in rows]
 
 

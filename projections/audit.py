@@ -58,6 +58,7 @@ EXPORT_EVENTS = EVENT_TYPES[:-1]
 MEDIA_TYPES: dict[str, str] = {"jsonl": "application/x-ndjson", "csv": "text/csv"}
 LAST = 2**63 - 1
 BATCH = 5_000
+_LINE = orjson.OPT_APPEND_NEWLINE
 
 
 @dataclass(frozen=True, slots=True)
@@ -148,7 +149,7 @@ def _plain(value: Any) -> Any:
 
 
 def jsonl(records: Sequence[Record]) -> bytes:
-    return b"".join(orjson.dumps(record) + b"\n" for record in records)
+    return b"".join([orjson.dumps(record, option=_LINE) for record in records])
 
 
 def csv_text(records: Sequence[Record], header: bool = False) -> str:

@@ -105,10 +105,12 @@ def stream(
     conn: psycopg.Connection[Any], filters: AuditFilters, batch: int = BATCH
 ) -> Iterator[list[Record]]:
     """Batches of records in log order, through a server-side cursor: memory stays
-    bounded by ``batch`` whatever the size of the log. Needs an open transaction."""
+    bounded by ``batch`` whatever the size of the log. Needs an open transaction.
+    A thread fetches the next rows while these are described; it holds up to four
+    chunks (two queued, one fetching, one described), so a chunk is a quarter batch."""
     with conn.cursor(name="audit_export", binary=True) as cur:
         cur.execute(statement("audit", "audit_events"), _params(conn, filters))
-        for rows in prefetched(cur, batch):  # the server reads the next batch meanwhile
+        for rows in prefetched(cur, max(1, batch // 4)):
             yield [describe(*row) for row in rows]
 
 

@@ -38,6 +38,7 @@ import psycopg
 
 from domain import merkle
 from projections.changes import EXPORT_TOPIC_PREFIX
+from projections.store import prefetched
 from projections.subject_keys import subject_pseudonym
 from sql import statement
 
@@ -57,6 +58,7 @@ EXPORT_EVENTS = EVENT_TYPES[:-1]
 MEDIA_TYPES: dict[str, str] = {"jsonl": "application/x-ndjson", "csv": "text/csv"}
 LAST = 2**63 - 1
 BATCH = 5_000
+_LINE = orjson.OPT_APPEND_NEWLINE
 
 
 @dataclass(frozen=True, slots=True)
@@ -103,10 +105,12 @@ def stream(
     conn: psycopg.Connection[Any], filters: AuditFilters, batch: int = BATCH
 ) -> Iterator[list[Record]]:
     """Batches of records in log order, through a server-side cursor: memory stays
-    bounded by ``batch`` whatever the size of the log. Needs an open transaction."""
+    bounded by ``batch`` whatever the size of the log. Needs an open transaction.
+    A thread fetches the next rows while these are described; it holds up to four
+    chunks (two queued, one fetching, one described), so a chunk is a quarter batch."""
     with conn.cursor(name="audit_export", binary=True) as cur:
         cur.execute(statement("audit", "audit_events"), _params(conn, filters))
-        while rows := cur.fetchmany(batch):
+        for rows in prefetched(cur, max(1, batch // 4)):
             yield [describe(*row) for row in rows]
 
 
@@ -147,7 +151,7 @@ def _plain(value: Any) -> Any:
 
 
 def jsonl(records: Sequence[Record]) -> bytes:
-    return b"".join(orjson.dumps(record) + b"\n" for record in records)
+    return b"".join([orjson.dumps(record, option=_LINE) for record in records])
 
 
 def csv_text(records: Sequence[Record], header: bool = False) -> str:

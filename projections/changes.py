@@ -45,17 +45,19 @@ class NoKeys:
 NO_KEYS = NoKeys()
 
 
-def decode(row: Sequence[Any], keys: KeySource = NO_KEYS) -> Change | None:
+def decode(row: Sequence[Any], keys: KeySource = NO_KEYS, actor: bool = True) -> Change | None:
     """A stored-event row (notification_id, originator_id, originator_version,
     topic, state) as a change, its personal fields opened with ``keys`` (or shown
-    erased: domain/privacy.py); None for other aggregates' events."""
+    erased: domain/privacy.py), the actor too unless ``actor`` is False; None
+    for other aggregates' events."""
     topic: str = row[3]
     if not topic.startswith(EXPORT_TOPIC_PREFIX):
         return None
     data = orjson.loads(row[4])
     timestamp = data.pop("timestamp")["_data_"]
     kind = topic[_PREFIX_LENGTH:]
-    return Change(row[0], row[1], row[2], kind, timestamp, open_state(kind, row[1], data, keys))
+    data = open_state(kind, row[1], data, keys, actor)
+    return Change(row[0], row[1], row[2], kind, timestamp, data)
 
 
 def instant(value: Any) -> str | None:

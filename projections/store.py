@@ -216,17 +216,22 @@ def _copy(
 
 
 def stream_events_by_aggregate(
-    conn: Connection, upto: int, on_events: Callable[[int], None], chunk: int = 10_000
+    conn: Connection,
+    upto: int,
+    on_events: Callable[[int], None],
+    chunk: int = 10_000,
+    actor: bool = True,
 ) -> Iterator[Change]:
     """Every export event up to ``upto``, grouped by aggregate in version order,
     through a binary server-side cursor (constant memory). ``on_events`` is
-    told how many stored events each chunk held."""
+    told how many stored events each chunk held; ``actor`` False leaves each
+    event's actor as stored (:func:`domain.privacy.open_state`)."""
     keys = KeySnapshot(conn).preload()  # in the same snapshot as the events
     with conn.cursor(name="rebuild_events", binary=True) as cur:
         cur.execute(statement("read_model", "events_by_aggregate"), {"upto": upto})
         for rows in prefetched(cur, chunk):
             for row in rows:
-                change = decode(row, keys)
+                change = decode(row, keys, actor)
                 if change is not None:
                     yield change
             on_events(len(rows))

@@ -4,16 +4,17 @@
 -- with psycopg.sql.Identifier. A filter given as NULL is off.
 
 -- name: audit_events
--- The stored events of a log range that pass the filters, with their export id.
+-- The stored events of a log range that pass the filters, with their export id
+-- (json, not jsonb: ->> reads one key without building the whole binary document).
 SELECT e.notification_id, uuid_send(e.originator_id), e.originator_version, e.topic, e.state,
-       convert_from(f.state, 'UTF8')::jsonb ->> 'export_id'
+       convert_from(f.state, 'UTF8')::json ->> 'export_id'
 FROM {events} AS e
 LEFT JOIN {events} AS f ON f.originator_id = e.originator_id AND f.originator_version = 1
 WHERE e.notification_id BETWEEN %(start)s AND %(end)s
   AND (%(topic)s::text IS NULL OR e.topic = %(topic)s::text)
   AND (%(user_id)s::text IS NULL
-       OR convert_from(f.state, 'UTF8')::jsonb ->> 'subject' = %(subject)s::text
-       OR convert_from(f.state, 'UTF8')::jsonb ->> 'user_id' = %(user_id)s::text)
+       OR convert_from(f.state, 'UTF8')::json ->> 'subject' = %(subject)s::text
+       OR convert_from(f.state, 'UTF8')::json ->> 'user_id' = %(user_id)s::text)
 ORDER BY e.notification_id;
 
 -- name: audit_count

@@ -245,18 +245,26 @@ class ExportLedger(SubjectCommands):
         return self._save(export)
 
     def place_hold(
-        self, export_id: str, *, matter: str, reason: str | None = None, actor: str
+        self,
+        export_id: str,
+        *,
+        matter: str,
+        reason: str | None = None,
+        actor: str,
+        caller: Caller | None = None,
     ) -> tuple[str, ExportState]:
         """Open a legal hold on an export: until it is released the export cannot
         expire, be deleted or have its subject erased. Returns the new hold's id."""
         check_hold(matter, reason)
         hold_id = new_hold_id()
-        export = self._load(export_id)
+        export = self._load_for(export_id, caller)
         export.place_hold(actor, hold_id, matter, reason)
         return hold_id, self._save(export)
 
-    def release_hold(self, export_id: str, hold_id: str, *, actor: str) -> ExportState:
-        export = self._load(export_id)
+    def release_hold(
+        self, export_id: str, hold_id: str, *, actor: str, caller: Caller | None = None
+    ) -> ExportState:
+        export = self._load_for(export_id, caller)
         export.release_hold(actor, hold_id)
         return self._save(export)
 

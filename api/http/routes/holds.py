@@ -12,9 +12,15 @@ from fastapi import APIRouter, Depends, Path, Response
 
 from api.http import problems
 from api.http.deps import AdminDep, LedgerDep, known_query_only
-from api.http.routes.common import POSITION_HEADERS, ExportIdPath, mark_position, owned
+from api.http.routes.common import (
+    POSITION_HEADERS,
+    ExportIdPath,
+    mark_position,
+    not_found,
+    owned,
+)
 from api.http.schemas_privacy import HOLD_EXAMPLE_ID, HoldCreate, HoldList, HoldPublic
-from domain.ids import is_hold_id
+from domain.ids import is_export_id, is_hold_id
 from domain.views import ExportState
 
 router = APIRouter(prefix="/api/exports", tags=["holds"], dependencies=[Depends(known_query_only)])
@@ -52,9 +58,10 @@ def place_hold(
     export_id: ExportIdPath, body: HoldCreate, admin: AdminDep, ledger: LedgerDep,
     response: Response,
 ) -> HoldPublic:  # fmt: skip
-    owned(ledger, admin, export_id)
+    if not is_export_id(export_id):
+        raise not_found(export_id)
     hold_id, state = ledger.place_hold(
-        export_id, matter=body.matter, reason=body.reason, actor=admin.user_id
+        export_id, matter=body.matter, reason=body.reason, actor=admin.user_id, caller=admin
     )
     mark_position(response, ledger, state)
     return next(h for h in _public(state) if h.hold_id == hold_id)
@@ -83,12 +90,14 @@ def list_holds(export_id: ExportIdPath, admin: AdminDep, ledger: LedgerDep) -> H
 def release_hold(
     export_id: ExportIdPath, hold_id: HoldIdPath, admin: AdminDep, ledger: LedgerDep
 ) -> Response:
-    owned(ledger, admin, export_id)
     if not is_hold_id(hold_id):
+        owned(ledger, admin, export_id)  # a missing export is named first
         raise problems.Problem(
             404, f"export {export_id!r} has no open legal hold {hold_id!r}", kind="hold-not-found"
         )
-    state = ledger.release_hold(export_id, hold_id, actor=admin.user_id)
+    if not is_export_id(export_id):
+        raise not_found(export_id)
+    state = ledger.release_hold(export_id, hold_id, actor=admin.user_id, caller=admin)
     response = Response(status_code=204)
     mark_position(response, ledger, state)
     return response

@@ -13,7 +13,7 @@ from __future__ import annotations
 import json
 from collections.abc import Mapping
 from datetime import datetime
-from functools import cache
+from functools import cache, lru_cache
 from typing import Annotated, Any, Literal
 
 from pydantic import AliasChoices, BaseModel, ConfigDict, Field, Strict, ValidationError
@@ -121,7 +121,43 @@ def _checked_text(config: Mapping[str, Any], fmt: str | None) -> str:
     """The config's JSON, once its known keys check out (see :func:`check_config`)."""
     if not isinstance(config, Mapping):
         raise InvalidExport("config must be a JSON object")
-    text = _bounded_json(config)
+    text = _config_json(config)
+    if len(text) <= _CACHED_TEXT:
+        _check_cached(text, fmt)
+    else:
+        _check_text(text, fmt)
+    return text
+
+
+_CACHED_TEXT = 4096
+"""Configs up to this length have their checks remembered: a client sends the same
+few configs again and again (an import's table holds thousands of each)."""
+
+
+def _config_json(config: Mapping[str, Any]) -> str:
+    try:
+        return json.dumps(config, ensure_ascii=False, allow_nan=False, separators=(",", ":"))
+    except RecursionError:
+        raise InvalidExport(f"config nests deeper than {MAX_CONFIG_DEPTH} levels") from None
+    except (TypeError, ValueError) as error:
+        raise InvalidExport(f"config is not plain JSON: {error}") from None
+
+
+@lru_cache(maxsize=1024)
+def _check_cached(text: str, fmt: str | None) -> None:
+    """:func:`_check_text`, remembered (a refused config raises again each time)."""
+    _check_text(text, fmt)
+
+
+def _check_text(text: str, fmt: str | None) -> None:
+    """Every check of a config, on the JSON it was sent as."""
+    if len(text.encode()) > MAX_CONFIG_BYTES:
+        raise InvalidExport(f"config is larger than {MAX_CONFIG_BYTES} bytes")
+    config = json.loads(text)
+    if _depth(config) > MAX_CONFIG_DEPTH:
+        raise InvalidExport(f"config nests deeper than {MAX_CONFIG_DEPTH} levels")
+    if "\\u0000" in text and has_nul(config):  # JSON always escapes NUL
+        raise InvalidExport("config must not contain NUL characters")
     _check_one_spelling(config, ExportConfig, "config")
     filters = config.get("filters")
     if isinstance(filters, Mapping):
@@ -140,19 +176,17 @@ def _checked_text(config: Mapping[str, Any], fmt: str | None) -> str:
         moment = getattr(checked.filters, name, None) if checked.filters else None
         if moment is not None and moment.tzinfo is None:
             raise InvalidExport(f"config.filters.{name} must carry a timezone offset")
-    return text
 
 
-def _bounded_json(config: Mapping[str, Any]) -> str:
-    if _depth(config) > MAX_CONFIG_DEPTH:
-        raise InvalidExport(f"config nests deeper than {MAX_CONFIG_DEPTH} levels")
-    try:
-        text = json.dumps(config, ensure_ascii=False, allow_nan=False, separators=(",", ":"))
-    except (TypeError, ValueError) as error:
-        raise InvalidExport(f"config is not plain JSON: {error}") from None
-    if len(text.encode()) > MAX_CONFIG_BYTES:
-        raise InvalidExport(f"config is larger than {MAX_CONFIG_BYTES} bytes")
-    return text
+def has_nul(value: Any) -> bool:
+    """Whether a NUL character is in ``value`` or any string, key or item inside it."""
+    if isinstance(value, str):
+        return "\x00" in value
+    if isinstance(value, dict):
+        return any(has_nul(k) or has_nul(v) for k, v in value.items())
+    if isinstance(value, list | tuple):
+        return any(has_nul(v) for v in value)
+    return False
 
 
 def _depth(value: Any, room: int = MAX_CONFIG_DEPTH + 1) -> int:

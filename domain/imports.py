@@ -93,9 +93,7 @@ def _check_row(row: SourceRow) -> tuple[str, dict[str, Any]]:
     if row.timestamp.tzinfo is None:
         raise InvalidExport("timestamp must carry a timezone")
     check_no_nul({name: getattr(row, name) for name in _TEXT_FIELDS})
-    fmt, config = check_request(row.user_id, row.format, row.config, row.conversation_count)
-    check_no_nul({"config": config})
-    return fmt, config
+    return check_request(row.user_id, row.format, row.config, row.conversation_count)
 
 
 def _target(row: SourceRow) -> Status:

@@ -12,7 +12,7 @@ from collections.abc import Mapping
 from datetime import UTC, datetime
 from typing import Any
 
-from domain.config import check_config
+from domain.config import check_config, has_nul
 from domain.exceptions import InvalidExport
 from domain.values import ExportFormat, Status
 
@@ -58,18 +58,8 @@ def check_completion(
 def check_no_nul(data: Mapping[str, Any]) -> None:
     """PostgreSQL text cannot hold NUL: a recorded NUL would stop the projection."""
     for key, value in data.items():
-        if _has_nul(value):
+        if has_nul(value):
             raise InvalidExport(f"{key} must not contain NUL characters")
-
-
-def _has_nul(value: Any) -> bool:
-    if isinstance(value, str):
-        return "\x00" in value
-    if isinstance(value, dict):
-        return any(_has_nul(k) or _has_nul(v) for k, v in value.items())
-    if isinstance(value, list | tuple):
-        return any(_has_nul(v) for v in value)
-    return False
 
 
 def _not_int(value: object) -> bool:

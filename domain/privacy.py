@@ -27,13 +27,13 @@ follower, the rebuild, verify, the audit export) both call :func:`seal_state` an
 
 from __future__ import annotations
 
-import base64
 import binascii
 import hashlib
 import hmac
 import os
 import threading
-from collections.abc import Mapping
+from collections.abc import Collection, Iterable, Mapping
+from functools import lru_cache
 from typing import Any, Protocol
 from uuid import UUID
 
@@ -84,6 +84,7 @@ def erased_subject(user_id: str) -> str | None:
     return user_id[len(ERASED_PREFIX) :] if user_id.startswith(ERASED_PREFIX) else None
 
 
+@lru_cache(maxsize=32_768)  # every event of a write names its subject
 def pseudonym(secret: bytes, user_id: str) -> str:
     """A subject's keyed pseudonym: HMAC-SHA256 of the user id, 32 hex characters."""
     if (known := erased_subject(user_id)) is not None:
@@ -111,6 +112,11 @@ class SubjectKeys(KeySource, Protocol):
 
     def writing_key(self, subject: str) -> bytes:
         """The subject's key, made on first use; SubjectErased once erased."""
+        ...
+
+    def prepare_writing_keys(self, subjects: Collection[str]) -> None:
+        """Make or fetch the keys of many subjects at once, so that the
+        ``writing_key`` calls of a bulk write that follow find them at hand."""
         ...
 
     def erase(self, subject: str, exports: list[UUID]) -> bool:
@@ -142,7 +148,7 @@ def _aad(subject: str, field: str) -> bytes:
 def seal_value(key: bytes, subject: str, field: str, value: Any) -> dict[str, str]:
     nonce = os.urandom(_NONCE)
     sealed = _cipher(key).encrypt(nonce, orjson.dumps(value), _aad(subject, field))
-    return {SEALED: base64.b64encode(nonce + sealed).decode()}
+    return {SEALED: binascii.b2a_base64(nonce + sealed, newline=False).decode()}
 
 
 def open_value(key: bytes, subject: str, field: str, value: Mapping[str, str]) -> Any:
@@ -261,6 +267,15 @@ class PrivacyMapper(Mapper[UUID]):
             state=self.transcoder.encode(state),
         )
 
+    def to_stored_events(self, domain_events: Iterable[Any]) -> list[StoredEvent]:
+        """Many events mapped as ``to_stored_event`` maps one, their subjects' keys
+        fetched first in one call (a bulk write names hundreds of subjects)."""
+        events = list(domain_events)
+        user_ids = {getattr(e, SUBJECT_ATTRIBUTE, None) for e in events}
+        user_ids.discard(None)
+        self.keys.prepare_writing_keys({self.keys.pseudonym(u) for u in user_ids if u})
+        return [self.to_stored_event(e) for e in events]
+
     def to_domain_event(self, stored_event: StoredEvent) -> Any:
         domain_event = super().to_domain_event(stored_event)
         if stored_event.topic.startswith(_EXPORT_TOPIC):
@@ -293,6 +308,11 @@ class MemoryKeys:
         if key is None:
             raise SubjectErased(subject, "record personal data")
         return key
+
+    def prepare_writing_keys(self, subjects: Collection[str]) -> None:
+        with self._lock:
+            for subject in subjects:
+                self.keys.setdefault(subject, AESGCM.generate_key(bit_length=256))
 
     def reading_key(self, subject: str) -> bytes | None:
         if subject not in self.keys:

@@ -13,7 +13,7 @@ from __future__ import annotations
 
 import threading
 import time
-from collections.abc import Mapping, Sequence
+from collections.abc import Collection, Mapping, Sequence
 from typing import Any
 from uuid import UUID
 
@@ -145,6 +145,16 @@ class KeyTable:
             raise SubjectErased(subject)
         return key
 
+    def prepare_writing_keys(self, subjects: Collection[str]) -> None:
+        """One statement makes the keys missing among ``subjects`` and returns them all;
+        a subject another writer made meanwhile is left to ``writing_key``."""
+        wanted = sorted(s for s in subjects if self._cached(s) is None)
+        if not wanted:
+            return
+        fresh = [AESGCM.generate_key(bit_length=256) for _ in wanted]
+        for subject, key in self._rows("writing_keys", {"subjects": wanted, "keys": fresh}):
+            self._remember(str(subject), _bytes(key))
+
     def reading_key(self, subject: str) -> bytes | None:
         with self._lock:
             hit = self._cache.get(subject)
@@ -195,15 +205,19 @@ class KeyTable:
             self._cache[subject] = (time.monotonic(), key)
 
     def _one(self, name: str, params: dict[str, Any]) -> Sequence[Any] | None:
-        """One row of a named query; a connection lost (a restart, a failover) is
+        rows = self._rows(name, params)
+        return rows[0] if rows else None
+
+    def _rows(self, name: str, params: dict[str, Any]) -> list[Sequence[Any]]:
+        """The rows of a named query; a connection lost (a restart, a failover) is
         retried on a fresh one, as the event store's own writes are."""
         for attempt in range(_ATTEMPTS):
             try:
                 with self.pool.connection() as conn:
-                    row: Sequence[Any] | None = conn.execute(
+                    rows: list[Sequence[Any]] = conn.execute(
                         statement("subjects", name), params
-                    ).fetchone()
-                    return row
+                    ).fetchall()
+                    return rows
             except psycopg.OperationalError:
                 if attempt + 1 == _ATTEMPTS:
                     raise

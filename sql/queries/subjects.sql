@@ -17,6 +17,21 @@ UNION ALL
 SELECT key, erased_at FROM subject_keys WHERE subject = %(subject)s
 LIMIT 1;
 
+-- name: writing_keys
+-- The keys of many subjects, those missing made from %(keys)s (one per subject, in
+-- the same order). A subject made by another writer after this statement's snapshot
+-- is in neither half: the caller fetches it alone.
+WITH wanted AS (
+    SELECT * FROM unnest(%(subjects)s::text[], %(keys)s::bytea[]) AS w(subject, key)
+), made AS (
+    INSERT INTO subject_keys (subject, key) SELECT subject, key FROM wanted
+    ON CONFLICT (subject) DO NOTHING
+    RETURNING subject, key
+)
+SELECT subject, key FROM made
+UNION ALL
+SELECT k.subject, k.key FROM subject_keys AS k JOIN wanted USING (subject);
+
 -- name: reading_key
 -- A subject's key and whether it was erased (no row: the subject has no key).
 SELECT key, erased_at FROM subject_keys WHERE subject = %(subject)s;

@@ -1,14 +1,16 @@
 """Rows of another system's export table (the seed's ``export_logs``) as the ledger's events.
 
 A row says only how an export stands now. :func:`plan_sync` turns it into the events
-that make the ledger's export stand the same way: a new export walks the legal path
-from requested to the row's status in one append; a known one records only what
-changed since (a later status, a new expiry). What the ledger cannot record without
+that make the ledger's export stand the same way: a new export is one ``Imported``
+event holding the row's request, status and outcome (the ledger did not see the
+moves that led there); a known one records only what changed since, each move as
+its own event (a later status, a new expiry). What the ledger cannot record without
 rewriting history (a request that changed, a status no legal move reaches, a file
 that changed) is refused with the reason, and nothing of the row is recorded.
 
 The source row's own ``id``, ``timestamp``, ``created_at`` and ``updated_at`` are
-kept in the ``Requested`` event (``imported``); the events' own timestamps are
+kept in the ``Imported`` event (``imported``; exports imported before that event
+existed have them in their ``Requested`` event); the events' own timestamps are
 when the ledger learned of them.
 """
 
@@ -63,16 +65,20 @@ def plan_sync(
     fmt, config = _check_row(row)
     target = _target(row)
     if export is None:
-        export = ExportLog(
+        export = ExportLog.imported_as(
+            target,
             export_id=row.export_id,
             user_id=row.user_id,
             format=fmt,
             config=config,
             conversation_count=row.conversation_count,
             actor=actor,
-            imported=_source_times(row),
+            imported=source_times(row),
+            file_size=row.file_size,
+            file_url=row.file_url,
+            expires_at=_utc(row.expires_at),
+            error_message=row.error_message,
         )
-        _move(export, target, row, actor)
         return "created", export
     _check_same_request(export, row, fmt, config)
     pending = len(export.pending_events)  # an earlier row of the same export may have left some
@@ -162,7 +168,8 @@ def _check_same_outcome(export: ExportLog, row: SourceRow) -> None:
         )
 
 
-def _source_times(row: SourceRow) -> dict[str, Any]:
+def source_times(row: SourceRow) -> dict[str, Any]:
+    """The source row's own id and times, kept as data in the export's first event."""
     times = {"timestamp": row.timestamp, "created_at": row.created_at, "updated_at": row.updated_at}
     kept: dict[str, Any] = {"id": row.id}
     for name, moment in times.items():

@@ -103,6 +103,48 @@ class ExportLog(Aggregate):
         self.holds: dict[str, dict[str, Any]] = {}
         """Open legal holds by hold id (matter, reason, who placed it)."""
 
+    class Imported(Aggregate.Created):
+        """An export first known from another system's table, as its row showed it
+        (domain/imports.py): the request, and the status and outcome the row had
+        reached. The ledger did not see those moves happen, so it records what it
+        learned in one event; every later change is recorded as a move of its own."""
+
+        export_id: str
+        user_id: str
+        format: str
+        config: dict[str, Any]
+        conversation_count: int
+        actor: str
+        imported: dict[str, Any]
+        status: str
+        file_size: int | None
+        file_url: str | None
+        expires_at: datetime | None
+        error_message: str | None
+
+        def apply(self, aggregate: Any) -> None:
+            aggregate.status = Status(self.status)
+            aggregate.file_size = self.file_size
+            aggregate.file_url = self.file_url
+            aggregate.expires_at = self.expires_at
+            aggregate.error_message = self.error_message
+
+    @classmethod
+    def imported_as(cls, target: Status, **fields: Any) -> ExportLog:
+        """A new export in ``target`` (any status a legal path reaches from queued),
+        made of the other fields of an :class:`Imported` event. What the status does
+        not hold is left empty: the file (``file_size``, ``file_url``, ``expires_at``)
+        unless completed or expired, ``error_message`` unless failed."""
+        if target == Status.DELETED or lifecycle_path(Status.QUEUED, target) is None:
+            raise IllegalTransition(fields["export_id"], Status.QUEUED, f"be imported as {target}")
+        if target not in (Status.COMPLETED, Status.EXPIRED):
+            fields.update(file_size=None, file_url=None, expires_at=None)
+        if target != Status.FAILED:
+            fields["error_message"] = None
+        export = cls._create(cls.Imported, status=str(target), **fields)
+        assert isinstance(export, ExportLog)
+        return export
+
     def collect_events(self) -> Any:
         """The pending events, each told whose key seals its personal fields (the
         application's mapper takes that off again: domain/privacy.py)."""

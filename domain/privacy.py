@@ -46,6 +46,7 @@ from domain.exceptions import InvalidExport, SubjectErased, SubjectKeyMissing
 
 PERSONAL_FIELDS: dict[str, tuple[str, ...]] = {
     "Requested": ("user_id", "config"),
+    "Imported": ("user_id", "config", "file_url", "error_message"),
     "Completed": ("file_url",),
     "Failed": ("error_message",),
     "Deleted": ("reason",),

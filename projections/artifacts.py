@@ -1,5 +1,7 @@
 """Exported files bound to the ledger: the ``Completed`` event records a file's
-SHA-256 and size, and each ``Downloaded`` event the checksum that was served.
+SHA-256 and size, and each ``Downloaded`` event the checksum that was served. An
+export imported with its file (an ``Imported`` event, status completed or expired)
+has its size recorded there, without a checksum.
 
 :func:`check_file` compares a file on disk with an export's completion
 (``export-ledger verify-file``); :class:`DownloadCheck`, fed every event in log
@@ -13,6 +15,7 @@ import hashlib
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 import orjson
 
@@ -48,9 +51,16 @@ class FileCheck:
 
 
 def completion(history: Sequence[HistoryEntry]) -> HistoryEntry | None:
-    """The export's latest ``Completed`` event, if it was ever completed."""
-    completed = [entry for entry in history if entry.type == "Completed"]
+    """The export's latest ``Completed`` event (or ``Imported`` with a file), if any."""
+    completed = [entry for entry in history if _completes(entry.type, entry.data)]
     return completed[-1] if completed else None
+
+
+def _completes(kind: str, data: dict[str, Any]) -> bool:
+    return kind == "Completed" or (kind == "Imported" and data.get("status") in _WITH_FILE)
+
+
+_WITH_FILE = ("completed", "expired")
 
 
 def file_digest(path: Path, on_bytes: Callable[[int], None] = lambda _: None) -> tuple[str, int]:
@@ -77,8 +87,9 @@ def check_file(export_id: str, completed: HistoryEntry, sha256: str, size: int) 
 
 
 COMPLETED = EXPORT_TOPIC_PREFIX + "Completed"
+IMPORTED = EXPORT_TOPIC_PREFIX + "Imported"
 DOWNLOADED = EXPORT_TOPIC_PREFIX + "Downloaded"
-TOPICS = frozenset({COMPLETED, DOWNLOADED})
+TOPICS = frozenset({COMPLETED, IMPORTED, DOWNLOADED})
 Add = Callable[[int, str, str], None]
 
 
@@ -93,6 +104,10 @@ class DownloadCheck:
         self._completed: dict[bytes, tuple[int, str | None]] = {}
 
     def see(self, position: int, aggregate: bytes, topic: str, state: bytes) -> None:
+        if topic == IMPORTED:
+            if _status(state) in _WITH_FILE:
+                self._completed[aggregate] = (position, None)  # imported: no checksum
+            return
         checksum = _checksum(state)
         if topic == COMPLETED:
             self._completed[aggregate] = (position, checksum)
@@ -115,6 +130,14 @@ class DownloadCheck:
         else:
             return
         self._add(position, "download", message)
+
+
+def _status(state: bytes) -> str | None:
+    try:
+        value = orjson.loads(state).get("status")
+    except (orjson.JSONDecodeError, AttributeError):
+        return None
+    return value if isinstance(value, str) else None
 
 
 def _checksum(state: bytes) -> str | None:

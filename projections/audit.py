@@ -50,8 +50,8 @@ COLUMNS = (
 )  # fmt: skip
 CLAIM_TOPIC = "domain.model:IdempotencyClaim.Claimed"
 EventType = Literal[
-    "Requested", "ProcessingStarted", "Completed", "Failed", "Retried", "Downloaded", "Expired",
-    "ExpiryChanged", "Deleted", "Claimed",
+    "Requested", "Imported", "ProcessingStarted", "Completed", "Failed", "Retried", "Downloaded",
+    "Expired", "ExpiryChanged", "Deleted", "Claimed",
 ]  # fmt: skip
 EVENT_TYPES: tuple[str, ...] = get_args(EventType)
 EXPORT_EVENTS = EVENT_TYPES[:-1]

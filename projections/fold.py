@@ -28,6 +28,8 @@ def apply(row: Row | None, change: Change) -> Row | None:
     """The row after ``change``; None when the export has left the table."""
     if change.type == "Requested":
         return _requested(change)
+    if change.type == "Imported":
+        return _imported(change)
     if change.type == "Deleted":
         return None
     if row is None:
@@ -108,6 +110,20 @@ def _requested(change: Change) -> Row:
         "updated_at": change.timestamp,
         "version": change.version,
         "position": change.position,
+    }
+
+
+def _imported(change: Change) -> Row:
+    """A row of another system's table, as it was imported: the request and the
+    status and outcome it had reached."""
+    data = change.data
+    return {
+        **_requested(change),
+        "status": data["status"],
+        "file_size": data["file_size"],
+        "file_url": data["file_url"],
+        "expires_at": instant(data["expires_at"]),
+        "error_message": data["error_message"],
     }
 
 

@@ -1,5 +1,5 @@
 -- The compliance export: stored events in log order, with the export each belongs
--- to (the export_id of its aggregate's first event: an ExportLog's Requested, an
+-- to (the export_id of its aggregate's first event: an ExportLog's Requested or Imported, an
 -- idempotency claim's Claimed). {events} is the stored-events table, filled in
 -- with psycopg.sql.Identifier. A filter given as NULL is off.
 

@@ -6,19 +6,21 @@ erased subject is left in the read tables."""
 from __future__ import annotations
 
 from datetime import UTC, datetime, timedelta
+from uuid import uuid4
 
 import psycopg
 import pytest
 
 from domain.application import ExportLedger
 from domain.exceptions import SubjectKeyMissing
+from domain.imports import SourceRow
 from domain.privacy import ERASED_TEXT
 from projections.follower import projector_connection
 from projections.rebuild import rebuild
 from projections.store import project_batch
 from projections.subject_keys import ReadModelSubjects, privacy_counts
 from projections.verify import verify
-from sql.names import ADMIN_ROLE, READER_ROLE
+from sql.names import ADMIN_ROLE, EVENTS_TABLE, READER_ROLE
 from tests.integration.readmodel_helpers import catch_up, live_rows, run_cli
 
 URL = "s3://exports/alice-smith-2026.csv"
@@ -131,3 +133,41 @@ def test_the_reader_cannot_read_keys_and_a_lost_key_names_its_subject(
         fresh.close()
     with projector_connection(database_url) as conn, pytest.raises(SubjectKeyMissing):
         project_batch(conn)
+
+
+def _imported_row(status: str) -> SourceRow:
+    now, done, failed = datetime.now(UTC), status == "completed", status == "failed"
+    return SourceRow(
+        id=status, export_id=str(uuid4()), user_id="alice", timestamp=now, format="csv",
+        config={"filters": {"name": "alice-filter"}}, conversation_count=3,
+        file_size=10 if done else None, status=status, file_url=URL if done else None,
+        expires_at=now + timedelta(days=1) if done else None,
+        error_message="alice: quota" if failed else None, created_at=now, updated_at=now,
+    )  # fmt: skip
+
+
+def test_an_imported_export_is_erased_like_any_other(
+    ledger: ExportLedger, database_url: str
+) -> None:
+    """An Imported event seals the row's user, config, file and error under its key."""
+    rows = [_imported_row("completed"), _imported_row("failed")]
+    assert [r.outcome for r in ledger.sync_rows(rows)] == ["created", "created"]
+    with psycopg.connect(database_url) as conn:
+        stored = conn.execute(
+            f"SELECT string_agg(convert_from(state, 'UTF8'), ' ') FROM {EVENTS_TABLE}"
+        ).fetchone()
+    assert stored is not None
+    for plain in ("alice-filter", "alice-smith", "alice: quota", '"alice"'):
+        assert plain not in stored[0], plain
+
+    catch_up(database_url)
+    erasure = ledger.erase_subject(
+        "alice", actor="dpo", reason=None, exports=ReadModelSubjects(database_url)
+    )
+    assert len(erasure.export_ids) == 2
+    catch_up(database_url)
+    dump = _dump(database_url)
+    for plain in ("alice-filter", "alice-smith", "alice: quota", '"alice"'):
+        assert plain not in dump, plain
+    assert not rebuild(database_url, swap=False, history=True).differences.drifted
+    assert verify(database_url).ok

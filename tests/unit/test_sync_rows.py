@@ -120,5 +120,5 @@ def test_rows_are_planned_again_when_another_command_got_there_first(
     assert known.calls == 2
     history = ledger.history(queued.export_id)
     assert [(e.type, e.actor) for e in history] == [
-        ("Requested", "import"), ("ProcessingStarted", "worker"), ("Completed", "import"),
+        ("Imported", "import"), ("ProcessingStarted", "worker"), ("Completed", "import"),
     ]  # fmt: skip

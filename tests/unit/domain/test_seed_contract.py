@@ -12,8 +12,8 @@ import pytest
 from domain.application import ExportLedger
 from domain.config import check_config, normalised
 from domain.exceptions import IllegalTransition, InvalidExport
-from domain.imports import SourceRow, plan_sync
-from domain.model import lifecycle_path
+from domain.imports import SourceRow, plan_sync, source_times
+from domain.model import ExportLog, lifecycle_path
 from domain.values import Status
 from tests.seed_contract import SEED_CONFIG as SEED
 
@@ -122,18 +122,58 @@ ROW = SourceRow(
 )  # fmt: skip
 
 
-def test_a_new_row_walks_the_path_and_keeps_its_times() -> None:
+def test_a_new_row_is_one_imported_event_that_keeps_its_times() -> None:
     outcome, export = plan_sync(None, ROW)
     assert outcome == "created"
-    assert [type(e).__name__ for e in export.pending_events] == [
-        "Requested", "ProcessingStarted", "Completed",
-    ]  # fmt: skip
+    assert [type(e).__name__ for e in export.pending_events] == ["Imported"]
+    assert (export.status, export.file_size, export.file_url) == (
+        Status.COMPLETED, 2048, ROW.file_url,
+    )  # fmt: skip
+    assert export.expires_at == WHEN and export.last_actor == "import"
     assert export.imported == {
         "id": "1",
         "timestamp": ROW.timestamp.isoformat(),
         "created_at": ROW.timestamp.isoformat(),
         "updated_at": WHEN.isoformat(),
     }
+
+
+@pytest.mark.parametrize("status", ["queued", "processing", "failed", "expired"])
+def test_an_imported_export_holds_what_its_status_holds(status: str) -> None:
+    row = replace(ROW, status=status, error_message="worker timed out")
+    _, export = plan_sync(None, row)
+    assert export.status == Status(status)
+    with_file = status == "expired"
+    assert (export.file_url is not None, export.expires_at is not None) == (with_file, with_file)
+    assert export.error_message == ("worker timed out" if status == "failed" else None)
+
+
+def test_an_imported_export_takes_the_next_move_as_a_command(ledger: ExportLedger) -> None:
+    processing = replace(ROW, status="processing", file_size=None, file_url=None, expires_at=None)
+    ledger.sync_rows([processing])
+    state = ledger.fail(ROW.export_id, error_message="disk full")
+    assert state.status == Status.FAILED
+    assert [e.type for e in ledger.history(ROW.export_id)] == ["Imported", "Failed"]
+
+
+def test_an_export_imported_as_a_walk_by_an_earlier_version_syncs_as_before(
+    ledger: ExportLedger,
+) -> None:
+    """Earlier imports recorded Requested (with ``imported``) and a move per step."""
+    walked = ExportLog(
+        export_id=ROW.export_id, user_id=ROW.user_id, format="jsonl", config=SEED,
+        conversation_count=42, actor="import", imported=source_times(ROW),
+    )  # fmt: skip
+    walked.advance_to(
+        Status.COMPLETED, "import", file_size=2048, file_url=ROW.file_url, expires_at=WHEN
+    )
+    ledger.save(walked)
+    assert [r.outcome for r in ledger.sync_rows([ROW])] == ["unchanged"]
+    expired = replace(ROW, status="expired")
+    assert [r.outcome for r in ledger.sync_rows([expired])] == ["changed"]
+    assert [e.type for e in ledger.history(ROW.export_id)] == [
+        "Requested", "ProcessingStarted", "Completed", "Expired",
+    ]  # fmt: skip
 
 
 def test_a_known_row_records_only_what_changed(ledger: ExportLedger) -> None:

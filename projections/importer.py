@@ -11,7 +11,6 @@ from __future__ import annotations
 import time
 from collections import Counter
 from collections.abc import Callable, Iterable, Sequence
-from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass, field
 from types import TracebackType
 from uuid import UUID
@@ -79,7 +78,7 @@ def import_table(
     source: SourceTable,
     known: EventTableExports,
     *,
-    batch_size: int = 5000,
+    batch_size: int = 2000,
     dry_run: bool = False,
     on_rows: Callable[[int], None] = lambda _: None,
     on_refused: Callable[[SourceRow, str], None] = lambda _row, _reason: None,
@@ -87,15 +86,16 @@ def import_table(
     """Sync every row of ``source`` into ``ledger``; each refused row is passed to
     ``on_refused`` with the reason, each batch's size to ``on_rows``.
 
-    A batch is planned while the one before is appended (by one thread, in order),
-    so the database writes while Python plans. A batch planned before the one
-    before it committed may name one of its exports; its append then fails as a
-    whole and it is synced again, on what was recorded.
+    Batches are planned and appended in turn. Planning the next batch in this
+    process while a thread appended the last one was slower: both are Python, and
+    the database's share of an append is small. Several processes
+    (projections/parallel_import.py) are what overlaps the work.
     """
     report = ImportReport(source.name, dry_run)
     started = time.perf_counter()
-
-    def tally(rows: Sequence[SourceRow], results: Sequence[Synced]) -> None:
+    for rows in source.batches(batch_size):
+        plan = ledger.plan_rows(rows, known=known)
+        results = plan.results if dry_run else _append(ledger, rows, plan, known)
         for row, result in zip(rows, results, strict=True):
             if result.refused is not None:
                 report.counts["refused"] += 1
@@ -103,20 +103,6 @@ def import_table(
             else:
                 report.counts[str(result.outcome)] += 1
         on_rows(len(rows))
-
-    with ThreadPoolExecutor(1, thread_name_prefix="import-append") as appender:
-        appending: tuple[Sequence[SourceRow], Future[list[Synced]]] | None = None
-        for rows in source.batches(batch_size):
-            plan = ledger.plan_rows(rows, known=known)
-            if appending is not None:
-                tally(appending[0], appending[1].result())
-                appending = None
-            if dry_run:
-                tally(rows, plan.results)
-            else:
-                appending = (rows, appender.submit(_append, ledger, rows, plan, known))
-        if appending is not None:
-            tally(appending[0], appending[1].result())
     report.seconds = time.perf_counter() - started
     return report
 
@@ -124,6 +110,8 @@ def import_table(
 def _append(
     ledger: ExportLedger, rows: Sequence[SourceRow], plan: SyncPlan, known: EventTableExports
 ) -> list[Synced]:
+    """The plan appended; when another writer changed one of its exports since it was
+    read, the rows synced again on what that writer recorded."""
     try:
         ledger.append_plan(plan)
     except ConcurrentModification:

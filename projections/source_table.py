@@ -5,6 +5,11 @@ The table is named by the user, so it is only ever an identifier (``table`` or
 server-side cursor in one read-only REPEATABLE READ transaction: the count the
 progress bar shows and the rows read come from the same snapshot, and rows the
 old service writes meanwhile wait for the next run.
+
+Several readers can share that snapshot (:meth:`SourceTable.export_snapshot`, then
+``SourceTable(..., snapshot=..., part=(k, n))``), each reading the rows of its own
+part: the rows whose export_id hashes to ``k`` modulo ``n``. Together they read
+every row once, and all the rows of one export are read by the same reader.
 """
 
 from __future__ import annotations
@@ -40,16 +45,23 @@ def one_line(error: BaseException) -> str:
 class SourceTable:
     """A context manager: the source table opened, checked, and read in batches."""
 
-    def __init__(self, url: str, table: str) -> None:
+    def __init__(
+        self, url: str, table: str, *, snapshot: str | None = None, part: tuple[int, int] = (0, 1)
+    ) -> None:
         self.name = table
         self.table = table_identifier(table)
         self.url = url
+        self.snapshot = snapshot
+        self.part = part
         self._conn: psycopg.Connection[Any] | None = None
 
     def __enter__(self) -> SourceTable:
         self._conn = _connect(self.url)
         try:
             with self._reading():
+                if self.snapshot is not None:  # the transaction's first statement
+                    share = sql.Literal(self.snapshot)
+                    self._conn.execute(statement("imports", "share_snapshot", snapshot=share))
                 self._check_columns(self._conn)
         except BaseException:
             self._conn.close()
@@ -75,11 +87,25 @@ class SourceTable:
             row = self.conn.execute(_statement("count_rows", self.table)).fetchone()
         return int(row[0]) if row else 0
 
+    def export_snapshot(self) -> str | None:
+        """The id of this reader's snapshot, for other readers to share while it is
+        open; None when the server will not export it (the transaction reads on)."""
+        try:
+            with self.conn.transaction():  # a savepoint: a refusal leaves the snapshot usable
+                row = self.conn.execute(statement("imports", "export_snapshot")).fetchone()
+        except psycopg.Error:
+            return None
+        return str(row[0]) if row else None
+
     def batches(self, size: int) -> Iterator[list[SourceRow]]:
-        """Every row, ``size`` at a time, through a server-side cursor."""
+        """Every row of this reader's part, ``size`` at a time, through a server-side cursor."""
+        index, parts = self.part
+        query, params = _statement("source_rows", self.table), {}
+        if parts > 1:
+            query, params = _statement("source_part_rows", self.table), {"k": index, "n": parts}
         with self._reading(), self.conn.cursor(name="export_ledger_import") as cursor:
             cursor.itersize = size
-            cursor.execute(_statement("source_rows", self.table))
+            cursor.execute(query, params)
             while rows := cursor.fetchmany(size):
                 yield [SourceRow(*row) for row in rows]
 

@@ -3,8 +3,10 @@
 from __future__ import annotations
 
 import json
+import os
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
+from functools import partial
 from pathlib import Path
 from typing import Annotated
 
@@ -12,13 +14,17 @@ import typer
 
 from api.cli.output import err, errors, fail, opened, out
 from api.cli.progress import progress_bar
+from api.wiring.database import ledger_env
+from domain.application import ExportLedger
 from domain.imports import SourceRow
 from projections.importer import OUTCOMES, EventTableExports, ImportReport, import_table
+from projections.parallel_import import import_in_parallel
 from projections.source_table import SourceTable, table_identifier
 
 commands = typer.Typer()
 
 Refuse = Callable[[SourceRow, str], None]
+MAX_JOBS = 16
 
 
 @commands.command("import")
@@ -41,16 +47,24 @@ def import_command(
     ] = None,
     batch_size: Annotated[
         int, typer.Option(min=1, max=50_000, help="Rows per append (one transaction).")
-    ] = 5000,
+    ] = 2000,
+    jobs: Annotated[
+        int | None,
+        typer.Option(
+            min=1, max=MAX_JOBS, help="Processes that import (default: one per CPU, at most 4)."
+        ),
+    ] = None,
 ) -> None:
     """Record every row of the seed's export_logs table as the ledger's events.
 
-    A new export gets its whole lifecycle up to the row's status in one append;
-    a known one only what changed since (a later status, a new expiry), so a
-    re-run records nothing for rows that did not change. A row the ledger cannot
-    record (a request that changed, a status no legal move reaches) is skipped
-    and listed with its reason, on stderr or in --report FILE; the import still
-    exits 0 and says how many it refused. Exit 2 when the source cannot be read.
+    A new export is one Imported event, as its row shows it; a known one records
+    only what changed since (a later status, a new expiry), so a re-run records
+    nothing for rows that did not change. A row the ledger cannot record (a
+    request that changed, a status no legal move reaches) is skipped and listed
+    with its reason, on stderr or in --report FILE; the import still exits 0 and
+    says how many it refused. Exit 2 when the source cannot be read. --jobs
+    processes share one snapshot of the source, each importing the rows of its
+    part (by export_id).
     """
     with errors():
         table_identifier(table)
@@ -62,17 +76,33 @@ def import_command(
         EventTableExports(rt.url) as known,
     ):
         label = f"{'checking' if dry_run else 'importing'} {table}"
+        processes = jobs or default_jobs()
+        snapshot = rows.export_snapshot() if processes > 1 else None
+        if processes > 1 and snapshot is None:
+            err.print("the source cannot share its snapshot: importing in one process")
         with progress_bar(label, rows.count()) as advance:
-            result = import_table(
-                rt.ledger,
-                rows,
-                known,
-                batch_size=batch_size,
-                dry_run=dry_run,
-                on_rows=advance,
-                on_refused=refuse,
-            )
+            if snapshot is None:
+                result = import_table(
+                    rt.ledger, rows, known,
+                    batch_size=batch_size, dry_run=dry_run, on_rows=advance, on_refused=refuse,
+                )  # fmt: skip
+            else:
+                opener = partial(_process_ledger, rt.url, rt.settings.lock_timeout_seconds)
+                result = import_in_parallel(
+                    rows, snapshot, rt.url, opener, jobs=processes,
+                    batch_size=batch_size, dry_run=dry_run, on_rows=advance, on_refused=refuse,
+                )  # fmt: skip
     _print_report(result, report)
+
+
+def default_jobs() -> int:
+    """One import process per CPU, at most 4 (the database needs CPU too)."""
+    return max(1, min(4, os.cpu_count() or 1))
+
+
+def _process_ledger(url: str, lock_timeout_seconds: int) -> ExportLedger:
+    """The ledger of one import process (projections/parallel_import.py)."""
+    return ExportLedger(env=ledger_env(url, pool_size=1, lock_timeout_seconds=lock_timeout_seconds))
 
 
 @contextmanager

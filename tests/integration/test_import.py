@@ -14,6 +14,7 @@ import psycopg
 import pytest
 
 from api.wiring.signing import Ed25519Signer
+from projections.source_table import SourceTable
 from projections.verify import verify
 from tests.integration.import_helpers import (
     SHOWN,
@@ -44,10 +45,11 @@ def source_url(admin_url: str) -> Iterator[str]:
     yield from seed_source(admin_url)
 
 
+@pytest.mark.parametrize("jobs", ["1", "3"])
 def test_the_read_table_shows_the_source_rows_and_verify_passes(
-    database_url: str, source_url: str, tmp_path: Path, signer: Ed25519Signer
+    database_url: str, source_url: str, tmp_path: Path, signer: Ed25519Signer, jobs: str
 ) -> None:
-    result = run_import(database_url, source_url, tmp_path, "--batch-size", "64")
+    result = run_import(database_url, source_url, tmp_path, "--batch-size", "64", "--jobs", jobs)
     assert result.exit_code == 0, result.output
     assert "300 rows of export_logs" in result.stdout
     assert "300 created, 0 changed, 0 unchanged, 0 refused" in result.stdout
@@ -67,10 +69,11 @@ def test_a_rerun_records_nothing_new(database_url: str, source_url: str, tmp_pat
     assert head(database_url) == before
 
 
+@pytest.mark.parametrize("jobs", ["1", "3"])
 def test_changes_in_the_source_record_exactly_those_events(
-    database_url: str, source_url: str, tmp_path: Path
+    database_url: str, source_url: str, tmp_path: Path, jobs: str
 ) -> None:
-    assert run_import(database_url, source_url, tmp_path).exit_code == 0
+    assert run_import(database_url, source_url, tmp_path, "--jobs", jobs).exit_code == 0
     catch_up(database_url)
     before = head(database_url)
     finished, extended = one_of(source_url, "processing"), one_of(source_url, "completed")
@@ -85,11 +88,11 @@ def test_changes_in_the_source_record_exactly_those_events(
     change_source(
         source_url, "UPDATE export_logs SET expires_at = %s WHERE export_id = %s", later, extended
     )
-    result = run_import(database_url, source_url, tmp_path)
+    result = run_import(database_url, source_url, tmp_path, "--jobs", jobs)
     assert result.exit_code == 0, result.output
     assert "0 created, 2 changed, 298 unchanged, 0 refused" in result.stdout
     catch_up(database_url)
-    assert event_types(database_url, before) == [
+    assert sorted(event_types(database_url, before)) == [  # processes append in any order
         ("Completed", finished),
         ("ExpiryChanged", extended),
     ]
@@ -184,4 +187,15 @@ def test_kill_9_mid_import_leaves_whole_exports_and_a_rerun_finishes(
     result = run_import(database_url, source_url, tmp_path)
     assert result.exit_code == 0, result.output
     assert f"{len(live):,} unchanged" in result.stdout
+    assert_read_table_shows(database_url, source_url)
+
+
+def test_a_source_that_cannot_share_its_snapshot_is_imported_in_one_process(
+    database_url: str, source_url: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr(SourceTable, "export_snapshot", lambda _self: None)
+    result = run_import(database_url, source_url, tmp_path, "--jobs", "2")
+    assert result.exit_code == 0, result.output
+    assert "cannot share its snapshot: importing in one process" in result.stderr
+    assert "300 created, 0 changed, 0 unchanged, 0 refused" in result.stdout
     assert_read_table_shows(database_url, source_url)

@@ -74,7 +74,7 @@ def is_export_id(text: str) -> bool:
     return bool(_EXPORT_ID.match(text) or _UUID.match(text))
 
 
-@lru_cache(maxsize=1 << 16)  # an import asks for each id twice, once to read and once to write
+@lru_cache(maxsize=1 << 12)  # an import asks for each id of a batch twice: to read, to write
 def aggregate_id(export_id: str) -> UUID:
     return uuid5(_EXPORT_NAMESPACE, _encodable(export_id, "an export id"))
 

@@ -23,7 +23,7 @@ from typing import Any, Literal
 from domain.exceptions import IllegalTransition, InvalidExport
 from domain.ids import is_export_id
 from domain.model import ExportLog
-from domain.rules import check_no_nul, check_request
+from domain.rules import check_request
 from domain.values import Status
 
 IMPORT_ACTOR = "import"
@@ -98,7 +98,10 @@ def _check_row(row: SourceRow) -> tuple[str, dict[str, Any]]:
         raise InvalidExport(f"timestamp {row.timestamp!r} is not a time")
     if row.timestamp.tzinfo is None:
         raise InvalidExport("timestamp must carry a timezone")
-    check_no_nul({name: getattr(row, name) for name in _TEXT_FIELDS})
+    for name in _TEXT_FIELDS:
+        value = getattr(row, name)
+        if type(value) is str and "\x00" in value:
+            raise InvalidExport(f"{name} must not contain NUL characters")
     return check_request(row.user_id, row.format, row.config, row.conversation_count)
 
 

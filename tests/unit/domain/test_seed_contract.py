@@ -211,3 +211,11 @@ def test_the_same_export_twice_in_one_call(ledger: ExportLedger) -> None:
     results = ledger.sync_rows([queued, ROW])
     assert [r.outcome for r in results] == ["created", "changed"]
     assert ledger.get(ROW.export_id).status == Status.COMPLETED
+
+
+@pytest.mark.parametrize(
+    "change", [{"file_url": "https://x/\x00"}, {"config": {**SEED, "note": "a\x00b"}}]
+)
+def test_a_row_with_a_nul_character_is_refused(change: dict[str, Any]) -> None:
+    with pytest.raises(InvalidExport, match="must not contain NUL"):
+        plan_sync(None, replace(ROW, **change))

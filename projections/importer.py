@@ -63,6 +63,7 @@ class ImportReport:
     dry_run: bool
     counts: Counter[str] = field(default_factory=Counter)
     seconds: float = 0.0
+    processes: int = 1
 
     @property
     def rows(self) -> int:
@@ -78,7 +79,7 @@ def import_table(
     source: SourceTable,
     known: EventTableExports,
     *,
-    batch_size: int = 2000,
+    batch_size: int = 1000,
     dry_run: bool = False,
     on_rows: Callable[[int], None] = lambda _: None,
     on_refused: Callable[[SourceRow, str], None] = lambda _row, _reason: None,

@@ -67,7 +67,7 @@ def import_in_parallel(
     open_ledger: LedgerOpener,
     *,
     jobs: int,
-    batch_size: int = 2000,
+    batch_size: int = 1000,
     dry_run: bool = False,
     on_rows: Callable[[int], None] = lambda _: None,
     on_refused: Callable[[SourceRow, str], None] = lambda _row, _reason: None,
@@ -88,7 +88,7 @@ def import_in_parallel(
     ]
     for worker in workers:
         worker.start()
-    report = ImportReport(source.name, dry_run)
+    report = ImportReport(source.name, dry_run, processes=jobs)
     try:
         _collect(workers, messages, report, on_rows, on_refused)
     finally:

@@ -89,11 +89,13 @@ class SourceTable:
 
     def export_snapshot(self) -> str | None:
         """The id of this reader's snapshot, for other readers to share while it is
-        open; None when the server will not export it (the transaction reads on)."""
+        open; None when the server will not export it. Then this reader reads on in
+        a new snapshot (the refusal ended its transaction; a savepoint cannot help:
+        no snapshot is exported from a subtransaction)."""
         try:
-            with self.conn.transaction():  # a savepoint: a refusal leaves the snapshot usable
-                row = self.conn.execute(statement("imports", "export_snapshot")).fetchone()
+            row = self.conn.execute(statement("imports", "export_snapshot")).fetchone()
         except psycopg.Error:
+            self.conn.rollback()
             return None
         return str(row[0]) if row else None
 

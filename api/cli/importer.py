@@ -47,7 +47,7 @@ def import_command(
     ] = None,
     batch_size: Annotated[
         int, typer.Option(min=1, max=50_000, help="Rows per append (one transaction).")
-    ] = 2000,
+    ] = 1000,
     jobs: Annotated[
         int | None,
         typer.Option(
@@ -143,9 +143,10 @@ def _print_report(result: ImportReport, report: Path | None) -> None:
             soft_wrap=True,
         )
     else:
+        processes = f", {result.processes} processes" if result.processes > 1 else ""
         out.print(
             f"{result.rows:,} rows of {result.table} in {result.seconds:.1f} s "
-            f"({result.rows_per_second:,.0f} rows/s): {counts}",
+            f"({result.rows_per_second:,.0f} rows/s{processes}): {counts}",
             highlight=False,
             soft_wrap=True,
         )

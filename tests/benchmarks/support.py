@@ -106,6 +106,9 @@ class CliRun:
     seconds: float
     peak_rss_mb: float
     stdout: str
+    tree_rss_mb: float = 0.0
+    """The largest sum of the RSS of the command and its child processes (an
+    import's), sampled with ``peak_rss_mb``."""
 
 
 def cli_command() -> list[str]:
@@ -126,9 +129,9 @@ def run_cli(args: Sequence[str], url: str) -> CliRun:
     with tempfile.TemporaryFile() as out, tempfile.TemporaryFile() as err:
         started = time.perf_counter()
         proc = subprocess.Popen([*cli_command(), *args], stdout=out, stderr=err, env=cli_env(url))
-        peak = 0.0
+        peak = tree = 0.0
         while True:
-            peak = max(peak, peak_rss_mb(proc.pid))
+            peak, tree = max(peak, peak_rss_mb(proc.pid)), max(tree, tree_rss_mb(proc.pid))
             if proc.poll() is not None:
                 break
             time.sleep(0.02)
@@ -138,7 +141,7 @@ def run_cli(args: Sequence[str], url: str) -> CliRun:
         stdout, stderr = out.read().decode(), err.read().decode()
     if proc.returncode != 0:
         raise RuntimeError(f"export-ledger {' '.join(args)} exited {proc.returncode}: {stderr}")
-    return CliRun(seconds, peak, stdout)
+    return CliRun(seconds, peak, stdout, max(tree, peak))
 
 
 def peak_rss_mb(pid: int) -> float:
@@ -158,6 +161,22 @@ def peak_rss_mb(pid: int) -> float:
         return float(psutil.Process(pid).memory_info().rss) / 2**20
     except psutil.Error:
         return 0.0
+
+
+def tree_rss_mb(pid: int) -> float:
+    """The RSS of a process and all its descendants now, together (0 when gone)."""
+    try:
+        root = psutil.Process(pid)
+        processes = [root, *root.children(recursive=True)]
+    except psutil.Error:
+        return 0.0
+    total = 0
+    for process in processes:
+        try:
+            total += process.memory_info().rss
+        except psutil.Error:
+            continue
+    return total / 2**20
 
 
 def start_cli(args: Sequence[str], url: str) -> subprocess.Popen[bytes]:

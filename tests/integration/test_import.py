@@ -9,13 +9,16 @@ import random
 from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
+from typing import Any
 
 import psycopg
 import pytest
+from psycopg import sql
 
 from api.wiring.signing import Ed25519Signer
-from projections.source_table import SourceTable
+from projections import source_table
 from projections.verify import verify
+from sql import statement
 from tests.integration.import_helpers import (
     SHOWN,
     assert_read_table_shows,
@@ -54,6 +57,7 @@ def test_the_read_table_shows_the_source_rows_and_verify_passes(
     assert "300 rows of export_logs" in result.stdout
     assert "300 created, 0 changed, 0 unchanged, 0 refused" in result.stdout
     assert "importing export_logs: 300 done in" in result.stderr  # the progress, without a tty
+    assert ("3 processes" in result.stdout) == (jobs == "3")
     assert head(database_url) == 300  # one Imported event per row
     assert_read_table_shows(database_url, source_url)
     seal_all(database_url, signer, batch=500)
@@ -193,7 +197,12 @@ def test_kill_9_mid_import_leaves_whole_exports_and_a_rerun_finishes(
 def test_a_source_that_cannot_share_its_snapshot_is_imported_in_one_process(
     database_url: str, source_url: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    monkeypatch.setattr(SourceTable, "export_snapshot", lambda _self: None)
+    def refusing(module: str, name: str, **identifiers: Any) -> Any:
+        if name == "export_snapshot":  # as a server that exports no snapshot refuses
+            return sql.SQL("SELECT pg_export_snapshot() FROM no_such_table")
+        return statement(module, name, **identifiers)
+
+    monkeypatch.setattr(source_table, "statement", refusing)
     result = run_import(database_url, source_url, tmp_path, "--jobs", "2")
     assert result.exit_code == 0, result.output
     assert "cannot share its snapshot: importing in one process" in result.stderr

@@ -120,6 +120,10 @@ class SubjectKeys(KeySource, Protocol):
         ``writing_key`` calls of a bulk write that follow find them at hand."""
         ...
 
+    def prepare_reading_keys(self, subjects: Collection[str]) -> None:
+        """Fetch the keys many subjects have (making none), for a bulk read."""
+        ...
+
     def erase(self, subject: str, exports: list[UUID]) -> bool:
         """Destroy the key and list the subject's exports as erased; False when it was
         erased already (the exports are added all the same)."""
@@ -277,6 +281,10 @@ class PrivacyMapper(Mapper[UUID]):
         self.keys.prepare_writing_keys({self.keys.pseudonym(u) for u in user_ids if u})
         return [self.to_stored_event(e) for e in events]
 
+    def prepare_reading(self, user_ids: Iterable[str]) -> None:
+        """Fetch at once the keys of the users a bulk read will open events of."""
+        self.keys.prepare_reading_keys({self.keys.pseudonym(u) for u in user_ids})
+
     def to_domain_event(self, stored_event: StoredEvent) -> Any:
         domain_event = super().to_domain_event(stored_event)
         if stored_event.topic.startswith(_EXPORT_TOPIC):
@@ -314,6 +322,9 @@ class MemoryKeys:
         with self._lock:
             for subject in subjects:
                 self.keys.setdefault(subject, AESGCM.generate_key(bit_length=256))
+
+    def prepare_reading_keys(self, subjects: Collection[str]) -> None:
+        return None
 
     def reading_key(self, subject: str) -> bytes | None:
         if subject not in self.keys:

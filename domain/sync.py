@@ -21,6 +21,7 @@ from domain.exceptions import IllegalTransition, InvalidExport
 from domain.ids import aggregate_id
 from domain.imports import Outcome, SourceRow, plan_sync
 from domain.model import ExportLog
+from domain.privacy import PrivacyMapper
 
 StoredRow = tuple[UUID, int, str, bytes]
 """A stored event as the events table holds it: originator id, version, topic, state."""
@@ -86,6 +87,8 @@ def read_exports(
     for originator_id, version, topic, state in known.stored_events(ids):
         stored = StoredEvent(originator_id, version, topic, state)
         by_export.setdefault(originator_id, []).append(stored)
+    if by_export and isinstance(mapper, PrivacyMapper):
+        mapper.prepare_reading(r.user_id for r in rows if isinstance(r.user_id, str))
     found: dict[str, ExportLog] = {}
     for stored_events in by_export.values():
         export = project_aggregate(None, map(mapper.to_domain_event, stored_events))

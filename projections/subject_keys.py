@@ -155,6 +155,14 @@ class KeyTable:
         for subject, key in self._rows("writing_keys", {"subjects": wanted, "keys": fresh}):
             self._remember(str(subject), _bytes(key))
 
+    def prepare_reading_keys(self, subjects: Collection[str]) -> None:
+        """One statement fetches the keys ``subjects`` have (a subject without one
+        is left to ``reading_key``, which says so)."""
+        wanted = sorted(s for s in subjects if self._cached(s) is None)
+        if wanted:
+            for subject, key in self._rows("reading_keys", {"subjects": wanted}):
+                self._remember(str(subject), _bytes(key))
+
     def reading_key(self, subject: str) -> bytes | None:
         with self._lock:
             hit = self._cache.get(subject)

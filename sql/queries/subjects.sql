@@ -32,6 +32,10 @@ SELECT subject, key FROM made
 UNION ALL
 SELECT k.subject, k.key FROM subject_keys AS k JOIN wanted USING (subject);
 
+-- name: reading_keys
+-- The keys of many subjects (NULL once erased); a subject with none is left out.
+SELECT subject, key FROM subject_keys WHERE subject = ANY(%(subjects)s::text[]);
+
 -- name: reading_key
 -- A subject's key and whether it was erased (no row: the subject has no key).
 SELECT key, erased_at FROM subject_keys WHERE subject = %(subject)s;

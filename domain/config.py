@@ -16,6 +16,7 @@ from datetime import datetime
 from functools import cache, lru_cache
 from typing import Annotated, Any, Literal
 
+import orjson
 from pydantic import AliasChoices, BaseModel, ConfigDict, Field, Strict, ValidationError
 
 from domain.exceptions import InvalidExport
@@ -158,6 +159,10 @@ def _check_text(text: str, fmt: str | None) -> None:
         raise InvalidExport(f"config nests deeper than {MAX_CONFIG_DEPTH} levels")
     if "\\u0000" in text and has_nul(config):  # JSON always escapes NUL
         raise InvalidExport("config must not contain NUL characters")
+    try:
+        orjson.dumps(config)  # how it is sealed (domain/privacy.py)
+    except orjson.JSONEncodeError:
+        raise InvalidExport("config: integers must fit in 64 bits") from None
     _check_one_spelling(config, ExportConfig, "config")
     filters = config.get("filters")
     if isinstance(filters, Mapping):

@@ -128,6 +128,7 @@ def test_bad_configs_are_422_naming_the_field(api: Api) -> None:
         ({"include_metadata": True, "includeMetadata": True}, ["not both"]),
         ({"scope": "some"}, ["scope"]),
         ({"deep": [[[[[[[[[1]]]]]]]]]}, ["deeper"]),
+        ({"big": 2**70}, ["64 bits"]),
     ]
     for config, words in cases:
         response = api.client.post("/api/exports", json=seed_create(config=config), headers=USER_A)

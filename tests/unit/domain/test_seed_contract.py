@@ -44,6 +44,7 @@ def test_both_spellings_mean_the_same() -> None:
         ({"conversationIds": "c1"}, ("conversationIds",)),
         ({"x": "y" * 70_000}, ("larger",)),
         ({"x": {"y": {"z": [[[[[[1]]]]]]}}}, ("deeper",)),
+        ({"x": [2**64]}, ("64 bits",)),
     ],
 )
 def test_bad_configs_name_what_is_wrong(config: dict[str, Any], words: tuple[str, ...]) -> None:

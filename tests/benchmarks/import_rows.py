@@ -13,7 +13,7 @@ unchanged.
 
 The import runs in its default number of processes (one per CPU, at most 4), each
 importing its part of the source in a shared snapshot
-(projections/parallel_import.py). Peak RSS is the largest sum, sampled every 20 ms,
+(projections/parallel_import.py). Peak RSS is the largest sum, sampled every 0.2 s,
 of the RSS of the command and its import processes.
 
 For comparison, the naive path on the first 2,000 (full: 10,000) rows of the same

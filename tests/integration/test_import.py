@@ -175,12 +175,12 @@ def test_kill_9_mid_import_leaves_whole_exports_and_a_rerun_finishes(
         rng, now = random.Random(8), datetime.now(UTC)
         copy_rows(conn, "export_logs", (seed_row(rng, now) for _ in range(2700)))
     proc = start_cli(
-        database_url, "import", "--from", source_url, "--batch-size", "7",
+        database_url, "import", "--from", source_url, "--batch-size", "7", "--jobs", "2",
         app_name="el-test-import", log=tmp_path / "import.log",
     )  # fmt: skip
     wait_until(lambda: head(database_url) > 0, timeout=60)
     assert kill_hard(proc), "the import finished before it could be killed"
-    wait_backends_gone(database_url, "el-test-import")
+    wait_backends_gone(database_url, "el-test-import")  # its processes stop too
 
     catch_up(database_url)
     live, source = rows_by_export_id(database_url), source_rows(source_url)

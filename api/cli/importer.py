@@ -73,7 +73,6 @@ def import_command(
         SourceTable(source, table) as rows,
         _refusals(report) as refuse,
         opened() as rt,
-        EventTableExports(rt.url) as known,
     ):
         label = f"{'checking' if dry_run else 'importing'} {table}"
         processes = jobs or default_jobs()
@@ -82,10 +81,12 @@ def import_command(
             err.print("the source cannot share its snapshot: importing in one process")
         with progress_bar(label, rows.count()) as advance:
             if snapshot is None:
-                result = import_table(
-                    rt.ledger, rows, known,
-                    batch_size=batch_size, dry_run=dry_run, on_rows=advance, on_refused=refuse,
-                )  # fmt: skip
+                with EventTableExports(rt.url) as known:
+                    result = import_table(
+                        rt.ledger, rows, known,
+                        batch_size=batch_size, dry_run=dry_run, on_rows=advance,
+                        on_refused=refuse,
+                    )  # fmt: skip
             else:
                 opener = partial(_process_ledger, rt.url, rt.settings.lock_timeout_seconds)
                 result = import_in_parallel(

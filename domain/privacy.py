@@ -20,7 +20,7 @@ stay in the sealed log.
 
 This module is the one place that seals and opens: the application's mapper
 (:class:`PrivacyMapper`, every write and every load of an aggregate, the import's
-bulk writes included) and the projection's decoder (``projections/changes.py``: the
+bulk writes included) and the projection's decoder (``projections/readmodel/changes.py``: the
 follower, the rebuild, verify, the audit export) both call :func:`seal_state` and
 :func:`open_state`.
 """
@@ -42,6 +42,7 @@ from cryptography.hazmat.primitives.ciphers.aead import AESGCM
 from eventsourcing.persistence import Mapper, StoredEvent
 from eventsourcing.utils import get_topic
 
+from domain import topics
 from domain.exceptions import InvalidExport, SubjectErased, SubjectKeyMissing
 
 PERSONAL_FIELDS: dict[str, tuple[str, ...]] = {
@@ -67,7 +68,6 @@ SUBJECT_KEYS_TOPIC = "SUBJECT_KEYS_TOPIC"
 """The application setting naming the key store's class (its ``from_env`` makes it from
 the application's settings), as the library's own settings name its classes."""
 _NONCE = 12
-_EXPORT_TOPIC = "domain.model:ExportLog."  # the events that carry personal fields
 
 
 def erased_value(field: str, subject: str) -> Any:
@@ -287,9 +287,9 @@ class PrivacyMapper(Mapper[UUID]):
 
     def to_domain_event(self, stored_event: StoredEvent) -> Any:
         domain_event = super().to_domain_event(stored_event)
-        if stored_event.topic.startswith(_EXPORT_TOPIC):
+        if stored_event.topic.startswith(topics.EXPORT_EVENT_PREFIX):
             state = vars(domain_event)
-            event_type = stored_event.topic[len(_EXPORT_TOPIC) :]
+            event_type = stored_event.topic[len(topics.EXPORT_EVENT_PREFIX) :]
             originator_id = stored_event.originator_id
             assert isinstance(originator_id, UUID)
             open_state(event_type, originator_id, state, self.keys)

@@ -24,7 +24,7 @@ from psycopg_pool import ConnectionPool
 
 from domain.exceptions import NotMigrated, SubjectErased, SubjectKeyMissing
 from domain.privacy import pseudonym
-from projections.logins import connect_login, login_conninfo
+from projections.db.logins import connect_login, login_conninfo
 from sql import statement
 from sql.names import ADMIN_ROLE, WRITER_ROLE
 

@@ -5,7 +5,7 @@ from collections.abc import Iterator
 import pytest
 
 from api.wiring.database import Database, open_ledger
-from domain.application import ExportLedger
+from domain.ledger.application import ExportLedger
 from tests import pg
 
 

@@ -14,7 +14,7 @@ from typing import Any
 import psycopg
 from psycopg import sql
 
-from domain.imports import SEED_COLUMNS
+from domain.sync.rows import SEED_COLUMNS
 
 COLUMNS = SEED_COLUMNS
 STATUSES = ("queued", "processing", "completed", "failed", "expired")

@@ -8,8 +8,8 @@ from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime
 
 from api.wiring.signing import Ed25519Signer, generate
-from domain import merkle, notes
-from projections.checkpoints import Checkpoint
+from domain.tlog import merkle, notes
+from projections.tlog.checkpoints import Checkpoint
 
 
 @dataclass

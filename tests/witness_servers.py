@@ -11,8 +11,8 @@ from api.wiring.signing import Ed25519Signer, generate
 from api.witness.app import witness_app
 from api.witness.core import Witness
 from api.witness.state import State
-from domain import notes
-from projections.witnessing import WitnessConfig
+from domain.tlog import notes
+from projections.tlog.witnessing import WitnessConfig
 from tests.e2e.live import serving
 
 

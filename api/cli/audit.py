@@ -14,11 +14,11 @@ import typer
 from api.cli.output import err, errors, fail, opened, out
 from api.cli.progress import progress_bar
 from api.wiring.auth import valid_user_id
-from projections import audit
-from projections.artifacts import check_file, completion, file_digest
-from projections.audit_check import UNKNOWN, ExportCheck, check_export, read_lines
-from projections.logins import connect_login
-from projections.proofs import checkpoint, latest_checkpoint
+from projections.audit import export as audit
+from projections.audit.artifacts import check_file, completion, file_digest
+from projections.audit.export_check import UNKNOWN, ExportCheck, check_export, read_lines
+from projections.db.logins import connect_login
+from projections.tlog.checkpoints import checkpoint, latest_checkpoint
 from sql.names import ADMIN_ROLE
 
 commands = typer.Typer()

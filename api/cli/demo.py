@@ -7,10 +7,10 @@ from collections import Counter
 from collections.abc import Callable, Iterator
 from datetime import UTC, datetime, timedelta
 
-from domain.application import ExportLedger
-from domain.ids import new_export_id
-from domain.model import SYSTEM_ACTOR, ExportLog
-from domain.values import ExportFormat
+from domain.exports.ids import new_export_id
+from domain.exports.model import SYSTEM_ACTOR, ExportLog
+from domain.exports.values import ExportFormat
+from domain.ledger.application import ExportLedger
 
 # (weight, lifecycle): each lifecycle is a list of steps applied in order.
 _LIFECYCLES: list[tuple[int, tuple[str, ...]]] = [

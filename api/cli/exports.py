@@ -13,7 +13,7 @@ from rich.table import Table
 
 from api.cli.output import JsonFlag, errors, fail, opened, out, parse_timestamp, print_json
 from api.cli.progress import progress_bar
-from domain.views import ExportState, HistoryEntry
+from domain.exports.views import ExportState, HistoryEntry
 
 commands = typer.Typer()
 

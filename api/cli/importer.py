@@ -15,11 +15,11 @@ import typer
 from api.cli.output import err, errors, fail, opened, out
 from api.cli.progress import progress_bar
 from api.wiring.database import ledger_env
-from domain.application import ExportLedger
-from domain.imports import SourceRow
-from projections.importer import OUTCOMES, EventTableExports, ImportReport, import_table
-from projections.parallel_import import import_in_parallel
-from projections.source_table import SourceTable, table_identifier
+from domain.ledger.application import ExportLedger
+from domain.sync.rows import SourceRow
+from projections.importing.importer import OUTCOMES, EventTableExports, ImportReport, import_table
+from projections.importing.parallel import import_in_parallel
+from projections.importing.source_table import SourceTable, table_identifier
 
 commands = typer.Typer()
 
@@ -102,7 +102,7 @@ def default_jobs() -> int:
 
 
 def _process_ledger(url: str, lock_timeout_seconds: int) -> ExportLedger:
-    """The ledger of one import process (projections/parallel_import.py)."""
+    """The ledger of one import process (projections/importing/parallel.py)."""
     return ExportLedger(env=ledger_env(url, pool_size=1, lock_timeout_seconds=lock_timeout_seconds))
 
 

@@ -1,7 +1,7 @@
 """``export-ledger keys``: the checkpoint-signing keys, and their rotation.
 
 Public keys and the tree sizes each signs live in ``ledger_keys``
-(projections/keys.py); private keys in files, mode 0600 (api/wiring/signing.py).
+(projections/tlog/keys.py); private keys in files, mode 0600 (api/wiring/signing.py).
 """
 
 from __future__ import annotations
@@ -11,8 +11,8 @@ import typer
 from rich.table import Table
 
 from api.cli.output import JsonFlag, errors, opened, out, print_json
-from projections.follower import projector_connection
-from projections.keys import SigningKey, all_keys, rotate
+from projections.db.logins import projector_connection
+from projections.tlog.keys import SigningKey, all_keys, rotate
 from sql.names import ADMIN_ROLE
 
 commands = typer.Typer(

@@ -70,7 +70,8 @@ def erase(
     by: ByOption = OPERATOR,
 ) -> None:
     """Erase a data subject: destroy their key and record Erased (final)."""
-    from projections.follower import Follower, projector_connection
+    from projections.db.logins import projector_connection
+    from projections.readmodel.follower import Follower
     from projections.subject_keys import ReadModelSubjects
 
     with errors(), opened() as rt:

@@ -13,9 +13,9 @@ from rich.table import Table
 
 from api.cli.output import err, errors, fail, opened, out, parse_timestamp
 from api.cli.progress import progress_bar
-from projections.follower import Follower
-from projections.history import check_snapshot_table, snapshot
-from projections.rebuild import RebuildReport, rebuild
+from projections.readmodel.follower import Follower
+from projections.readmodel.history import check_snapshot_table, snapshot
+from projections.readmodel.rebuild import RebuildReport, rebuild
 
 commands = typer.Typer()
 
@@ -30,8 +30,8 @@ def project(
     """Keep export_logs up to date with the events until stopped (Ctrl-C);
     also seals the log (Merkle leaves, signed checkpoints) unless --no-seal."""
     from api.wiring.witnesses import configured, post
-    from projections.sealer import Sealer
-    from projections.witnessing import Cosigners
+    from projections.tlog.sealer import Sealer
+    from projections.tlog.witnessing import Cosigners
 
     with errors(), opened() as rt:
         follower = Follower(rt.url, batch_size=batch_size)
@@ -184,7 +184,7 @@ def _print_report(report: RebuildReport, check: bool) -> None:
 @commands.command()
 def expire() -> None:
     """Expire every completed export whose expires_at has passed (safe to rerun)."""
-    from projections.due import ReadModelDueExports
+    from projections.readmodel.due import ReadModelDueExports
 
     with errors(), opened() as rt:
         run = rt.ledger.expire_due_run(ReadModelDueExports(rt.url))

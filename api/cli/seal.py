@@ -18,19 +18,13 @@ from api.cli.output import err, errors, fail, opened, out
 from api.cli.progress import progress_bar
 from api.cli.witnessed import WITNESSED, print_split_view, verify_receipt, witnessed
 from api.wiring.witnesses import configured, post
-from domain import tlog_proof
-from projections.follower import projector_connection
-from projections.logins import connect_login
-from projections.proofs import (
-    all_checkpoints,
-    latest_checkpoint,
-    proof_bundle,
-    saved_checkpoint,
-    verify_bundle,
-)
-from projections.sealer import Checkpoint, Sealer
-from projections.verify import UNKNOWN, VerifyReport, verify, work
-from projections.witnessing import Cosigners
+from domain.tlog import proof as tlog_proof
+from projections.audit.verify import UNKNOWN, VerifyReport, verify, work
+from projections.db.logins import connect_login, projector_connection
+from projections.tlog.checkpoints import Checkpoint, all_checkpoints, latest_checkpoint
+from projections.tlog.proofs import proof_bundle, saved_checkpoint, verify_bundle
+from projections.tlog.sealer import Sealer
+from projections.tlog.witnessing import Cosigners
 from sql.names import ADMIN_ROLE
 
 commands = typer.Typer()

@@ -19,11 +19,12 @@ from api.wiring.database import open_database, redacted
 from api.wiring.settings import Settings
 from api.wiring.signing import KeyRing
 from api.wiring.witnesses import current_report, report_lines
-from projections.logins import connect_login
-from projections.runner import projector_holder
-from projections.sealer import Checkpoint, latest_checkpoint
-from projections.store import head_position
-from projections.witnessing import Report
+from projections.db.logins import connect_login
+from projections.projector import projector_holder
+from projections.readmodel.store import head_position
+from projections.reads.positions import ledger_positions
+from projections.tlog.checkpoints import Checkpoint, latest_checkpoint
+from projections.tlog.witnessing import Report
 from sql import query
 from sql.names import ADMIN_ROLE
 
@@ -48,14 +49,13 @@ def gather_status(url: str, settings: Settings | None = None) -> Status:
     with connect_login(url, ADMIN_ROLE, connect_timeout=5) as conn:
         conn.read_only = True
         version = conn.execute(query("console", "server_version")).fetchone()
-        positions = conn.execute(query("console", "ledger_positions")).fetchone()
-        projected, sealed, _ = positions if positions is not None else (0, 0, 0)
+        positions = ledger_positions(conn, head_position(conn))
         return Status(
             url=redacted(url),
             server_version=str(version[0]) if version else "?",
-            head=head_position(conn),
-            projected=int(projected or 0),
-            sealed=int(sealed or 0),
+            head=positions.head,
+            projected=positions.projected,
+            sealed=positions.sealed,
             checkpoint=latest_checkpoint(conn),
             witnessing=current_report(conn, settings) if settings and settings.witnesses else None,
             projector=projector_holder(conn),

@@ -10,7 +10,7 @@ import typer
 
 from api.cli.output import err, errors, fail, out
 from api.wiring import signing
-from domain import notes
+from domain.tlog import notes
 
 commands = typer.Typer(help="Run a witness that cosigns checkpoints (c2sp.org/tlog-witness).")
 NameOption = Annotated[

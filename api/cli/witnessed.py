@@ -13,15 +13,15 @@ import typer
 
 from api.cli.output import err, fail, out
 from api.wiring.witnesses import fetch_witnessed
-from domain import notes, tlog_proof
 from domain.exceptions import InvalidExport
-from domain.ids import aggregate_id
-from projections.checkpoints import from_note, known_origin
-from projections.keys import all_keys
-from projections.logins import connect_login
-from projections.receipts import receipt_problems
-from projections.sealer import Checkpoint
-from projections.verify import VerifyReport
+from domain.exports.ids import aggregate_id
+from domain.tlog import notes
+from domain.tlog import proof as tlog_proof
+from projections.audit.verify import VerifyReport
+from projections.db.logins import connect_login
+from projections.tlog.checkpoints import Checkpoint, from_note, known_origin
+from projections.tlog.keys import all_keys
+from projections.tlog.receipts import receipt_problems
 from sql.names import ADMIN_ROLE
 
 SIZE_IN = re.compile(r"^checkpoint a witness cosigned of size (\d+) ")

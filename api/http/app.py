@@ -17,8 +17,8 @@ import anyio.to_thread
 from fastapi import FastAPI
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
-from api.console import mount as console
 from api.http import problems, schemas_commands
+from api.http.console import mount as console
 from api.http.routes import audit as audit_routes
 from api.http.routes import downloads, exports, health, history, holds, subjects
 from api.http.routes import metrics as metrics_route
@@ -30,7 +30,7 @@ from api.wiring.logs import RequestLog
 from api.wiring.metrics import Metrics
 from api.wiring.settings import Settings
 
-log = logging.getLogger(__name__)
+log = logging.getLogger("export_ledger.server")
 
 DESCRIPTION = """\
 An event-sourced, tamper-evident audit ledger for data exports.

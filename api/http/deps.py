@@ -20,8 +20,8 @@ from api.http.problems import Problem, unavailable
 from api.http.schemas import Position
 from api.wiring.auth import InvalidToken, KeysUnavailable
 from api.wiring.bootstrap import Runtime
-from domain.application import ExportLedger
-from projections.reads import Principal, ReadStore
+from domain.ledger.application import ExportLedger
+from projections.reads.read_store import Principal, ReadStore
 
 Services = Runtime
 """What the app opened at start-up (``app.state.services``); closed at shutdown."""

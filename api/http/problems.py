@@ -22,7 +22,7 @@ from starlette.exceptions import HTTPException
 
 from domain import exceptions as errors
 
-log = logging.getLogger(__name__)
+log = logging.getLogger("export_ledger.errors")
 
 PROBLEM_JSON = "application/problem+json"
 RETRY_AFTER_SECONDS = 2

@@ -17,8 +17,8 @@ from pydantic import (
     model_validator,
 )
 
-from domain.rules import MAX_CONVERSATIONS
-from domain.values import ExportFormat
+from domain.exports.rules import MAX_CONVERSATIONS
+from domain.exports.values import ExportFormat
 
 EXAMPLE_ID = "exp_01JQ8Z6Y4N3M2K1H0G9F8E7D6C"
 FILE_URL_EXAMPLE = "https://storage.example.com/exports/file.jsonl"

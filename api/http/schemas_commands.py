@@ -31,9 +31,9 @@ from api.http.schemas import (
     RequestBody,
     example,
 )
-from domain.config import ExportConfig, checked_config
 from domain.exceptions import InvalidExport
-from domain.values import ExportFormat
+from domain.exports.config import ExportConfig, checked_config
+from domain.exports.values import ExportFormat
 
 JSON_VALUE_REF = "#/components/schemas/JsonValue"
 
@@ -148,7 +148,7 @@ class ExportCreate(RequestBody):
     @field_validator("config")
     @classmethod
     def _config_checks_out(cls, config: dict[str, Any], info: ValidationInfo) -> dict[str, Any]:
-        """The seed's known keys, and config.format against format (domain/config.py)."""
+        """The seed's known keys, and config.format against format (domain/exports/config.py)."""
         fmt = info.data.get("format")
         try:
             # Kept as checked, so the command does not check it a second time.

@@ -1,7 +1,7 @@
 """Response bodies of the sealed-ledger routes: keys, checkpoints and proofs.
 
 Hashes, keys and signatures are lowercase hex, as in the proof bundles that
-``export-ledger proof`` writes (see projections/proofs.py): a proof fetched over
+``export-ledger proof`` writes (see projections/tlog/proofs.py): a proof fetched over
 HTTP is such a bundle and checks offline with ``export-ledger verify-proof``.
 """
 
@@ -13,7 +13,8 @@ from typing import Any, Literal
 from pydantic import BaseModel, ConfigDict, Field
 
 from api.http.schemas import EXAMPLE_ID
-from projections.proofs import BUNDLE_FORMAT
+from domain import topics
+from projections.tlog.proofs import BUNDLE_FORMAT
 
 HEX64 = r"^[0-9a-f]{64}$"
 _ROOT = "5f2b8c" + "0" * 58
@@ -31,7 +32,7 @@ _EVENT: dict[str, Any] = {
     "leaf_index": 16,
     "aggregate_id": "0b5c0a7e-4f55-5d0e-9d42-6a1f0c1d2e3f",
     "version": 1,
-    "topic": "domain.model:ExportLog.Requested",
+    "topic": topics.REQUESTED,
     "state": "eyJhY3RvciI6InVzZXItMTIzIn0=",
     "leaf_hash": "1d" * 32,
     "path": ["2e" * 32, "3f" * 32],
@@ -110,7 +111,7 @@ class PublicKey(BaseModel):
 class CheckpointPublic(BaseModel):
     """A signed tree head: the first ``tree_size`` leaves hash to ``root``.
 
-    The signature is over the text described in domain/merkle.py: a C2SP checkpoint
+    The signature is over the text described in domain/tlog/merkle.py: a C2SP checkpoint
     note's text when it has an origin, the first format's otherwise."""
 
     model_config = example(**_CHECKPOINT)

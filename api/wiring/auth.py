@@ -26,7 +26,7 @@ import jwt
 from api.wiring.settings import Settings
 from api.wiring.signing import require_private
 from domain.exceptions import ConfigurationError
-from projections.reads import Principal
+from projections.reads.read_store import Principal
 
 ADMIN_ROLE = "admin"
 SECRET_FILE = "jwt-secret"

@@ -19,11 +19,11 @@ from api.wiring.metrics import Metrics, observe_commands
 from api.wiring.settings import Settings
 from api.wiring.signing import KeyRing
 from api.wiring.witnesses import configured, post
-from domain.application import ExportLedger
-from projections.follower import PositionWatcher
-from projections.reads import ReadStore
-from projections.runner import ElectedProjector, Projector, process_name
-from projections.witnessing import Cosigners
+from domain.ledger.application import ExportLedger
+from projections.projector import ElectedProjector, Projector, process_name
+from projections.reads.positions import PositionWatcher
+from projections.reads.read_store import ReadStore
+from projections.tlog.witnessing import Cosigners
 
 
 class Runtime:

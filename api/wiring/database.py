@@ -12,8 +12,8 @@ import psycopg
 from psycopg.conninfo import conninfo_to_dict, make_conninfo
 
 from api.wiring.settings import Settings
-from domain.application import ExportLedger
 from domain.exceptions import ConfigurationError, StoreUnavailable
+from domain.ledger.application import ExportLedger
 from domain.privacy import SUBJECT_KEYS_TOPIC
 from sql import migration_scripts, statement
 from sql.names import LOGINS, WRITER_ROLE
@@ -27,7 +27,7 @@ class Database:
     """Where the ledger lives. ``server`` keeps an embedded server alive.
 
     ``url`` is the runtime's: every runtime connection logs in on its server as
-    a least-privilege login (projections/logins.py), whatever its user. The
+    a least-privilege login (projections/db/logins.py), whatever its user. The
     owner's URL (``owner_url``, else ``url``) is for migrations and rebuilds.
     """
 

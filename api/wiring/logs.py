@@ -27,7 +27,8 @@ REQUEST_ID_HEADER = "X-Request-ID"
 request_log = logging.getLogger("export_ledger.request")
 _SANE_ID = re.compile(r"^[A-Za-z0-9._:-]{1,64}$")
 _OURS = "_export_ledger_handler"
-OUR_LOGGERS = ("export_ledger", "api", "projections", "domain", "uvicorn")
+OUR_LOGGERS = ("export_ledger", "uvicorn")
+"""Every logger of ours is named ``export_ledger.<what it logs>``, whatever module logs."""
 
 
 class JsonFormatter(logging.Formatter):

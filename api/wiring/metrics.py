@@ -12,15 +12,15 @@ import functools
 import logging
 import time
 from collections.abc import Callable
-from dataclasses import dataclass
 from typing import Any
 
 from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram, generate_latest
 from prometheus_client.exposition import CONTENT_TYPE_LATEST
 
-from domain.application import ExportLedger
-from domain.views import ExportState
-from projections.witnessing import Report
+from domain.exports.views import ExportState
+from domain.ledger.application import ExportLedger
+from projections.reads.positions import LedgerPositions
+from projections.tlog.witnessing import Report
 
 CONTENT_TYPE = CONTENT_TYPE_LATEST
 COMMANDS = (
@@ -36,14 +36,6 @@ COMMANDS = (
 )
 _LATENCY_BUCKETS = (0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0)
 command_log = logging.getLogger("export_ledger.command")
-
-
-@dataclass(frozen=True, slots=True)
-class LedgerPositions:
-    head: int
-    projected: int
-    sealed: int
-    checkpoint_size: int
 
 
 class Metrics:

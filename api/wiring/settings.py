@@ -10,7 +10,7 @@ import platformdirs
 from pydantic import Field, SecretStr, ValidationInfo, field_validator
 from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
 
-from domain import notes
+from domain.tlog import notes
 
 
 def default_data_dir() -> Path:

@@ -1,10 +1,10 @@
 """The sealer's Ed25519 signing keys: PEM files, made once and kept.
 
-A key signs checkpoints (see domain/merkle.py for the signed text). Whoever
+A key signs checkpoints (see domain/tlog/merkle.py for the signed text). Whoever
 holds it can vouch for any log, so its file is created readable by its owner
 only (mode 0600), and a key file that its group or others may read is refused;
 auditors need only the public keys, which ``ledger_keys`` records
-(projections/keys.py).
+(projections/tlog/keys.py).
 
 The :class:`KeyRing` of a process is every ``ledger-signing-key*.pem`` file in
 the data directory: ``ledger-signing-key.pem``, the first key, generated on
@@ -31,7 +31,7 @@ from cryptography.hazmat.primitives.serialization import (
 
 from api.wiring.settings import Settings
 from domain.exceptions import ConfigurationError
-from domain.merkle import key_id
+from domain.tlog.merkle import key_id
 
 KEY_FILE_NAME = "ledger-signing-key.pem"
 KEY_FILES = "ledger-signing-key*.pem"
@@ -39,7 +39,7 @@ KEY_FILES = "ledger-signing-key*.pem"
 
 @dataclass(frozen=True)
 class Ed25519Signer:
-    """Signs checkpoints; what projections.sealer.Signer asks for."""
+    """Signs checkpoints; what projections.tlog.sealer.Signer asks for."""
 
     private_key: Ed25519PrivateKey
 
@@ -128,7 +128,7 @@ def signer_for(settings: Settings) -> Ed25519Signer:
 
 class KeyRing:
     """The private checkpoint keys of this host (see the module docstring);
-    what projections.keys.KeyRing asks for."""
+    what projections.tlog.keys.KeyRing asks for."""
 
     def __init__(self, directory: Path, configured: Path | None = None) -> None:
         self.directory = directory

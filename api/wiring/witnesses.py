@@ -1,5 +1,5 @@
 """The witnesses of ``EXPORT_LEDGER_WITNESSES`` and the HTTP client the sealer's
-cosigners use to reach them (projections/witnessing.py): the standard library's, with a
+cosigners use to reach them (projections/tlog/witnessing.py): the standard library's, with a
 short timeout, so a witness that hangs costs one round at most."""
 
 from __future__ import annotations
@@ -12,8 +12,8 @@ from typing import Any
 
 from api.wiring.settings import Settings, witness_of
 from domain.exceptions import ConfigurationError
-from projections.runner import ElectedProjector, Projector
-from projections.witnessing import Report, WitnessConfig, report
+from projections.projector import ElectedProjector, Projector
+from projections.tlog.witnessing import Report, WitnessConfig, report
 
 TIMEOUT_SECONDS = 5.0
 

@@ -18,8 +18,8 @@ from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 
 from api.witness.state import Latest, Refusal, State
-from domain import merkle, notes
-from projections.keys import Signer
+from domain.tlog import merkle, notes
+from projections.tlog.keys import Signer
 
 SIZE_TYPE = "text/x.tlog.size"
 MAX_PROOF = 63

@@ -16,7 +16,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
-from domain.merkle import EMPTY_ROOT
+from domain.tlog.merkle import EMPTY_ROOT
 
 SCHEMA = """
 CREATE TABLE IF NOT EXISTS witnessed (

@@ -22,7 +22,7 @@ CREATE OR REPLACE TRIGGER exportledger_events_refuse_truncate
     FOR EACH STATEMENT EXECUTE FUNCTION export_ledger_refuse_change();
 
 -- Writers serialise on an EXCLUSIVE table lock, so commit order equals
--- notification-id order (see projections/follower.py). LOCK TABLE in that mode
+-- notification-id order (see projections/readmodel/follower.py). LOCK TABLE in that mode
 -- needs UPDATE, DELETE or TRUNCATE privilege, which the writer must not have,
 -- so the lock is taken by this owner-defined function instead.
 CREATE OR REPLACE FUNCTION export_ledger_lock_events() RETURNS void

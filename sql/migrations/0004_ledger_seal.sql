@@ -1,7 +1,7 @@
 -- The sealed log: an RFC 6962 Merkle tree over every stored event in log
--- order, and signed checkpoints of it (see domain/merkle.py for the leaf
+-- order, and signed checkpoints of it (see domain/tlog/merkle.py for the leaf
 -- encoding and the signed checkpoint text). Written only by the sealer
--- (projections/sealer.py), as export_ledger_projector, each batch in the same
+-- (projections/tlog/sealer.py), as export_ledger_projector, each batch in the same
 -- transaction as its tracking row ('ledger_seal' in read_model_tracking),
 -- and notifies the channel ledger_sealed with the new tree size.
 

@@ -9,7 +9,7 @@
 -- listed as of any time before its deletion. The open versions are exactly
 -- the export_logs rows.
 --
--- Written only by the projection (projections/store.py), in the same
+-- Written only by the projection (projections/readmodel/store.py), in the same
 -- transaction as export_logs and its tracking row ('export_logs' in
 -- read_model_tracking): the two tables always stand at the same position.
 -- The rebuild checks the open versions against a rebuilt export_logs; it

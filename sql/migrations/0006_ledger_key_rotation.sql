@@ -1,4 +1,4 @@
--- Checkpoint-key rotation (projections/keys.py): each key in ledger_keys signs
+-- Checkpoint-key rotation (projections/tlog/keys.py): each key in ledger_keys signs
 -- the checkpoints of tree sizes from signs_from up to the next key's
 -- signs_from. 'export-ledger keys rotate' registers a new key with signs_from
 -- one past the sealed tree, holding the sealer's tracking row, so no batch can

@@ -3,7 +3,7 @@
 -- NOTIFY and the INSERT, returning each event's notification id in the order
 -- given. Sent in autocommit, the statement is its own transaction, so a
 -- command costs one round trip and the lock is held through the commit (commit
--- order stays notification-id order: projections/follower.py).
+-- order stays notification-id order: projections/readmodel/follower.py).
 --
 -- SECURITY INVOKER: the INSERT runs with the caller's privileges (the writer's
 -- INSERT and SELECT), so this widens nothing; only the lock goes through the

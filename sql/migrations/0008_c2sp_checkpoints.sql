@@ -1,4 +1,4 @@
--- C2SP checkpoints and witness cosignatures (domain/merkle.py, domain/notes.py).
+-- C2SP checkpoints and witness cosignatures (domain/tlog/merkle.py, domain/tlog/notes.py).
 -- A checkpoint with an origin is a C2SP signed note whose text is built from its
 -- columns and the origin, and whose signature is over that text; one without
 -- (signed before this migration) keeps the first format, 'export-ledger

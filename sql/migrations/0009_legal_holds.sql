@@ -1,5 +1,5 @@
 -- export_holds: the legal holds of exports, open and released, folded from the
--- HoldPlaced and HoldReleased events by the projection (projections/holds.py),
+-- HoldPlaced and HoldReleased events by the projection (projections/readmodel/holds.py),
 -- in the same transaction as export_logs. Keyed by hold id and written
 -- idempotently, so folding an event twice (a rebuild's catch-up) changes
 -- nothing. Lists filter on it (on_hold); the events decide every command.

@@ -1,4 +1,4 @@
--- Queries of the projector election (projections/runner.py): of all the
+-- Queries of the projector election (projections/projector.py): of all the
 -- processes that could run the follower and the sealer, the one holding a
 -- session-level advisory lock does (its two int4 keys are k1 and k2).
 

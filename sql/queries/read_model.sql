@@ -1,4 +1,4 @@
--- Queries of the projection (projections/store.py): tracking positions (of the
+-- Queries of the projection (projections/readmodel/store.py): tracking positions (of the
 -- read tables, and the sealer's 'ledger_seal'), the events after them, and the
 -- rows and versions they fold into. {table} is a read table or its history,
 -- {events} the stored-events table, both filled in with psycopg.sql.Identifier;

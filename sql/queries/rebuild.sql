@@ -1,4 +1,4 @@
--- Queries of the rebuild (projections/rebuild.py, drift.py, history.py): shadow
+-- Queries of the rebuild (projections/readmodel/rebuild.py, drift.py, history.py): shadow
 -- copies of the read table and its history, how they differ from the live
 -- ones, and the swap. {table}, {shadow} and {versions} are identifiers filled
 -- in with psycopg.sql.Identifier; every value is a named parameter.

@@ -1,4 +1,4 @@
--- Queries of the sealed log (projections/sealer.py, proofs.py): Merkle leaves,
+-- Queries of the sealed log (projections/tlog/sealer.py, proofs.py): Merkle leaves,
 -- subtree nodes, signed checkpoints. {events} is the stored-events table,
 -- filled in with psycopg.sql.Identifier; every value is a named parameter.
 -- The sealer's tracking row ('ledger_seal') is read and moved with the

@@ -1,4 +1,4 @@
--- Queries of `export-ledger verify` (projections/verify.py), all read in one
+-- Queries of `export-ledger verify` (projections/audit/verify.py), all read in one
 -- repeatable-read snapshot that a second process may share. {events} is the
 -- stored-events table and {folded} the temporary table of the rows the events
 -- fold into, both filled in with psycopg.sql.Identifier.

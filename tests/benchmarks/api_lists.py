@@ -16,7 +16,7 @@ that takes on the reader or admin role and sets the session's user):
 
 Tokens come from ``export-ledger token`` (``--user`` for the per-user list,
 ``--admin`` for the others). The deep page's cursor is built as
-``projections.reads.encode_cursor`` builds it, from the row 90% of the way down the
+``projections.reads.read_store.encode_cursor`` builds it, from the row 90% of the way down the
 table in list order.
 
 API: ``wrk -t1 -c1 -d10s --timeout 10s --latency -H 'Authorization: Bearer
@@ -61,7 +61,7 @@ import psycopg
 from psycopg.rows import dict_row
 from psycopg_pool import ConnectionPool
 
-from projections.reads import TOTAL_CAP, encode_cursor
+from projections.reads.read_store import TOTAL_CAP, encode_cursor
 from sql import query
 from sql.names import ADMIN_ROLE, READER_ROLE
 from tests.benchmarks.report import BenchResult, Figure, Target
@@ -200,7 +200,7 @@ def _params(
     after_ts: datetime | None = None,
     after_id: str | None = None,
 ) -> dict[str, Any]:
-    """The parameters projections.reads._list_params gives for these filters."""
+    """The parameters projections.reads.read_store._list_params gives for these filters."""
     return {
         "user_id": user_id,
         "status": status,

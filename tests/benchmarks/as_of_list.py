@@ -39,7 +39,7 @@ from psycopg_pool import ConnectionPool
 from api.http.app import create_app
 from api.wiring.auth import issue_token
 from api.wiring.settings import Settings
-from projections.reads import TOTAL_CAP
+from projections.reads.read_store import TOTAL_CAP
 from sql import query
 from sql.names import ADMIN_ROLE, READER_ROLE
 from tests.benchmarks.report import BenchResult, Figure, Target
@@ -120,7 +120,7 @@ def _queries(user: str) -> dict[str, dict[str, Any]]:
 
 
 def _params(at: datetime, q: dict[str, Any]) -> dict[str, Any]:
-    """What projections.reads._list_params gives for this query."""
+    """What projections.reads.read_store._list_params gives for this query."""
     return {
         "user_id": None if q["admin"] else q["user"],
         "status": q["filters"].get("status"),

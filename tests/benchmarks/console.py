@@ -33,8 +33,8 @@ from api.http.app import create_app
 from api.wiring.auth import issue_token
 from api.wiring.settings import Settings
 from api.wiring.signing import generate
-from projections.follower import projector_connection
-from projections.sealer import Sealer
+from projections.db.logins import projector_connection
+from projections.tlog.sealer import Sealer
 from tests.benchmarks.report import BenchResult, Figure, Target
 from tests.benchmarks.support import (
     checkpoint,

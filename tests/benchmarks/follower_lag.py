@@ -28,7 +28,7 @@ from typing import Any
 
 import psycopg
 
-from projections.follower import PositionWatcher
+from projections.reads.positions import PositionWatcher
 from tests.benchmarks.report import BenchResult, Figure, Target
 from tests.benchmarks.support import fresh_database, latency_ms, open_ledger, paced, start_cli
 from tests.benchmarks.workload import lifecycles

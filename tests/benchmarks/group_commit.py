@@ -19,7 +19,7 @@ from contextlib import contextmanager
 import psycopg
 
 from api.wiring.database import ledger_env
-from domain.application import ExportLedger
+from domain.ledger.application import ExportLedger
 from tests.benchmarks.commands import _raw_insert
 from tests.benchmarks.report import BenchResult, Figure, Target
 from tests.benchmarks.support import Throughput, checkpoint, fresh_database, hammer

@@ -13,7 +13,7 @@ unchanged.
 
 The import runs in its default number of processes (one per CPU, at most 4), each
 importing its part of the source in a shared snapshot
-(projections/parallel_import.py). Peak RSS is the largest sum, sampled every 0.2 s,
+(projections/importing/parallel.py). Peak RSS is the largest sum, sampled every 0.2 s,
 of the RSS of the command and its import processes.
 
 For comparison, the naive path on the first 2,000 (full: 10,000) rows of the same
@@ -37,8 +37,8 @@ import psycopg
 from psycopg import sql
 
 from api.wiring.database import ledger_env
-from domain.application import ExportLedger
-from projections.source_table import SourceTable
+from domain.ledger.application import ExportLedger
+from projections.importing.source_table import SourceTable
 from tests.benchmarks.report import BenchResult, Figure, Target
 from tests.benchmarks.support import checkpoint, count_events, fresh_database, run_cli
 from tests.seed_table import COLUMNS, create_table, seed_row

@@ -24,11 +24,11 @@ from typing import Any
 import psycopg
 
 from api.wiring.signing import generate
-from domain import merkle
-from projections.follower import projector_connection
-from projections.proofs import latest_checkpoint
-from projections.sealer import Sealer, fetch_nodes
-from projections.verify import verify
+from domain.tlog import merkle
+from projections.audit.verify import verify
+from projections.db.logins import projector_connection
+from projections.tlog.checkpoints import latest_checkpoint
+from projections.tlog.sealer import Sealer, fetch_nodes
 from tests.benchmarks.report import BenchResult, Figure, Target
 from tests.benchmarks.support import (
     checkpoint,

@@ -18,9 +18,9 @@ from eventsourcing.postgres import PostgresTrackingRecorder
 from eventsourcing.projection import Projection, ProjectionRunner
 
 from api.wiring.database import ledger_env
-from domain.application import ExportLedger
-from projections.changes import Change
-from projections.store import write_changes
+from domain.ledger.application import ExportLedger
+from projections.readmodel.changes import Change
+from projections.readmodel.store import write_changes
 from sql.names import LIVE_TABLE
 
 _META = frozenset({"originator_id", "originator_version", "originator_topic", "timestamp"})

@@ -22,11 +22,11 @@ from typing import Any
 from eventsourcing.persistence import Mapper, StoredEvent
 
 from api.cli.demo import seed
-from domain.application import ExportLedger
+from domain.ledger.application import ExportLedger
 from domain.privacy import SUBJECT_ATTRIBUTE, PrivacyMapper
-from projections.rebuild import rebuild
+from projections.audit.verify import verify
+from projections.readmodel.rebuild import rebuild
 from projections.subject_keys import ReadModelSubjects
-from projections.verify import verify
 from tests.benchmarks.report import BenchResult, Figure, Target
 from tests.benchmarks.support import checkpoint, count_events, fresh_database, open_ledger
 from tests.benchmarks.support import percentile as quantile

@@ -22,7 +22,7 @@ import psycopg
 
 from api.cli.demo import seed
 from api.wiring.database import create_database, ledger_env, migrate
-from domain.application import ExportLedger
+from domain.ledger.application import ExportLedger
 from tests import pg
 
 # -- servers and databases ------------------------------------------------------

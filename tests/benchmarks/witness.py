@@ -9,7 +9,7 @@
 - Tiles: every full level-0 tile of the sealed tree fetched over HTTP from ``serve``
   (``GET /tile/0/N``, one keep-alive connection) in hashes/s, against reading the same
   hashes (256 per query) from ``ledger_leaves`` directly.
-- Receipts: ``domain.tlog_proof.problems`` (log signature, two cosignatures, inclusion)
+- Receipts: ``domain.tlog.proof.problems`` (log signature, two cosignatures, inclusion)
   of an export's tlog-proof, per proof, against checking its inclusion proof alone.
 """
 
@@ -28,7 +28,8 @@ import httpx
 import psycopg
 
 from api.wiring.signing import generate, write_private
-from domain import merkle, notes, tiles, tlog_proof
+from domain.tlog import merkle, notes, tiles
+from domain.tlog import proof as tlog_proof
 from tests.benchmarks.follower_lag import WRITERS, Stamps, _latencies, _paced_writers
 from tests.benchmarks.report import BenchResult, Figure, Target
 from tests.benchmarks.support import cli_command, cli_env, fresh_database, latency_ms
@@ -180,8 +181,8 @@ def _tiles(url: str, env: dict[str, str]) -> dict[str, Any]:
 
 
 def _receipts(url: str, env: dict[str, str], log_key: Any, witnesses: list[str]) -> dict[str, Any]:
-    from projections.logins import connect_login
-    from projections.receipts import receipt
+    from projections.db.logins import connect_login
+    from projections.tlog.receipts import receipt
     from sql.names import ADMIN_ROLE
 
     with psycopg.connect(url) as conn:

@@ -7,8 +7,9 @@ import uuid
 from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
 
-from domain.application import ExportLedger
-from domain.views import ExportState
+from domain import topics
+from domain.exports.views import ExportState
+from domain.ledger.application import ExportLedger
 
 RAW_TABLE_DDL = (
     "CREATE TABLE IF NOT EXISTS bench_raw (id bigserial PRIMARY KEY, payload text NOT NULL)"
@@ -97,6 +98,6 @@ def event_batches(
     flat: list[EventRow] = []
     while len(flat) < rows:
         originator = uuid.UUID(int=rng.getrandbits(128), version=4)
-        flat.extend((originator, v, "domain.model:ExportLog.Event", state) for v in range(1, 5))
+        flat.extend((originator, v, topics.export_event("Event"), state) for v in range(1, 5))
     del flat[rows:]
     return [flat[i : i + per_transaction] for i in range(0, rows, per_transaction)]

@@ -41,7 +41,7 @@ from typing import Any
 import psycopg
 
 from api.wiring.database import ledger_env
-from domain.application import ExportLedger
+from domain.ledger.application import ExportLedger
 from tests.benchmarks.api_commands import _WRK_ERRORS, _WRK_P99, _WRK_RATE, _WRK_TOTAL, BODY
 from tests.benchmarks.api_lists import _env, _free_port, _serve, _token
 from tests.benchmarks.report import BenchResult, Figure, Target

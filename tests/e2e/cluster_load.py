@@ -27,7 +27,7 @@ import httpx
 import psycopg
 
 from api.wiring.auth import issue_token
-from domain.merkle import verify_consistency
+from domain.tlog.merkle import verify_consistency
 from tests.integration.standby import free_port
 
 COMPLETION = {

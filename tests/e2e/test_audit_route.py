@@ -12,9 +12,9 @@ import psycopg
 import pytest
 from fastapi.testclient import TestClient
 
-from projections import audit
-from projections.audit_check import check_export, read_lines
-from projections.proofs import checkpoint
+from projections.audit import export as audit
+from projections.audit.export_check import check_export, read_lines
+from projections.tlog.checkpoints import checkpoint
 from sql.names import ADMIN_ROLE
 from tests.e2e.helpers import ADMIN, USER_A, USER_B, Api, assert_problem
 from tests.e2e.test_ledger_routes import sealed

@@ -22,7 +22,7 @@ from api.http.deps import Services
 from api.wiring.auth import load_or_create_secret, resolve_secret
 from api.wiring.settings import Settings
 from domain.exceptions import ConfigurationError
-from projections.reads import Principal
+from projections.reads.read_store import Principal
 from tests.e2e.helpers import ADMIN, USER_A, USER_B, Api, assert_problem, completion, token
 
 EXPIRED = {"Authorization": f"Bearer {token('user-a', ttl=timedelta(minutes=-5))}"}

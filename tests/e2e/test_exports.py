@@ -201,10 +201,10 @@ def test_total_stops_counting_at_the_cap(api: Api, monkeypatch: pytest.MonkeyPat
         position = api.create()["_position"]
     exact = api.list(min_position=position).json()
     assert (exact["total"], exact["total_exact"]) == (4, True)
-    monkeypatch.setattr("projections.reads.TOTAL_CAP", 4)
+    monkeypatch.setattr("projections.reads.read_store.TOTAL_CAP", 4)
     at_cap = api.list().json()
     assert (at_cap["total"], at_cap["total_exact"]) == (4, True)
-    monkeypatch.setattr("projections.reads.TOTAL_CAP", 3)
+    monkeypatch.setattr("projections.reads.read_store.TOTAL_CAP", 3)
     capped = api.list(limit=2).json()
     assert (capped["total"], capped["total_exact"]) == (3, False)
     assert len(capped["logs"]) == 2 and capped["next_cursor"] is not None

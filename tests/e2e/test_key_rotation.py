@@ -18,10 +18,10 @@ from api.cli.main import app
 from api.cli.status import secret_rows
 from api.wiring.settings import Settings
 from api.wiring.signing import KEY_FILE_NAME, Ed25519Signer, load
-from domain.application import ExportLedger
-from projections.follower import projector_connection
-from projections.keys import Signer
-from projections.sealer import seal_batch
+from domain.ledger.application import ExportLedger
+from projections.db.logins import projector_connection
+from projections.tlog.keys import Signer
+from projections.tlog.sealer import seal_batch
 from tests.e2e.helpers import USER_A
 from tests.integration.readmodel_helpers import complete, request
 from tests.integration.test_seal import populate

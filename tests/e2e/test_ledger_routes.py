@@ -10,9 +10,9 @@ from typing import Any
 import pytest
 from fastapi.testclient import TestClient
 
-from domain import merkle
-from projections.proofs import verify_bundle
-from projections.sealer import Checkpoint
+from domain.tlog import merkle
+from projections.tlog.checkpoints import Checkpoint
+from projections.tlog.proofs import verify_bundle
 from tests.e2e.helpers import ADMIN, USER_A, USER_B, Api, assert_problem
 
 NO_TOKEN: dict[str, str] = {}

@@ -14,7 +14,7 @@ from psycopg_pool import PoolTimeout
 
 from api.http.deps import Services, get_services
 from domain.exceptions import ConcurrentModification, StoreUnavailable
-from projections.reads import ReadStore
+from projections.reads.read_store import ReadStore
 from tests.e2e.helpers import ADMIN, USER_A, Api, assert_problem, export_body
 
 UNREACHABLE = "postgresql://postgres@127.0.0.1:1/nowhere?connect_timeout=1"

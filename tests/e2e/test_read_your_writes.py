@@ -7,7 +7,7 @@ from collections.abc import Callable
 from fastapi import FastAPI
 from fastapi.testclient import TestClient
 
-from api.console.session import COOKIE
+from api.http.console.session import COOKIE
 from tests.e2e.helpers import (
     ADMIN,
     POSITION,

@@ -14,7 +14,8 @@ import pytest
 from typer.testing import CliRunner
 
 from api.cli.main import app as cli
-from domain import notes, tlog_proof
+from domain.tlog import notes
+from domain.tlog import proof as tlog_proof
 from tests.e2e.helpers import USER_A, USER_B, assert_problem, completion, export_body, token
 from tests.witness_servers import Running, witnessed_api
 

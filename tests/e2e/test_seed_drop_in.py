@@ -12,7 +12,7 @@ from typing import Any
 import httpx
 from fastapi.testclient import TestClient
 
-from domain.imports import SourceRow
+from domain.sync.rows import SourceRow
 from tests.e2e.helpers import ADMIN, USER_A, USER_B, Api, assert_problem
 from tests.seed_contract import SEED_CONFIG
 

@@ -10,8 +10,8 @@ from typing import Any
 import psycopg
 from fastapi.testclient import TestClient
 
-from projections.audit_check import check_export, read_lines
-from projections.proofs import checkpoint
+from projections.audit.export_check import check_export, read_lines
+from projections.tlog.checkpoints import checkpoint
 from sql.names import ADMIN_ROLE
 from tests.e2e.helpers import ADMIN, USER_A, USER_B, Api, assert_problem, completion
 from tests.e2e.test_ledger_routes import sealed

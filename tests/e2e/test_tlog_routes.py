@@ -8,7 +8,7 @@ from typing import Any
 import pytest
 from fastapi.testclient import TestClient
 
-from domain import merkle, notes, tiles
+from domain.tlog import merkle, notes, tiles
 from tests.e2e.helpers import ADMIN, USER_A, USER_B, Api, assert_problem
 from tests.e2e.test_ledger_routes import sealed
 

@@ -10,7 +10,7 @@ import pytest
 
 from api.wiring.database import ledger_env
 from api.wiring.signing import Ed25519Signer, generate
-from domain.application import ExportLedger
+from domain.ledger.application import ExportLedger
 from tests.integration.helpers import connect_as, connect_writer
 
 

@@ -10,22 +10,23 @@ from uuid import UUID
 import psycopg
 from psycopg.rows import dict_row
 
-from domain.application import ExportLedger
-from domain.ids import aggregate_id
-from domain.views import ExportState
-from projections.logins import connect_login
+from domain import topics
+from domain.exports.ids import aggregate_id
+from domain.exports.views import ExportState
+from domain.ledger.application import ExportLedger
+from projections.db.logins import connect_login
 from sql.names import WRITER_ROLE
 
 EVENTS_TABLE = "exportledger_events"
 SHA = "ab" * 32
 FILE_URL = "s3://exports/exp.json"
-REQUESTED_TOPIC = "domain.model:ExportLog.Requested"
-CLAIMED_TOPIC = "domain.model:IdempotencyClaim.Claimed"
+REQUESTED_TOPIC = topics.REQUESTED
+CLAIMED_TOPIC = topics.CLAIMED
 
 
 def connect_as(url: str, role: str | None = None) -> psycopg.Connection[dict[str, Any]]:
     """An autocommit connection as the URL's own user, or as ``role``'s login, the way
-    the application connects (projections/logins.py), never by SET ROLE from the URL's user."""
+    the application connects (projections/db/logins.py), never by SET ROLE from the URL's user."""
     if role is None:
         return psycopg.connect(url, autocommit=True, row_factory=dict_row)
     conn = connect_login(url, role, autocommit=True)

@@ -12,10 +12,10 @@ from uuid import UUID
 import psycopg
 from psycopg.rows import dict_row
 
-from domain.application import ExportLedger
 from domain.exceptions import ExportNotFound
-from projections.fold import COLUMNS, VERSION_COLUMNS
-from projections.reads import ListFilters, Principal, ReadStore
+from domain.ledger.application import ExportLedger
+from projections.readmodel.fold import COLUMNS, VERSION_COLUMNS
+from projections.reads.read_store import ListFilters, Principal, ReadStore
 from tests.integration.readmodel_helpers import state_row
 
 Row = dict[str, Any]

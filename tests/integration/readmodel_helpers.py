@@ -5,8 +5,8 @@ one that does not share the code under test:
 
 * :func:`domain_rows`: the aggregates as the domain rebuilds them (``ledger.get``)
   plus the log positions ``ledger.history`` reports; independent of projections/.
-* :func:`history_rows`: ``projections.fold.apply`` over ``ledger.history``.
-* :func:`folded_rows`: ``projections.fold`` over the stored events up to a position.
+* :func:`history_rows`: ``projections.readmodel.fold.apply`` over ``ledger.history``.
+* :func:`folded_rows`: ``projections.readmodel.fold`` over the stored events up to a position.
 """
 
 from __future__ import annotations
@@ -28,15 +28,17 @@ from uuid import UUID
 import psycopg
 from psycopg.rows import dict_row
 
-from domain.application import ExportLedger
+from domain import topics
 from domain.exceptions import IdempotencyKeyReused, IllegalTransition
-from domain.ids import aggregate_id
-from domain.views import ExportState
-from projections.changes import Change
-from projections.fold import COLUMNS, apply, fold_by_export
-from projections.follower import Follower, projector_connection
-from projections.rebuild import SHADOW_PREFIX
-from projections.store import stream_events_by_aggregate
+from domain.exports.ids import aggregate_id
+from domain.exports.views import ExportState
+from domain.ledger.application import ExportLedger
+from projections.db.logins import projector_connection
+from projections.readmodel.changes import Change
+from projections.readmodel.fold import COLUMNS, apply, fold_by_export
+from projections.readmodel.follower import Follower
+from projections.readmodel.rebuild import SHADOW_PREFIX
+from projections.readmodel.store import stream_events_by_aggregate
 from sql.names import LIVE_TABLE
 
 EVENTS_TABLE = "exportledger_events"
@@ -192,7 +194,7 @@ def shadow_tables(url: str) -> list[str]:
 
 
 def folded_rows(url: str, upto: int) -> dict[UUID, Row]:
-    """What ``projections.fold`` makes of the stored events up to ``upto``."""
+    """What ``projections.readmodel.fold`` makes of the stored events up to ``upto``."""
     with psycopg.connect(url) as conn, conn.transaction():
         changes = stream_events_by_aggregate(conn, upto, lambda _: None)
         rows = list(fold_by_export(changes))
@@ -200,7 +202,7 @@ def folded_rows(url: str, upto: int) -> dict[UUID, Row]:
 
 
 def history_rows(ledger: ExportLedger, export_ids: Iterable[str]) -> dict[UUID, Row]:
-    """``projections.fold.apply`` over each export's ``ledger.history``."""
+    """``projections.readmodel.fold.apply`` over each export's ``ledger.history``."""
     found: dict[UUID, Row] = {}
     for export_id in export_ids:
         row: Row | None = None
@@ -260,9 +262,9 @@ def live_exports_in_events(url: str) -> int:
     """Exports requested and not deleted, counted straight from the stored events."""
     with psycopg.connect(url, autocommit=True) as conn:
         row = conn.execute(
-            f"SELECT count(*) FILTER (WHERE topic = 'domain.model:ExportLog.Requested') "
-            f"- count(*) FILTER (WHERE topic = 'domain.model:ExportLog.Deleted') "
-            f"FROM {EVENTS_TABLE}"
+            "SELECT count(*) FILTER (WHERE topic = %s) - count(*) FILTER (WHERE topic = %s) "
+            f"FROM {EVENTS_TABLE}",
+            (topics.REQUESTED, topics.export_event("Deleted")),
         ).fetchone()
     assert row is not None
     return int(row[0])

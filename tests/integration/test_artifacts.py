@@ -11,8 +11,8 @@ import pytest
 from typer.testing import CliRunner, Result
 
 from api.cli.main import app
-from domain.application import ExportLedger
-from projections.verify import verify
+from domain.ledger.application import ExportLedger
+from projections.audit.verify import verify
 from tests.integration.helpers import request
 
 runner = CliRunner()

@@ -15,9 +15,9 @@ from typer.testing import CliRunner, Result
 
 from api.cli.main import app
 from api.wiring.signing import Ed25519Signer
-from domain.application import ExportLedger
-from projections import audit
-from projections.sealer import row_leaf_hash
+from domain.ledger.application import ExportLedger
+from projections.audit import export as audit
+from projections.tlog.sealer import row_leaf_hash
 from tests.integration.test_seal import populate, seal_all, stored_events
 
 runner = CliRunner()

@@ -6,15 +6,15 @@ from __future__ import annotations
 import pytest
 
 from api.wiring.signing import Ed25519Signer
-from domain import merkle, notes
-from domain.application import ExportLedger
 from domain.exceptions import ConfigurationError
-from projections import sealer as sealer_module
-from projections.checkpoints import latest_note, vkey
-from projections.follower import projector_connection
-from projections.proofs import proof_bundle, saved_checkpoint, verify_bundle
-from projections.sealer import Sealer, all_checkpoints
-from projections.verify import verify
+from domain.ledger.application import ExportLedger
+from domain.tlog import merkle, notes
+from projections.audit.verify import verify
+from projections.db.logins import projector_connection
+from projections.tlog import sealer as sealer_module
+from projections.tlog.checkpoints import all_checkpoints, latest_note, vkey
+from projections.tlog.proofs import proof_bundle, saved_checkpoint, verify_bundle
+from projections.tlog.sealer import Sealer
 from tests.integration.readmodel_helpers import complete, request
 from tests.integration.test_seal import populate
 

@@ -30,11 +30,12 @@ import pytest
 
 from api.wiring.database import Database, open_ledger
 from api.wiring.signing import generate
-from projections import audit
-from projections.audit_check import check_export, read_lines
-from projections.follower import projector_connection
-from projections.proofs import all_checkpoints, proof_bundle, saved_checkpoint, verify_bundle
-from projections.sealer import Sealer
+from projections.audit import export as audit
+from projections.audit.export_check import check_export, read_lines
+from projections.db.logins import projector_connection
+from projections.tlog.checkpoints import all_checkpoints
+from projections.tlog.proofs import proof_bundle, saved_checkpoint, verify_bundle
+from projections.tlog.sealer import Sealer
 from sql.names import ADMIN_ROLE
 from tests import pg
 from tests.integration.helpers import complete, request

@@ -13,11 +13,11 @@ from typing import Any
 import pytest
 from eventsourcing.persistence import IntegrityError
 
-from domain.application import ExportLedger
 from domain.exceptions import ConcurrentModification
-from domain.ids import aggregate_id
-from domain.model import ExportLog
-from domain.views import ExportState
+from domain.exports.ids import aggregate_id
+from domain.exports.model import ExportLog
+from domain.exports.views import ExportState
+from domain.ledger.application import ExportLedger
 from tests.integration.helpers import FILE_URL, complete, request, run_together, stored_rows
 
 Command = Callable[[ExportLedger, str], ExportState]

@@ -11,15 +11,15 @@ from uuid import uuid4
 import psycopg
 import pytest
 
-from domain.application import ExportLedger
 from domain.exceptions import SubjectKeyMissing
-from domain.imports import SourceRow
+from domain.ledger.application import ExportLedger
 from domain.privacy import ERASED_TEXT
-from projections.follower import projector_connection
-from projections.rebuild import rebuild
-from projections.store import project_batch
+from domain.sync.rows import SourceRow
+from projections.audit.verify import verify
+from projections.db.logins import projector_connection
+from projections.readmodel.rebuild import rebuild
+from projections.readmodel.store import project_batch
 from projections.subject_keys import ReadModelSubjects, privacy_counts
-from projections.verify import verify
 from sql.names import ADMIN_ROLE, EVENTS_TABLE, READER_ROLE
 from tests.integration.readmodel_helpers import catch_up, live_rows, run_cli
 

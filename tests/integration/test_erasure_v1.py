@@ -8,12 +8,12 @@ from typing import Any
 
 import psycopg
 
-from domain.application import ExportLedger
-from domain.ids import aggregate_id
+from domain.exports.ids import aggregate_id
+from domain.ledger.application import ExportLedger
 from domain.privacy import ERASED_TEXT
-from projections.rebuild import rebuild
+from projections.audit.verify import verify
+from projections.readmodel.rebuild import rebuild
 from projections.subject_keys import ReadModelSubjects, privacy_counts
-from projections.verify import verify
 from sql.names import ADMIN_ROLE
 from tests.integration.readmodel_helpers import catch_up
 from tests.integration.test_stored_events_v1 import live_rows, stored  # noqa: F401

@@ -7,9 +7,10 @@ from datetime import UTC, datetime, timedelta
 
 import pytest
 
-from domain.application import ExportLedger
+from domain import topics
 from domain.exceptions import ExportNotFound
-from domain.ids import aggregate_id, new_export_id
+from domain.exports.ids import aggregate_id, new_export_id
+from domain.ledger.application import ExportLedger
 from sql.names import WRITER_ROLE
 from tests.integration.helpers import FILE_URL, SHA, request, stored_rows
 
@@ -115,7 +116,7 @@ def test_full_lifecycle_reads_back_in_order(ledger: ExportLedger, database_url: 
     assert [r["originator_version"] for r in rows] == list(range(1, 9))
     assert [r["notification_id"] for r in rows] == positions
     assert {r["originator_id"] for r in rows} == {aggregate_id(export_id)}
-    assert [r["topic"] for r in rows] == [f"domain.model:ExportLog.{e.type}" for e in history]
+    assert [r["topic"] for r in rows] == [topics.export_event(e.type) for e in history]
 
     final = ledger.get(export_id)
     assert final.status == "deleted"

@@ -9,8 +9,8 @@ from datetime import UTC, datetime, timedelta
 
 import pytest
 
-from domain.application import ExportLedger
-from domain.ids import new_export_id
+from domain.exports.ids import new_export_id
+from domain.ledger.application import ExportLedger
 from tests.integration.helpers import complete, request, run_together
 
 NOW = datetime.now(UTC)

@@ -16,8 +16,8 @@ from pathlib import Path
 import pytest
 
 from api.cli.demo import seed
-from domain.application import ExportLedger
-from projections.rebuild import rebuild
+from domain.ledger.application import ExportLedger
+from projections.readmodel.rebuild import rebuild
 from tests.integration.readmodel_helpers import (
     diff,
     domain_rows,

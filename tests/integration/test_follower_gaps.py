@@ -1,6 +1,6 @@
 """Gaps in notification ids: the follower steps over them and never misses an event.
 
-Why a gap can never be filled later (projections/follower.py, migration 0002):
+Why a gap can never be filled later (projections/readmodel/follower.py, migration 0002):
 a notification id is drawn from a sequence when an event row is inserted, and
 a transaction that rolls back (a conflicting save, an idempotent replay that
 collides with its claim, any error) leaves its ids unused for ever: a sequence
@@ -26,9 +26,9 @@ import pytest
 from eventsourcing.persistence import IntegrityError
 
 from api.wiring.database import Database, open_ledger
-from domain.application import ExportLedger
-from domain.ids import aggregate_id
-from domain.model import ExportLog
+from domain.exports.ids import aggregate_id
+from domain.exports.model import ExportLog
+from domain.ledger.application import ExportLedger
 from sql.names import WRITER_ROLE
 from tests.integration.readmodel_helpers import (
     EVENTS_TABLE,

@@ -11,8 +11,9 @@ from dataclasses import dataclass, field
 import psycopg
 import pytest
 
-from domain.application import ExportLedger
-from projections.follower import Follower, PositionWatcher
+from domain.ledger.application import ExportLedger
+from projections.readmodel.follower import Follower
+from projections.reads.positions import PositionWatcher
 from sql.names import READER_ROLE
 from tests.integration.readmodel_helpers import (
     complete,

@@ -1,10 +1,10 @@
 """A user's strong list waits only for the unprojected events that concern the user
-(domain/reads.py: last_position_concerning), found by the subject pseudonym."""
+(domain/ledger/reads.py: last_position_concerning), found by the subject pseudonym."""
 
 from __future__ import annotations
 
-from domain.application import ExportLedger
-from domain.reads import TAIL_LIMIT
+from domain.ledger.application import ExportLedger
+from domain.ledger.reads import TAIL_LIMIT
 from projections.subject_keys import ReadModelSubjects
 from tests.integration.readmodel_helpers import catch_up, complete, request
 

@@ -8,8 +8,8 @@ from collections.abc import Iterator
 import pytest
 
 from api.wiring.database import ledger_env
-from domain.application import ExportLedger
 from domain.exceptions import ConcurrentModification
+from domain.ledger.application import ExportLedger
 
 
 @pytest.fixture

@@ -8,9 +8,9 @@ import re
 import threading
 from datetime import UTC, datetime, timedelta
 
-from domain.application import ExportLedger
 from domain.exceptions import ConcurrentModification, ExportOnHold
-from projections.due import ReadModelDueExports
+from domain.ledger.application import ExportLedger
+from projections.readmodel.due import ReadModelDueExports
 from tests.integration.readmodel_helpers import catch_up, run_cli
 
 PAST = datetime.now(UTC) - timedelta(hours=1)

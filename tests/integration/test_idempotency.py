@@ -8,9 +8,9 @@ from collections.abc import Callable
 
 import pytest
 
-from domain.application import ExportLedger
 from domain.exceptions import IdempotencyKeyReused
-from domain.views import ExportState
+from domain.exports.views import ExportState
+from domain.ledger.application import ExportLedger
 from tests.integration.helpers import (
     CLAIMED_TOPIC,
     REQUESTED_TOPIC,

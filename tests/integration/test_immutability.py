@@ -15,7 +15,7 @@ import pytest
 from psycopg import errors
 
 from api.wiring.database import Database, open_ledger
-from domain.application import ExportLedger
+from domain.ledger.application import ExportLedger
 from sql.names import ADMIN_ROLE, PROJECTOR_ROLE, READER_ROLE, WRITER_ROLE
 from tests import pg
 from tests.integration.helpers import (

@@ -16,8 +16,8 @@ import pytest
 from psycopg import sql
 
 from api.wiring.signing import Ed25519Signer
-from projections import source_table
-from projections.verify import verify
+from projections.audit.verify import verify
+from projections.importing import source_table
 from sql import statement
 from tests.integration.import_helpers import (
     SHOWN,

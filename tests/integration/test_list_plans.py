@@ -13,7 +13,7 @@ from datetime import UTC, datetime
 import psycopg
 import pytest
 
-from projections.reads import ListFilters, Principal, _list_params
+from projections.reads.read_store import ListFilters, Principal, _list_params
 from sql import query
 from sql.names import ADMIN_ROLE, READER_ROLE
 from tests import pg

@@ -1,6 +1,6 @@
 """Every runtime role, as the login the application connects as, and what PostgreSQL refuses it.
 
-The runtime never logs in as the schema's owner (projections/logins.py): each of
+The runtime never logs in as the schema's owner (projections/db/logins.py): each of
 its connections is a LOGIN role that is a member of one least-privilege role
 and owns nothing (sql/migrations/0006_logins.sql), so going back to the session
 user (RESET ROLE) or on to the owner gives it nothing more.
@@ -17,7 +17,8 @@ import pytest
 from psycopg import errors
 
 from api.wiring.database import Database, open_ledger
-from projections.follower import Follower, projector_connection
+from projections.db.logins import projector_connection
+from projections.readmodel.follower import Follower
 from sql.names import ADMIN_ROLE, LIVE_TABLE, LOGINS, PROJECTOR_ROLE, READER_ROLE, WRITER_ROLE
 from tests import pg
 from tests.integration.helpers import EVENTS_TABLE, connect_as, request, stored_rows
@@ -180,7 +181,7 @@ def test_the_embedded_default_runs_as_the_same_logins(
     creates the logins, and every connection the runtime opens is one of them."""
     from api.wiring.bootstrap import bootstrap
     from api.wiring.settings import Settings
-    from projections.reads import Principal
+    from projections.reads.read_store import Principal
 
     monkeypatch.delenv("EXPORT_LEDGER_DATABASE_URL", raising=False)
     monkeypatch.delenv("EXPORT_LEDGER_MIGRATE_DATABASE_URL", raising=False)

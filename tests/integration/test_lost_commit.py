@@ -12,8 +12,8 @@ import pytest
 from eventsourcing.persistence import OperationalError, StoredEvent
 
 from api.wiring.eventstore import LedgerRecorder
-from domain.application import ExportLedger
 from domain.exceptions import ConcurrentModification
+from domain.ledger.application import ExportLedger
 from tests.integration.helpers import stored_rows
 
 Insert = Callable[..., Sequence[int] | None]

@@ -8,7 +8,7 @@ from typing import Any
 import pytest
 
 from api.wiring.database import migrate
-from domain.application import ExportLedger
+from domain.ledger.application import ExportLedger
 from sql import migration_scripts
 from tests import pg
 from tests.integration.helpers import EVENTS_TABLE, connect_as, request, run_together, stored_rows

@@ -21,7 +21,7 @@ from api.wiring.bootstrap import bootstrap
 from api.wiring.database import create_database, migrate
 from api.wiring.settings import Settings
 from domain.exceptions import StoreUnavailable
-from projections.runner import Projector
+from projections.projector import Projector
 from tests import pg
 from tests.integration.helpers import request
 from tests.integration.standby import Server, primary_and_standby, server_binaries

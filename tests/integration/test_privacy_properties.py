@@ -19,13 +19,13 @@ from hypothesis import strategies as st
 
 from api.wiring.database import Database, open_ledger
 from api.wiring.signing import generate
-from domain.application import ExportLedger
 from domain.exceptions import ExportLedgerError
-from projections import audit
-from projections.rebuild import rebuild
+from domain.ledger.application import ExportLedger
+from projections.audit import export as audit
+from projections.audit.subject_report import report_batches
+from projections.audit.verify import verify
+from projections.readmodel.rebuild import rebuild
 from projections.subject_keys import ReadModelSubjects
-from projections.subject_report import report_batches
-from projections.verify import verify
 from sql.names import ADMIN_ROLE, EVENTS_TABLE
 from tests import pg
 from tests.integration.readmodel_helpers import catch_up

@@ -11,7 +11,7 @@ from pathlib import Path
 import psycopg
 
 from api.wiring.signing import Ed25519Signer, write_private
-from domain.application import ExportLedger
+from domain.ledger.application import ExportLedger
 from tests.integration.readmodel_helpers import request
 from tests.witness_servers import witnesses
 

@@ -8,8 +8,8 @@ from collections.abc import Callable
 
 import psycopg
 
-from domain.application import ExportLedger
-from projections.runner import ElectedProjector, projector_holder
+from domain.ledger.application import ExportLedger
+from projections.projector import ElectedProjector, projector_holder
 from tests.integration.helpers import request
 
 

@@ -9,7 +9,7 @@ some events while commands are still being written, catches up with a batch
 size of its own, and then checks the live table three ways:
 ``rebuild(url, swap=False)`` finds nothing to report, and the rows equal both
 what the domain says (``ledger.get``, no projection code) and
-``projections.fold.apply`` over ``ledger.history``.
+``projections.readmodel.fold.apply`` over ``ledger.history``.
 """
 
 from __future__ import annotations
@@ -19,11 +19,12 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from api.wiring.database import Database, open_ledger
-from domain.application import ExportLedger
 from domain.exceptions import IdempotencyKeyReused, IllegalTransition
-from projections.follower import Follower, projector_connection
-from projections.rebuild import rebuild
-from projections.store import project_batch
+from domain.ledger.application import ExportLedger
+from projections.db.logins import projector_connection
+from projections.readmodel.follower import Follower
+from projections.readmodel.rebuild import rebuild
+from projections.readmodel.store import project_batch
 from tests.integration.readmodel_helpers import (
     apply_command,
     diff,
@@ -35,7 +36,7 @@ from tests.integration.readmodel_helpers import (
     tracking,
 )
 
-# What the lifecycle allows from each status (domain/model.py); "download" of a
+# What the lifecycle allows from each status (domain/exports/model.py); "download" of a
 # completed export whose file has expired is refused, and that is fine too.
 LEGAL = {
     "queued": ["start", "start", "delete"],

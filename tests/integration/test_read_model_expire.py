@@ -8,8 +8,8 @@ from datetime import UTC, datetime, timedelta
 
 import pytest
 
-from domain.application import ExportLedger
-from projections.due import ReadModelDueExports
+from domain.ledger.application import ExportLedger
+from projections.readmodel.due import ReadModelDueExports
 from tests.integration.readmodel_helpers import (
     catch_up,
     complete,

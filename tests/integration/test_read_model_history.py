@@ -24,12 +24,13 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from api.wiring.database import Database, open_ledger
-from domain.application import ExportLedger
 from domain.exceptions import SnapshotTableRefused
-from projections.follower import Follower, projector_connection
-from projections.history import snapshot
-from projections.reads import Principal
-from projections.rebuild import rebuild
+from domain.ledger.application import ExportLedger
+from projections.db.logins import projector_connection
+from projections.readmodel.follower import Follower
+from projections.readmodel.history import snapshot
+from projections.readmodel.rebuild import rebuild
+from projections.reads.read_store import Principal
 from tests.integration.history_helpers import (
     Key,
     Row,

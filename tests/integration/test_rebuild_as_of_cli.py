@@ -8,7 +8,7 @@ from datetime import UTC, datetime
 
 import psycopg
 
-from domain.application import ExportLedger
+from domain.ledger.application import ExportLedger
 from tests.integration.history_helpers import listed_as_of, states_as_of, table_rows
 from tests.integration.readmodel_helpers import catch_up, complete, request, run_cli
 

@@ -15,11 +15,11 @@ import pytest
 from psycopg.types.json import Jsonb
 
 from api.cli.demo import seed
-from domain.application import ExportLedger
 from domain.exceptions import ReadModelError
-from projections.follower import projector_connection
-from projections.rebuild import rebuild
-from projections.store import project_batch
+from domain.ledger.application import ExportLedger
+from projections.db.logins import projector_connection
+from projections.readmodel.rebuild import rebuild
+from projections.readmodel.store import project_batch
 from tests.integration.readmodel_helpers import (
     catch_up,
     complete,

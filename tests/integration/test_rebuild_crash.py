@@ -1,7 +1,7 @@
 """kill -9 of ``export-ledger rebuild`` at any moment leaves the live table alone.
 
 Until its last transaction commits, the rebuild only writes its shadow table
-(see projections/rebuild.py). A killed rebuild may leave a shadow behind; the
+(see projections/readmodel/rebuild.py). A killed rebuild may leave a shadow behind; the
 next rebuild drops it. The follower is not running here, so nothing but the
 rebuild could touch export_logs.
 """
@@ -18,7 +18,7 @@ import psycopg
 import pytest
 
 from api.cli.demo import seed
-from domain.application import ExportLedger
+from domain.ledger.application import ExportLedger
 from tests.integration.readmodel_helpers import (
     catch_up,
     head,

@@ -10,8 +10,8 @@ import psycopg
 import pytest
 
 from api.wiring.database import migrate
-from domain.application import ExportLedger
-from projections.rebuild import rebuild
+from domain.ledger.application import ExportLedger
+from projections.readmodel.rebuild import rebuild
 from tests.integration.readmodel_helpers import catch_up, request, shadow_tables
 
 

@@ -12,10 +12,11 @@ import psycopg
 import pytest
 
 from api.cli.demo import seed
-from domain.application import ExportLedger
 from domain.exceptions import RebuildInProgress
-from projections.follower import Follower, PositionWatcher
-from projections.rebuild import _REBUILD_LOCK, rebuild
+from domain.ledger.application import ExportLedger
+from projections.readmodel.follower import Follower
+from projections.readmodel.rebuild import _REBUILD_LOCK, rebuild
+from projections.reads.positions import PositionWatcher
 from tests.integration.readmodel_helpers import (
     diff,
     domain_rows,

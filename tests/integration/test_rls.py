@@ -15,8 +15,8 @@ import psycopg
 import pytest
 from psycopg import errors
 
-from domain.application import ExportLedger
-from projections.rebuild import rebuild
+from domain.ledger.application import ExportLedger
+from projections.readmodel.rebuild import rebuild
 from sql.names import ADMIN_ROLE, PROJECTOR_ROLE, READER_ROLE
 from tests.integration.readmodel_helpers import catch_up, complete, request, rows_by_export_id
 

@@ -1,5 +1,5 @@
 """The sealer: every stored event becomes exactly one leaf, in log order, and each
-batch signs a checkpoint whose root domain.merkle recomputes from the events.
+batch signs a checkpoint whose root domain.tlog.merkle recomputes from the events.
 
 The helpers at the top are shared with the tamper and verify tests.
 """
@@ -15,10 +15,11 @@ import pytest
 from psycopg import errors
 
 from api.wiring.signing import Ed25519Signer
-from domain import merkle
-from domain.application import ExportLedger
-from projections.follower import projector_connection
-from projections.sealer import Sealer, all_checkpoints, row_leaf_hash, seal_batch
+from domain.ledger.application import ExportLedger
+from domain.tlog import merkle
+from projections.db.logins import projector_connection
+from projections.tlog.checkpoints import all_checkpoints
+from projections.tlog.sealer import Sealer, row_leaf_hash, seal_batch
 from sql import statement
 from sql.names import ADMIN_ROLE, PROJECTOR_ROLE, READER_ROLE
 from tests.integration.helpers import run_together

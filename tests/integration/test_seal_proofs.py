@@ -1,5 +1,5 @@
 """Inclusion and consistency proofs from the stored nodes, and the proof bundle
-checked offline with domain.merkle alone."""
+checked offline with domain.tlog.merkle alone."""
 
 from __future__ import annotations
 
@@ -13,19 +13,13 @@ import psycopg
 import pytest
 
 from api.wiring.signing import Ed25519Signer, generate
-from domain import merkle
-from domain.application import ExportLedger
 from domain.exceptions import CheckpointNotFound, ExportNotFound, InvalidExport
-from domain.ids import aggregate_id
-from projections.proofs import (
-    checkpoint,
-    consistency_proof,
-    inclusion_proofs,
-    latest_checkpoint,
-    proof_bundle,
-    verify_bundle,
-)
-from projections.sealer import all_checkpoints, row_leaf_hash
+from domain.exports.ids import aggregate_id
+from domain.ledger.application import ExportLedger
+from domain.tlog import merkle
+from projections.tlog.checkpoints import all_checkpoints, checkpoint, latest_checkpoint
+from projections.tlog.proofs import consistency_proof, inclusion_proofs, proof_bundle, verify_bundle
+from projections.tlog.sealer import row_leaf_hash
 from sql.names import ADMIN_ROLE, READER_ROLE
 from tests.integration.test_seal import populate, seal_all, stored_events
 

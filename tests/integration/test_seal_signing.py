@@ -12,8 +12,8 @@ from cryptography.hazmat.primitives.serialization import Encoding, NoEncryption,
 
 from api.wiring.settings import Settings
 from api.wiring.signing import KEY_FILE_NAME, load, load_or_create, signer_for
-from domain import merkle
 from domain.exceptions import ConfigurationError
+from domain.tlog import merkle
 from tests.integration.helpers import run_together
 
 

@@ -1,4 +1,4 @@
-from domain.application import ExportLedger
+from domain.ledger.application import ExportLedger
 
 
 def test_request_is_stored(ledger: ExportLedger) -> None:

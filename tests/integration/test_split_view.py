@@ -13,11 +13,11 @@ from typer.testing import CliRunner
 from api.cli.main import app
 from api.wiring.signing import Ed25519Signer
 from api.wiring.witnesses import post
-from domain.application import ExportLedger
-from projections.follower import projector_connection
-from projections.sealer import Sealer, seal_batch
-from projections.verify import verify
-from projections.witnessing import Cosigners
+from domain.ledger.application import ExportLedger
+from projections.audit.verify import verify
+from projections.db.logins import projector_connection
+from projections.tlog.sealer import Sealer, seal_batch
+from projections.tlog.witnessing import Cosigners
 from tests.integration.test_seal import SEAL_TABLES, populate, with_triggers_off
 from tests.integration.test_tamper import change_state, position
 from tests.witness_servers import witnesses

@@ -7,10 +7,10 @@ from datetime import UTC, datetime, timedelta, timezone
 
 import pytest
 
-from domain.application import ExportLedger
 from domain.exceptions import ExportNotFound, InvalidExport
-from domain.ids import new_export_id
-from domain.views import ExportState
+from domain.exports.ids import new_export_id
+from domain.exports.views import ExportState
+from domain.ledger.application import ExportLedger
 from tests.integration.helpers import FILE_URL, SHA, request
 
 EXPECTED = [

@@ -8,7 +8,7 @@ from pathlib import Path
 from typer.testing import CliRunner
 
 from api.cli.main import app as cli
-from domain.application import ExportLedger
+from domain.ledger.application import ExportLedger
 
 
 def test_status_shows_positions_and_lag(

@@ -19,9 +19,9 @@ import pytest
 from psycopg.types.json import Jsonb
 
 from api.wiring.signing import Ed25519Signer
-from domain.application import ExportLedger
-from projections.rebuild import rebuild
-from projections.verify import verify
+from domain.ledger.application import ExportLedger
+from projections.audit.verify import verify
+from projections.readmodel.rebuild import rebuild
 from sql.names import EVENTS_TABLE, LIVE_TABLE
 from tests.integration.test_seal import seal_all
 

@@ -10,11 +10,11 @@ import psycopg
 import pytest
 
 from api.wiring.signing import Ed25519Signer, generate
-from domain.application import ExportLedger
-from domain.ids import aggregate_id
-from projections.proofs import Problem
-from projections.sealer import Checkpoint, all_checkpoints
-from projections.verify import VerifyReport, verify
+from domain.exports.ids import aggregate_id
+from domain.ledger.application import ExportLedger
+from projections.audit.verify import VerifyReport, verify
+from projections.tlog.checkpoints import Checkpoint, all_checkpoints
+from projections.tlog.proofs import Problem
 from tests.integration.test_seal import (
     EVENTS,
     SEAL_TABLES,

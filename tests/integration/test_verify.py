@@ -11,8 +11,9 @@ from typer.testing import CliRunner, Result
 
 from api.cli.main import app
 from api.wiring.signing import Ed25519Signer, generate
-from domain.application import ExportLedger
-from projections.verify import verify
+from domain import topics
+from domain.ledger.application import ExportLedger
+from projections.audit.verify import verify
 from tests.integration.test_seal import (
     EVENTS,
     SEAL_TABLES,
@@ -103,7 +104,7 @@ def test_a_proof_bundle_round_trip(
     assert f"4 events of {exports['retried']} are in the log of 17 events" in checked.stdout
 
     data = json.loads(bundle.read_text())
-    data["events"][1]["topic"] = "domain.model:ExportLog.Completed"
+    data["events"][1]["topic"] = topics.export_event("Completed")
     bundle.write_text(json.dumps(data))
     checked = cli(database_url, tmp_path, "verify-proof", str(bundle))
     assert checked.exit_code == 1

@@ -1,4 +1,4 @@
-"""The sealer's cosigners (projections/witnessing.py) with two witnesses of our own on
+"""The sealer's cosigners (projections/tlog/witnessing.py) with two witnesses of our own on
 loopback: every checkpoint cosigned by both, the consistency proof from the size each
 cosigned last, a witness that is down or has lost its state, and the k-of-n policy."""
 
@@ -10,12 +10,12 @@ import pytest
 
 from api.wiring.signing import Ed25519Signer
 from api.wiring.witnesses import post
-from domain import notes
-from domain.application import ExportLedger
-from projections.checkpoints import latest_note, latest_note_checkpoint
-from projections.follower import projector_connection
-from projections.sealer import Sealer
-from projections.witnessing import Cosigners, WitnessConfig, report
+from domain.ledger.application import ExportLedger
+from domain.tlog import notes
+from projections.db.logins import projector_connection
+from projections.tlog.checkpoints import latest_note, latest_note_checkpoint
+from projections.tlog.sealer import Sealer
+from projections.tlog.witnessing import Cosigners, WitnessConfig, report
 from tests.e2e.live import free_port
 from tests.integration.readmodel_helpers import request
 from tests.integration.test_seal import populate

@@ -9,8 +9,8 @@ from typing import Any
 
 import pytest
 
-from domain.application import ExportLedger
-from domain.values import Status
+from domain.exports.values import Status
+from domain.ledger.application import ExportLedger
 
 POPO_ENV = {"PERSISTENCE_MODULE": "eventsourcing.popo"}
 START = datetime(2026, 3, 3, 14, 0, tzinfo=UTC)

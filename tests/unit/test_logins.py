@@ -9,7 +9,7 @@ from pydantic import SecretStr, ValidationError
 from api.wiring.database import ledger_env, open_database
 from api.wiring.settings import Settings
 from domain.exceptions import ConfigurationError
-from projections.logins import login_conninfo
+from projections.db.logins import login_conninfo
 from sql.names import LOGINS, PROJECTOR_ROLE, WRITER_ROLE
 
 RUNTIME = "postgresql://anyone:secret@db.example:6543/ledger?sslmode=require"

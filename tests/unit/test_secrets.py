@@ -23,7 +23,7 @@ from api.wiring.auth import (
 from api.wiring.settings import Settings
 from api.wiring.signing import KEY_FILE_NAME, KeyRing, load, load_or_create
 from domain.exceptions import ConfigurationError
-from projections.keys import SigningKey, key_at
+from projections.tlog.keys import SigningKey, key_at
 
 CURRENT, PREVIOUS = secrets.token_urlsafe(48), secrets.token_urlsafe(48)
 

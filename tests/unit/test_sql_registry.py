@@ -16,7 +16,7 @@ import pytest
 from psycopg import sql as psql
 
 import sql
-from projections.fold import COLUMNS, VERSION_COLUMNS
+from projections.readmodel.fold import COLUMNS, VERSION_COLUMNS
 from sql import names
 
 ROOT = Path(__file__).resolve().parents[2]

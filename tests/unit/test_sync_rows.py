@@ -13,9 +13,9 @@ from uuid import UUID
 
 import pytest
 
-from domain.application import ExportLedger
-from domain.imports import SourceRow
-from domain.sync import StoredRow
+from domain.ledger.application import ExportLedger
+from domain.sync.batch import StoredRow
+from domain.sync.rows import SourceRow
 from tests.unit.conftest import POPO_ENV, START
 
 CONFIG: dict[str, Any] = {"scope": "all", "format": "jsonl", "includeMetadata": True}

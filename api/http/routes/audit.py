@@ -1,6 +1,6 @@
 """/api/audit/events: the compliance export, streamed (admins only).
 
-The records are projections/audit.py's: each carries its event's stored bytes
+The records are projections/audit/export.py's: each carries its event's stored bytes
 and leaf hash, so ``export-ledger verify-export FILE`` can check the file
 against a signed checkpoint.
 """
@@ -18,8 +18,9 @@ from api.http import problems
 from api.http.deps import AdminDep, ServicesDep, known_query_only
 from api.http.problems import invalid_field
 from api.http.schemas import MAX_INTEGER
-from projections import audit
-from projections.sessions import streaming_session
+from domain import topics
+from projections.audit import export as audit
+from projections.reads.sessions import streaming_session
 from sql.names import ADMIN_ROLE
 
 router = APIRouter(prefix="/api/audit", tags=["audit"], dependencies=[Depends(known_query_only)])
@@ -28,7 +29,7 @@ _EXAMPLE_LINE = (
     '{"position":17,"timestamp":"2026-03-03T14:00:00.000000+00:00","actor":"user-123",'
     '"type":"Downloaded","export_id":"exp_01JQ8Z6Y4N3M2K1H0G9F8E7D6C",'
     '"aggregate_id":"0b5c0a7e-4f55-5d0e-9d42-6a1f0c1d2e3f","version":4,'
-    '"topic":"domain.model:ExportLog.Downloaded","data":{"file_sha256":null},'
+    '"topic":"' + topics.export_event("Downloaded") + '","data":{"file_sha256":null},'
     '"state":"eyJ0aW1lc3RhbXAiOnt9fQ==","leaf_hash":"' + "1d" * 32 + '"}\n'
 )
 _STREAM: dict[int | str, dict[str, Any]] = {

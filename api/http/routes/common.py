@@ -6,13 +6,10 @@ from typing import Annotated, Any
 
 from fastapi import Path, Response
 
-from api.http.problems import Problem
 from api.http.schemas import EXAMPLE_ID, ExportDetail
-from domain.application import ExportLedger
-from domain.ids import aggregate_id, is_export_id
-from domain.values import Status
-from domain.views import ExportState
-from projections.reads import Principal
+from domain.exports.ids import aggregate_id
+from domain.exports.views import ExportState
+from domain.ledger.application import ExportLedger
 
 POSITION_HEADER = "X-Ledger-Position"
 
@@ -33,27 +30,6 @@ POSITION_HEADERS: dict[str, Any] = {
         "example": 17,
     }
 }
-
-
-def not_found(export_id: str) -> Problem:
-    return Problem(404, f"export {export_id!r} not found", kind="not-found")
-
-
-def owned(
-    ledger: ExportLedger, principal: Principal, export_id: str, *, include_deleted: bool = False
-) -> ExportState:
-    """The export's current state from its events, if the caller may act on it.
-
-    Someone else's export is reported exactly like a missing one, so ids of
-    other users' exports cannot be probed.
-    """
-    if not is_export_id(export_id):
-        raise not_found(export_id)
-    state = ledger.get(export_id)
-    mine = principal.admin or state.user_id == principal.user_id
-    if not mine or (state.status == Status.DELETED and not include_deleted):
-        raise not_found(export_id)
-    return state
 
 
 def detail(state: ExportState) -> ExportDetail:

@@ -8,15 +8,11 @@ from fastapi import APIRouter, Body, Depends, Response
 
 from api.http import problems
 from api.http.deps import LedgerDep, PrincipalDep, known_query_only
-from api.http.routes.common import (
-    POSITION_HEADERS,
-    ExportIdPath,
-    command_response,
-    not_found,
-)
+from api.http.ownership import not_found
+from api.http.routes.common import POSITION_HEADERS, ExportIdPath, command_response
 from api.http.schemas import ExportDetail
 from api.http.schemas_commands import DownloadCreate
-from domain.ids import is_export_id
+from domain.exports.ids import is_export_id
 
 router = APIRouter(
     prefix="/api/exports", tags=["downloads"], dependencies=[Depends(known_query_only)]

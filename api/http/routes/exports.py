@@ -17,6 +17,7 @@ from api.http.deps import (
     known_query_only,
     wait_for_read,
 )
+from api.http.ownership import not_found, owned
 from api.http.problems import Problem, invalid_field
 from api.http.routes.common import (
     POSITION_HEADERS,
@@ -24,8 +25,6 @@ from api.http.routes.common import (
     command_response,
     detail,
     mark_position,
-    not_found,
-    owned,
 )
 from api.http.routes.lifecycle import run_update
 from api.http.schemas import (
@@ -44,10 +43,10 @@ from api.http.schemas_commands import (
     ExportCreate,
     ExportUpdate,
 )
-from domain.ids import is_export_id
-from domain.values import ExportFormat
-from projections.due import ReadModelDueExports
-from projections.reads import ListFilters, decode_cursor, encode_cursor
+from domain.exports.ids import is_export_id
+from domain.exports.values import ExportFormat
+from projections.readmodel.due import ReadModelDueExports
+from projections.reads.read_store import ListFilters, decode_cursor, encode_cursor
 
 router = APIRouter(
     prefix="/api/exports", tags=["exports"], dependencies=[Depends(known_query_only)]

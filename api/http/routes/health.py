@@ -11,8 +11,8 @@ from api.http import problems
 from api.http.deps import Services, ServicesDep, known_query_only
 from api.http.problems import unavailable
 from api.wiring.witnesses import current_report
-from projections.runner import process_name
-from projections.sessions import pooled_session
+from projections.projector import process_name
+from projections.reads.sessions import pooled_session
 from sql.names import READER_ROLE
 
 

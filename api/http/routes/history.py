@@ -8,7 +8,8 @@ from fastapi import APIRouter, Depends
 
 from api.http import problems
 from api.http.deps import LedgerDep, PrincipalDep, known_query_only
-from api.http.routes.common import ExportIdPath, owned
+from api.http.ownership import owned
+from api.http.routes.common import ExportIdPath
 from api.http.schemas import HistoryEntryPublic
 
 router = APIRouter(

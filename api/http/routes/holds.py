@@ -12,16 +12,11 @@ from fastapi import APIRouter, Depends, Path, Response
 
 from api.http import problems
 from api.http.deps import AdminDep, LedgerDep, known_query_only
-from api.http.routes.common import (
-    POSITION_HEADERS,
-    ExportIdPath,
-    mark_position,
-    not_found,
-    owned,
-)
+from api.http.ownership import not_found, owned
+from api.http.routes.common import POSITION_HEADERS, ExportIdPath, mark_position
 from api.http.schemas_privacy import HOLD_EXAMPLE_ID, HoldCreate, HoldList, HoldPublic
-from domain.ids import is_export_id, is_hold_id
-from domain.views import ExportState
+from domain.exports.ids import is_export_id, is_hold_id
+from domain.exports.views import ExportState
 
 router = APIRouter(prefix="/api/exports", tags=["holds"], dependencies=[Depends(known_query_only)])
 

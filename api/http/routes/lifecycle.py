@@ -20,10 +20,10 @@ from api.http.schemas_commands import (
     ToProcessing,
     ToQueued,
 )
-from domain.application import ExportLedger
 from domain.exceptions import IllegalTransition
-from domain.views import ExportState
-from projections.reads import Principal
+from domain.exports.views import ExportState
+from domain.ledger.application import ExportLedger
+from projections.reads.read_store import Principal
 
 
 def run_update(ledger: ExportLedger, export_id: str, update: Any, caller: Principal) -> ExportState:

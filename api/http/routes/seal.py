@@ -1,6 +1,6 @@
 """The sealed log over HTTP (under /api/ledger): signing key, signed checkpoints, inclusion and
 consistency proofs. A proof is the bundle ``export-ledger verify-proof`` checks
-offline (projections/proofs.py), so nobody has to trust this server."""
+offline (projections/tlog/proofs.py), so nobody has to trust this server."""
 
 from __future__ import annotations
 
@@ -13,8 +13,9 @@ from fastapi import APIRouter, Depends, Query
 
 from api.http import problems
 from api.http.deps import LedgerDep, PrincipalDep, ReadsDep, ServicesDep, known_query_only
+from api.http.ownership import owned
 from api.http.problems import Problem, invalid_field
-from api.http.routes.common import ExportIdPath, owned
+from api.http.routes.common import ExportIdPath
 from api.http.schemas import MAX_INTEGER
 from api.http.schemas_seal import (
     CheckpointPublic,
@@ -25,13 +26,20 @@ from api.http.schemas_seal import (
     Receipt,
 )
 from api.wiring.witnesses import configured
-from projections.checkpoints import known_origin, latest_note_checkpoint, vkey
-from projections.keys import SigningKey, all_keys
-from projections.proofs import Checkpoint, checkpoint, consistency_proof, latest_checkpoint
-from projections.proofs import proof_bundle as make_bundle
-from projections.receipts import receipt
-from projections.sessions import pooled_session
-from projections.witnessing import witnessed_by
+from projections.reads.sessions import pooled_session
+from projections.tlog.checkpoints import (
+    Checkpoint,
+    checkpoint,
+    known_origin,
+    latest_checkpoint,
+    latest_note_checkpoint,
+    vkey,
+)
+from projections.tlog.keys import SigningKey, all_keys
+from projections.tlog.proofs import consistency_proof
+from projections.tlog.proofs import proof_bundle as make_bundle
+from projections.tlog.receipts import receipt
+from projections.tlog.witnessing import witnessed_by
 from sql.names import ADMIN_ROLE, READER_ROLE
 
 router = APIRouter(tags=["ledger"], dependencies=[Depends(known_query_only)])

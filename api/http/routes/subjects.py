@@ -21,11 +21,11 @@ from api.http.deps import (
 from api.http.routes.common import POSITION_HEADERS, mark_position
 from api.http.schemas import NOT_BLANK
 from api.http.schemas_privacy import ErasureCreate, ErasurePublic
-from domain.subjects import Erasure
-from projections import audit
-from projections.sessions import streaming_session
+from domain.ledger.erasure import Erasure
+from projections.audit import export as audit
+from projections.audit.subject_report import report_batches
+from projections.reads.sessions import streaming_session
 from projections.subject_keys import ReadModelSubjects
-from projections.subject_report import report_batches
 from sql.names import ADMIN_ROLE
 
 router = APIRouter(

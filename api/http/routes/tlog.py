@@ -11,10 +11,10 @@ from fastapi.responses import Response
 from api.http import problems
 from api.http.deps import AdminDep, ReadsDep, known_query_only
 from api.http.problems import Problem
-from domain import tiles
-from projections.checkpoints import latest_note
-from projections.sessions import pooled_session
-from projections.tiles import read_entries, read_tile
+from domain.tlog import tiles
+from projections.reads.sessions import pooled_session
+from projections.tlog.checkpoints import latest_note
+from projections.tlog.served_tiles import read_entries, read_tile
 from sql.names import ADMIN_ROLE, READER_ROLE
 
 router = APIRouter(tags=["ledger"], dependencies=[Depends(known_query_only)])
@@ -63,7 +63,7 @@ def _tile_response(found: bytes | None, path: str, width: int | None) -> Respons
 @router.get(
     "/tile/entries/{index:path}",
     summary="An entry bundle: the leaves' bytes (admin)",
-    description="Each leaf's bytes (domain/merkle.py) after a 2-byte big-endian length, "
+    description="Each leaf's bytes (domain/tlog/merkle.py) after a 2-byte big-endian length, "
     "for leaves 256·N on; `.p/W` for the first W of a partial bundle. The leaves carry the "
     "events' data, so an admin token is needed.",
     response_class=Response,

@@ -20,7 +20,7 @@ from typer.testing import CliRunner
 from api.cli.main import app as cli
 from api.witness.core import SIZE_TYPE
 from api.witness.state import State
-from domain import merkle, notes
+from domain.tlog import merkle, notes
 from tests.e2e.live import free_port
 from tests.tlog_helpers import MemoryLog, add_body
 

@@ -7,7 +7,7 @@ import time
 
 from fastapi.testclient import TestClient
 
-from api.console.session import COOKIE, dev_sign_in_enabled
+from api.http.console.session import COOKIE, dev_sign_in_enabled
 from api.wiring.settings import Settings
 from tests.e2e.helpers import ADMIN, USER_B, Api, token
 

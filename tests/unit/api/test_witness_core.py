@@ -11,7 +11,7 @@ import pytest
 from api.wiring.signing import generate
 from api.witness.core import SIZE_TYPE, Witness
 from api.witness.state import Latest, Refusal, State
-from domain import notes
+from domain.tlog import notes
 from tests.tlog_helpers import MemoryLog, add_body
 
 

@@ -5,9 +5,9 @@ from __future__ import annotations
 
 import pytest
 
-from domain import config as config_module
-from domain.config import CheckedConfig, check_config, checked_config
 from domain.exceptions import InvalidExport
+from domain.exports import config as config_module
+from domain.exports.config import CheckedConfig, check_config, checked_config
 
 CONFIG = {"scope": "filtered", "includeMetadata": True, "filters": {"tiers": ["template"]}}
 

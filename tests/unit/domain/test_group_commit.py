@@ -13,7 +13,7 @@ from uuid import UUID, uuid4
 import pytest
 from eventsourcing.persistence import IntegrityError, OperationalError
 
-from domain.group_commit import GroupCommitter, _Pending
+from domain.ledger.group_commit import GroupCommitter, _Pending
 
 
 @dataclass(frozen=True)
@@ -118,7 +118,7 @@ def test_an_outage_fails_every_command_of_the_batch() -> None:
 
 @pytest.mark.parametrize("group_commit", [False, True])
 def test_the_ledger_gives_the_same_answers_with_group_commit(group_commit: bool) -> None:
-    from domain.application import ExportLedger
+    from domain.ledger.application import ExportLedger
 
     ledger = ExportLedger(
         env={"PERSISTENCE_MODULE": "eventsourcing.popo"}, group_commit=group_commit

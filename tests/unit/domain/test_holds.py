@@ -8,10 +8,10 @@ from datetime import datetime, timedelta
 
 import pytest
 
-from domain.application import ExpiryRun, ExportLedger
 from domain.exceptions import ExportOnHold, HoldNotFound, IllegalTransition, InvalidExport
-from domain.ids import is_hold_id
-from domain.values import Status
+from domain.exports.ids import is_hold_id
+from domain.exports.values import Status
+from domain.ledger.application import ExpiryRun, ExportLedger
 from tests.unit.conftest import FakeClock
 
 ExportIn = Callable[[Status], str]

@@ -12,7 +12,6 @@ from uuid import UUID, uuid5
 
 import pytest
 
-from domain.application import ExportLedger
 from domain.exceptions import (
     ExportLedgerError,
     ExportNotFound,
@@ -20,11 +19,12 @@ from domain.exceptions import (
     IllegalTransition,
     InvalidExport,
 )
-from domain.ids import aggregate_id, is_export_id, new_export_id
-from domain.model import SYSTEM_ACTOR, ExportLog
-from domain.rules import MAX_CONVERSATIONS
-from domain.values import Status
-from domain.views import ExportState
+from domain.exports.ids import aggregate_id, is_export_id, new_export_id
+from domain.exports.model import SYSTEM_ACTOR, ExportLog
+from domain.exports.rules import MAX_CONVERSATIONS
+from domain.exports.values import Status
+from domain.exports.views import ExportState
+from domain.ledger.application import ExportLedger
 
 SHA = "ab" * 32
 FILE_URL = "s3://exports/exp.json"
@@ -100,7 +100,7 @@ COMMAND_EVENT = {
     "delete": "Deleted",
 }
 
-# The lifecycle, written out independently of domain/model.py's table.
+# The lifecycle, written out independently of domain/exports/model.py's table.
 TRANSITIONS: dict[tuple[Status, str], Status] = {
     (Status.QUEUED, "start processing"): Status.PROCESSING,
     (Status.QUEUED, "delete"): Status.DELETED,

@@ -17,12 +17,12 @@ from hypothesis.stateful import (
     rule,
 )
 
-from domain.application import ExportLedger
 from domain.exceptions import IdempotencyKeyReused, IllegalTransition
-from domain.ids import aggregate_id
-from domain.model import ExportLog
-from domain.values import ExportFormat, Status
-from domain.views import ExportState
+from domain.exports.ids import aggregate_id
+from domain.exports.model import ExportLog
+from domain.exports.values import ExportFormat, Status
+from domain.exports.views import ExportState
+from domain.ledger.application import ExportLedger
 
 POPO_ENV = {"PERSISTENCE_MODULE": "eventsourcing.popo"}
 START = datetime(2026, 3, 3, 14, 0, tzinfo=UTC)
@@ -43,7 +43,7 @@ WEIGHTED_COMMANDS = [
 ]
 STATUS_VALUES = frozenset(s.value for s in Status)
 
-# The lifecycle as this test's model sees it (written independently of domain/model.py).
+# The lifecycle as this test's model sees it (written independently of domain/exports/model.py).
 TRANSITIONS: dict[tuple[Status, str], Status] = {
     (Status.QUEUED, "start processing"): Status.PROCESSING,
     (Status.PROCESSING, "complete"): Status.COMPLETED,

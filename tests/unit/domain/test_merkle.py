@@ -1,4 +1,4 @@
-"""domain.merkle against the Certificate Transparency test vectors and against a
+"""domain.tlog.merkle against the Certificate Transparency test vectors and against a
 naive implementation written straight from RFC 6962's definitions."""
 
 from __future__ import annotations
@@ -11,7 +11,7 @@ import pytest
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 from cryptography.hazmat.primitives.serialization import Encoding, PublicFormat
 
-from domain import merkle
+from domain.tlog import merkle
 
 # The eight leaves of the CT test suite, with the tree hash of each prefix.
 CT_LEAVES = [

@@ -5,7 +5,7 @@ from __future__ import annotations
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from domain import merkle
+from domain.tlog import merkle
 
 leaves = st.lists(st.binary(max_size=40), min_size=1, max_size=300)
 

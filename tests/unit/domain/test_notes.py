@@ -1,5 +1,5 @@
-"""domain.notes (C2SP signed notes, vkeys, cosignatures) and the C2SP checkpoint text of
-domain.merkle, against the published examples and against themselves."""
+"""domain.tlog.notes (C2SP signed notes, vkeys, cosignatures) and the C2SP checkpoint text of
+domain.tlog.merkle, against the published examples and against themselves."""
 
 from __future__ import annotations
 
@@ -11,7 +11,7 @@ import pytest
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 from cryptography.hazmat.primitives.serialization import Encoding, PublicFormat
 
-from domain import merkle, notes
+from domain.tlog import merkle, notes
 
 # The example of c2sp.org/signed-note (its public key is not published: it parses).
 SPEC_NOTE = (

@@ -10,11 +10,11 @@ from datetime import timedelta
 import orjson
 import pytest
 
-from domain.application import ExportLedger
 from domain.exceptions import ExportOnHold, SubjectErased, SubjectKeyMissing
-from domain.ids import aggregate_id
+from domain.exports.ids import aggregate_id
+from domain.exports.values import Status
+from domain.ledger.application import ExportLedger
 from domain.privacy import ERASED_TEXT, MemoryKeys, erased_value
-from domain.values import Status
 from tests.unit.conftest import FakeClock
 
 SECRET_URL = "s3://exports/alice-smith-tax-2026.json"

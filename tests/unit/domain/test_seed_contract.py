@@ -9,12 +9,12 @@ from typing import Any
 
 import pytest
 
-from domain.application import ExportLedger
-from domain.config import check_config, normalised
 from domain.exceptions import IllegalTransition, InvalidExport
-from domain.imports import SourceRow, plan_sync, source_times
-from domain.model import ExportLog, lifecycle_path
-from domain.values import Status
+from domain.exports.config import check_config, normalised
+from domain.exports.model import ExportLog, lifecycle_path
+from domain.exports.values import Status
+from domain.ledger.application import ExportLedger
+from domain.sync.rows import SourceRow, plan_sync, source_times
 from tests.seed_contract import SEED_CONFIG as SEED
 
 OURS = {k: v for k, v in normalised(SEED).items() if k != "format"}

@@ -6,7 +6,7 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from domain import tiles
+from domain.tlog import tiles
 
 
 def test_paths_follow_the_spec_examples() -> None:

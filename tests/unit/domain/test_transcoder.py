@@ -10,7 +10,7 @@ from eventsourcing.persistence import DatetimeAsISO, DecimalAsStr, JSONTranscode
 from hypothesis import given
 from hypothesis import strategies as st
 
-from domain.transcoder import OrjsonTranscoder
+from domain.ledger.transcoder import OrjsonTranscoder
 
 
 def _registered(transcoder: JSONTranscoder) -> JSONTranscoder:

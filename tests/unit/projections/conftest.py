@@ -7,8 +7,8 @@ from uuid import UUID
 
 import pytest
 
-from domain.application import ExportLedger
-from projections.changes import Change, decode
+from domain.ledger.application import ExportLedger
+from projections.readmodel.changes import Change, decode
 
 StoredRow = tuple[int, UUID | str, int, str, bytes]
 """(notification_id, originator_id, originator_version, topic, state): the

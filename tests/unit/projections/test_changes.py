@@ -1,4 +1,4 @@
-"""Decoding stored events for the projection (projections/changes.py), no database:
+"""Decoding stored events for the projection (projections/readmodel/changes.py), no database:
 the rows come from the in-memory ledger, stored by the same transcoder as in PostgreSQL."""
 
 from __future__ import annotations
@@ -11,10 +11,12 @@ from uuid import UUID
 import orjson
 import pytest
 
-from domain.application import ExportLedger
-from domain.ids import aggregate_id
-from domain.values import Status
-from projections.changes import EXPORT_TOPIC_PREFIX, Change, decode, instant
+from domain import topics
+from domain.exports.ids import aggregate_id
+from domain.exports.values import Status
+from domain.ledger.application import ExportLedger
+from domain.topics import EXPORT_EVENT_PREFIX
+from projections.readmodel.changes import Change, decode, instant
 from tests.unit.conftest import FakeClock
 from tests.unit.projections.conftest import StoredRow
 
@@ -86,7 +88,7 @@ def test_other_aggregates_events_are_left_out(
     new_export(idempotency_key="key-1")  # also stores the key's claim
     rows = stored_rows()
     assert len(rows) == 2
-    claims = [row for row in rows if not row[3].startswith(EXPORT_TOPIC_PREFIX)]
+    claims = [row for row in rows if not row[3].startswith(EXPORT_EVENT_PREFIX)]
     assert [decode(row) for row in claims] == [None]
 
 
@@ -96,7 +98,7 @@ def test_the_transcoders_format() -> None:
         "actor": "worker",
         "error_message": "disk full",
     }
-    row = (42, UUID(int=1), 3, "domain.model:ExportLog.Failed", orjson.dumps(state))
+    row = (42, UUID(int=1), 3, topics.export_event("Failed"), orjson.dumps(state))
     assert decode(row) == Change(
         42,
         UUID(int=1),

@@ -1,4 +1,4 @@
-"""The pure parts of drift (projections/drift.py): what counts as drift, how it is said,
+"""The pure parts of drift (projections/readmodel/drift.py): what counts as drift, how it is said,
 and what an example of a differing row shows. The comparisons in SQL are tested on
 PostgreSQL (tests/integration/test_rebuild_check.py)."""
 
@@ -8,7 +8,7 @@ from typing import Any
 
 import pytest
 
-from projections.drift import Differences, _example, _kind
+from projections.readmodel.drift import Differences, _example, _kind
 
 ROW = {"export_id": "exp_1", "status": "completed", "file_size": 10, "error_message": None}
 

@@ -1,4 +1,4 @@
-"""The export_logs fold (projections/fold.py) without a database: what each event
+"""The export_logs fold (projections/readmodel/fold.py) without a database: what each event
 does to an export's row, the rows of many exports, and the versions of one."""
 
 from __future__ import annotations
@@ -10,12 +10,12 @@ from uuid import UUID
 
 import pytest
 
-from domain.application import ExportLedger
 from domain.exceptions import ReadModelError
-from domain.ids import aggregate_id
-from domain.values import Status
-from projections.changes import Change
-from projections.fold import (
+from domain.exports.ids import aggregate_id
+from domain.exports.values import Status
+from domain.ledger.application import ExportLedger
+from projections.readmodel.changes import Change
+from projections.readmodel.fold import (
     COLUMNS,
     VALIDITY,
     VERSION_COLUMNS,

@@ -5,7 +5,7 @@ from __future__ import annotations
 import threading
 import time
 
-from api.console.counts import StatusCounts
+from api.http.console.counts import StatusCounts
 
 
 def test_first_view_counts_then_stale_views_do_not_wait() -> None:

@@ -9,7 +9,7 @@ import pytest
 
 from api.wiring import auth
 from api.wiring.auth import InvalidToken, TokenVerifier, issue_token
-from projections.reads import Principal
+from projections.reads.read_store import Principal
 
 SECRET = "unit-test-secret-unit-test-secret-0123"
 

@@ -1,0 +1,75 @@
+"""The one loop of everything that works through the events in log order.
+
+The follower (export_logs), the sealer (the Merkle tree) and the rebuild (a
+shadow table) each do their work in batches, one transaction per batch, after
+a tracking position. :func:`catch_up` repeats a batch until the log is used
+up for now; :func:`follow` catches up, then waits for the events table's
+notification, until stopped. Why reading in notification-id order never skips
+an event that commits later: see projections/readmodel/follower.py.
+"""
+
+from __future__ import annotations
+
+import threading
+import time
+from collections.abc import Callable
+from typing import Any
+
+import psycopg
+
+from projections.db.logins import projector_connection
+from sql import statement
+from sql.names import EVENTS_CHANNEL
+
+SAFETY_NET_SECONDS = 1.0
+"""The longest wait for a notification: one lost on a dropped connection costs no more."""
+
+Batch = Callable[[], int]
+"""One transaction's work; returns how many events it took in."""
+
+
+def catch_up(
+    batch: Batch, *, last: Callable[[int], bool], stopping: threading.Event | None = None
+) -> int:
+    """Run ``batch`` until ``last`` says the batch of that many events was the
+    last one for now (or ``stopping`` is set); returns the events taken in."""
+    total = 0
+    while stopping is None or not stopping.is_set():
+        count = batch()
+        total += count
+        if last(count):
+            break
+    return total
+
+
+def follow(
+    url: str,
+    work: Callable[[psycopg.Connection[Any]], int],
+    *,
+    stopping: threading.Event,
+    on_batch: Callable[[int], None],
+    min_interval: float = 0.0,
+) -> None:
+    """Until ``stopping`` is set: ``work`` (a catch-up) on a projector connection, tell
+    ``on_batch`` how many events it took in (when any), and when there were none
+    wait for the next notification on the events channel.
+
+    Writers notify the channel in the inserting transaction, delivered at
+    commit, so a wait ends as soon as new events are there; the timeout is
+    only a safety net. ``min_interval`` spaces out catch-ups that found work
+    (the sealer signs a checkpoint per batch)."""
+    with (
+        projector_connection(url, autocommit=True) as listener,
+        projector_connection(url) as conn,
+    ):
+        listener.execute(statement("channels", "listen", channel=EVENTS_CHANNEL))
+        while not stopping.is_set():
+            started = time.monotonic()
+            count = work(conn)
+            if count:
+                on_batch(count)
+                if min_interval > 0:
+                    stopping.wait(min_interval - (time.monotonic() - started))
+                continue
+            for _ in listener.notifies(timeout=SAFETY_NET_SECONDS, stop_after=1):
+                pass

@@ -1,0 +1,71 @@
+"""Stored events, decoded straight from the event store's JSON for projecting.
+
+The projection reads the ``eventsourcing`` JSON transcoder's format with
+orjson instead of rebuilding domain event objects: about twice as fast, and
+the projection only needs names and values.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from typing import Any, NamedTuple
+from uuid import UUID
+
+import orjson
+
+from domain.exceptions import SubjectKeyMissing
+from domain.privacy import KeySource, open_state
+from domain.topics import EXPORT_EVENT_PREFIX
+
+_PREFIX_LENGTH = len(EXPORT_EVENT_PREFIX)
+
+
+class Change(NamedTuple):
+    """One stored event of an export (a tuple: the rebuild makes a million)."""
+
+    position: int
+    aggregate_id: UUID
+    version: int
+    type: str
+    timestamp: str  # ISO 8601, as stored; PostgreSQL parses it on write
+    data: dict[str, Any]
+
+
+class NoKeys:
+    """A key source with no keys and no erased exports: clear events decode as
+    stored; a sealed one is an error naming its subject."""
+
+    def reading_key(self, subject: str) -> bytes | None:
+        raise SubjectKeyMissing(subject)
+
+    def erased_export(self, aggregate_id: UUID) -> str | None:
+        return None
+
+
+NO_KEYS = NoKeys()
+
+
+def decode(row: Sequence[Any], keys: KeySource = NO_KEYS, actor: bool = True) -> Change | None:
+    """A stored-event row (notification_id, originator_id, originator_version,
+    topic, state) as a change, its personal fields opened with ``keys`` (or shown
+    erased: domain/privacy.py), the actor too unless ``actor`` is False; None
+    for other aggregates' events."""
+    topic: str = row[3]
+    if not topic.startswith(EXPORT_EVENT_PREFIX):
+        return None
+    data = orjson.loads(row[4])
+    timestamp = data.pop("timestamp")["_data_"]
+    kind = topic[_PREFIX_LENGTH:]
+    data = open_state(kind, row[1], data, keys, actor)
+    return Change(row[0], row[1], row[2], kind, timestamp, data)
+
+
+def instant(value: Any) -> str | None:
+    """The ISO 8601 text of a datetime as the library's JSON transcoder stores it
+    (``{"_type_": "datetime_iso", "_data_": "..."}``); parsing is left to
+    PostgreSQL, which saves the rebuild a million ``fromisoformat`` calls."""
+    if value is None:
+        return None
+    if type(value) is dict and value.get("_type_") == "datetime_iso":
+        return str(value["_data_"])
+    raise ValueError(f"not a stored datetime: {value!r}")

@@ -1,4 +1,4 @@
-"""The subject keys in PostgreSQL (sql/migrations/0009_subject_keys.sql).
+"""The subject keys in PostgreSQL (sql/migrations/0011_subject_keys.sql).
 
 :class:`KeyTable` is the application's key store (domain/privacy.py's
 ``SubjectKeys``), as the writer's login. :class:`KeySnapshot` gives the keys to a

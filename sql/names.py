@@ -30,4 +30,4 @@ LOGINS = {
     ADMIN_ROLE: "export_ledger_admin_login",
 }
 """The runtime's LOGIN roles, each a member of its one role above and owner of nothing
-(sql/migrations/0006_logins.sql); runtime connections log in as these, never as the owner."""
+(sql/migrations/0007_logins.sql); runtime connections log in as these, never as the owner."""

@@ -11,7 +11,6 @@ from __future__ import annotations
 
 from contextlib import ExitStack
 from functools import cached_property
-from types import TracebackType
 
 from api.wiring.auth import TokenVerifier, verifier_for
 from api.wiring.database import Database, migrate, open_database, open_ledger
@@ -20,13 +19,14 @@ from api.wiring.settings import Settings
 from api.wiring.signing import KeyRing
 from api.wiring.witnesses import configured, post
 from domain.ledger.application import ExportLedger
+from projections.db.closable import Closable
 from projections.projector import ElectedProjector, Projector, process_name
 from projections.reads.positions import PositionWatcher
 from projections.reads.read_store import ReadStore
 from projections.tlog.witnessing import Cosigners
 
 
-class Runtime:
+class Runtime(Closable):
     """What an entry point works with; a context manager that closes what it opened."""
 
     def __init__(
@@ -132,17 +132,6 @@ class Runtime:
 
     def close(self) -> None:
         self._closing.close()
-
-    def __enter__(self) -> Runtime:
-        return self
-
-    def __exit__(
-        self,
-        kind: type[BaseException] | None,
-        error: BaseException | None,
-        tb: TracebackType | None,
-    ) -> None:
-        self.close()
 
 
 def bootstrap(

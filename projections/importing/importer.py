@@ -12,13 +12,13 @@ import time
 from collections import Counter
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field
-from types import TracebackType
 from uuid import UUID
 
 from domain.exceptions import ConcurrentModification
 from domain.ledger.application import ExportLedger
 from domain.sync.batch import StoredRow, Synced, SyncPlan
 from domain.sync.rows import SourceRow
+from projections.db.closable import Closable
 from projections.db.logins import projector_connection
 from projections.importing.source_table import SourceTable
 from sql import statement
@@ -26,7 +26,7 @@ from sql import statement
 OUTCOMES = ("created", "changed", "unchanged", "refused")
 
 
-class EventTableExports:
+class EventTableExports(Closable):
     """The domain's ``StoredExports`` over the events table: one query per batch,
     on a read-only connection of its own (a context manager)."""
 
@@ -42,17 +42,6 @@ class EventTableExports:
 
     def close(self) -> None:
         self._conn.close()
-
-    def __enter__(self) -> EventTableExports:
-        return self
-
-    def __exit__(
-        self,
-        kind: type[BaseException] | None,
-        error: BaseException | None,
-        tb: TracebackType | None,
-    ) -> None:
-        self.close()
 
 
 @dataclass

@@ -16,7 +16,6 @@ from __future__ import annotations
 
 from collections.abc import Iterator
 from contextlib import contextmanager
-from types import TracebackType
 from typing import Any
 
 import psycopg
@@ -24,6 +23,7 @@ from psycopg import sql
 
 from domain.exceptions import ConfigurationError, StoreUnavailable
 from domain.sync.rows import SEED_COLUMNS, SourceRow
+from projections.db.closable import Closable
 from sql import statement
 
 _TIME_COLUMNS = ("timestamp", "expires_at", "created_at", "updated_at")
@@ -42,7 +42,7 @@ def one_line(error: BaseException) -> str:
     return " ".join(str(error).split())
 
 
-class SourceTable:
+class SourceTable(Closable):
     """A context manager: the source table opened, checked, and read in batches."""
 
     def __init__(
@@ -55,7 +55,7 @@ class SourceTable:
         self.part = part
         self._conn: psycopg.Connection[Any] | None = None
 
-    def __enter__(self) -> SourceTable:
+    def open(self) -> None:
         self._conn = _connect(self.url)
         try:
             with self._reading():
@@ -66,14 +66,8 @@ class SourceTable:
         except BaseException:
             self._conn.close()
             raise
-        return self
 
-    def __exit__(
-        self,
-        kind: type[BaseException] | None,
-        error: BaseException | None,
-        tb: TracebackType | None,
-    ) -> None:
+    def close(self) -> None:
         if self._conn is not None:
             self._conn.close()
 

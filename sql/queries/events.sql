@@ -4,7 +4,7 @@
 
 -- name: insert_events
 -- A command's events in one autocommit statement: lock, NOTIFY, INSERT, and
--- their notification ids in order (sql/migrations/0007_insert_events_function.sql).
+-- their notification ids in order (sql/migrations/0008_insert_events_function.sql).
 SELECT notification_id
 FROM export_ledger_insert_events(
     %(ids)s::uuid[], %(versions)s::bigint[], %(topics)s::text[], %(states)s::bytea[]

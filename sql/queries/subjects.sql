@@ -1,4 +1,4 @@
--- The data subjects' keys (sql/migrations/0009_subject_keys.sql). Key values are
+-- The data subjects' keys (sql/migrations/0011_subject_keys.sql). Key values are
 -- never logged: statements take them as parameters and errors never echo them.
 
 -- name: subject_secret

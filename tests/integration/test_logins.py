@@ -2,7 +2,7 @@
 
 The runtime never logs in as the schema's owner (projections/db/logins.py): each of
 its connections is a LOGIN role that is a member of one least-privilege role
-and owns nothing (sql/migrations/0006_logins.sql), so going back to the session
+and owns nothing (sql/migrations/0007_logins.sql), so going back to the session
 user (RESET ROLE) or on to the owner gives it nothing more.
 """
 

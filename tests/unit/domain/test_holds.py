@@ -11,7 +11,8 @@ import pytest
 from domain.exceptions import ExportOnHold, HoldNotFound, IllegalTransition, InvalidExport
 from domain.exports.ids import is_hold_id
 from domain.exports.values import Status
-from domain.ledger.application import ExpiryRun, ExportLedger
+from domain.ledger.application import ExportLedger
+from domain.ledger.writes import ExpiryRun
 from tests.unit.conftest import FakeClock
 
 ExportIn = Callable[[Status], str]

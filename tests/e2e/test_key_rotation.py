@@ -24,7 +24,7 @@ from projections.tlog.keys import Signer
 from projections.tlog.sealer import seal_batch
 from tests.e2e.helpers import USER_A
 from tests.integration.readmodel_helpers import complete, request
-from tests.integration.test_seal import populate
+from tests.integration.tlog.test_seal import populate
 
 runner = CliRunner()
 

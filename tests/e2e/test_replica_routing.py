@@ -1,6 +1,6 @@
 """Replica routing without a standby: a replica that is down, and round-robin.
 
-The real primary-and-standby test is tests/integration/test_read_replicas.py;
+The real primary-and-standby test is tests/integration/reads/test_read_replicas.py;
 here a "replica" is either unreachable or the primary's own database.
 """
 

@@ -41,6 +41,8 @@ from tests.integration.history_helpers import (
     stored_versions,
     table_rows,
 )
+from tests.integration.readmodel.test_follower_crash import Writer
+from tests.integration.readmodel.test_read_model_equivalence import run_steps
 from tests.integration.readmodel_helpers import (
     catch_up,
     complete,
@@ -54,8 +56,6 @@ from tests.integration.readmodel_helpers import (
     wait_backends_gone,
     wait_until,
 )
-from tests.integration.test_follower_crash import Writer
-from tests.integration.test_read_model_equivalence import run_steps
 
 MICROSECOND = timedelta(microseconds=1)
 

@@ -18,8 +18,8 @@ from projections.audit.verify import verify
 from projections.db.logins import projector_connection
 from projections.tlog.sealer import Sealer, seal_batch
 from projections.tlog.witnessing import Cosigners
-from tests.integration.test_seal import SEAL_TABLES, populate, with_triggers_off
-from tests.integration.test_tamper import change_state, position
+from tests.integration.tlog.test_seal import SEAL_TABLES, populate, with_triggers_off
+from tests.integration.tlog.test_tamper import change_state, position
 from tests.witness_servers import witnesses
 
 ORIGIN = "ledger.test/split"

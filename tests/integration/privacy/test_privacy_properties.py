@@ -29,7 +29,7 @@ from projections.subject_keys import ReadModelSubjects
 from sql.names import ADMIN_ROLE, EVENTS_TABLE
 from tests import pg
 from tests.integration.readmodel_helpers import catch_up
-from tests.integration.test_seal import seal_all
+from tests.integration.tlog.test_seal import seal_all
 
 USERS = 3
 Step = tuple[str, int, int]  # (action, user, export choice)

@@ -21,7 +21,7 @@ from projections.tlog.checkpoints import all_checkpoints, checkpoint, latest_che
 from projections.tlog.proofs import consistency_proof, inclusion_proofs, proof_bundle, verify_bundle
 from projections.tlog.sealer import row_leaf_hash
 from sql.names import ADMIN_ROLE, READER_ROLE
-from tests.integration.test_seal import populate, seal_all, stored_events
+from tests.integration.tlog.test_seal import populate, seal_all, stored_events
 
 Conn = psycopg.Connection[Any]
 

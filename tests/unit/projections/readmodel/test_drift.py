@@ -1,6 +1,6 @@
 """The pure parts of drift (projections/readmodel/drift.py): what counts as drift, how it is said,
 and what an example of a differing row shows. The comparisons in SQL are tested on
-PostgreSQL (tests/integration/test_rebuild_check.py)."""
+PostgreSQL (tests/integration/readmodel/test_rebuild_check.py)."""
 
 from __future__ import annotations
 

@@ -18,7 +18,7 @@ from projections.tlog.sealer import Sealer
 from projections.tlog.witnessing import Cosigners, WitnessConfig, report
 from tests.e2e.live import free_port
 from tests.integration.readmodel_helpers import request
-from tests.integration.test_seal import populate
+from tests.integration.tlog.test_seal import populate
 from tests.witness_servers import witnesses
 
 ORIGIN = "ledger.test/witnessed"

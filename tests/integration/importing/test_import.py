@@ -39,7 +39,7 @@ from tests.integration.readmodel_helpers import (
     wait_backends_gone,
     wait_until,
 )
-from tests.integration.test_seal import seal_all
+from tests.integration.tlog.test_seal import seal_all
 from tests.seed_table import copy_rows, seed_row
 
 

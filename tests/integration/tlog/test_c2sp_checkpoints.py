@@ -16,7 +16,7 @@ from projections.tlog.checkpoints import all_checkpoints, latest_note, vkey
 from projections.tlog.proofs import proof_bundle, saved_checkpoint, verify_bundle
 from projections.tlog.sealer import Sealer
 from tests.integration.readmodel_helpers import complete, request
-from tests.integration.test_seal import populate
+from tests.integration.tlog.test_seal import populate
 
 
 def test_sealing_signs_c2sp_notes_that_open_with_the_logs_vkey(

@@ -18,7 +18,7 @@ from api.wiring.signing import Ed25519Signer
 from domain.ledger.application import ExportLedger
 from projections.audit import export as audit
 from projections.tlog.sealer import row_leaf_hash
-from tests.integration.test_seal import populate, seal_all, stored_events
+from tests.integration.tlog.test_seal import populate, seal_all, stored_events
 
 runner = CliRunner()
 

@@ -15,8 +15,8 @@ from projections.audit.verify import verify
 from projections.readmodel.rebuild import rebuild
 from projections.subject_keys import ReadModelSubjects, privacy_counts
 from sql.names import ADMIN_ROLE
+from tests.integration.ledger.test_stored_events_v1 import live_rows, stored  # noqa: F401
 from tests.integration.readmodel_helpers import catch_up
-from tests.integration.test_stored_events_v1 import live_rows, stored  # noqa: F401
 
 BOB = "exp_01M8RDYYTF423D7J5T57NY2G0F"
 

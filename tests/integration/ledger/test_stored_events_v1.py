@@ -23,9 +23,9 @@ from domain.ledger.application import ExportLedger
 from projections.audit.verify import verify
 from projections.readmodel.rebuild import rebuild
 from sql.names import EVENTS_TABLE, LIVE_TABLE
-from tests.integration.test_seal import seal_all
+from tests.integration.tlog.test_seal import seal_all
 
-FIXTURE = Path(__file__).parents[1] / "fixtures" / "stored_events_v1.json"
+FIXTURE = Path(__file__).parents[2] / "fixtures" / "stored_events_v1.json"
 COLUMNS = (
     "export_id", "user_id", "timestamp", "format", "config", "conversation_count", "file_size",
     "status", "file_url", "expires_at", "error_message", "created_at", "updated_at", "version",

@@ -14,14 +14,14 @@ from api.wiring.signing import Ed25519Signer, generate
 from domain import topics
 from domain.ledger.application import ExportLedger
 from projections.audit.verify import verify
-from tests.integration.test_seal import (
+from tests.integration.tlog.test_seal import (
     EVENTS,
     SEAL_TABLES,
     populate,
     seal_all,
     with_triggers_off,
 )
-from tests.integration.test_tamper import change_state, position
+from tests.integration.tlog.test_tamper import change_state, position
 
 runner = CliRunner()
 

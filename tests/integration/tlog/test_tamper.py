@@ -15,7 +15,7 @@ from domain.ledger.application import ExportLedger
 from projections.audit.verify import VerifyReport, verify
 from projections.tlog.checkpoints import Checkpoint, all_checkpoints
 from projections.tlog.proofs import Problem
-from tests.integration.test_seal import (
+from tests.integration.tlog.test_seal import (
     EVENTS,
     SEAL_TABLES,
     column,

@@ -17,7 +17,7 @@ from typing import Any
 
 import psycopg
 
-from projections.db.logins import connect_login
+from projections.db.database import Database
 from projections.readmodel.follower import Follower
 from projections.tlog.keys import KeyRing, Signer
 from projections.tlog.sealer import Sealer
@@ -34,17 +34,17 @@ class Projector:
 
     def __init__(
         self,
-        url: str,
+        db: Database,
         signer: KeyRing | Signer | None = None,
         *,
         batch_size: int = 1000,
         origin: str | None = None,
         cosigners: Cosigners | None = None,
     ) -> None:
-        self.url = url
-        self._workers: list[Follower | Sealer | Cosigners] = [Follower(url, batch_size=batch_size)]
+        self.db = db
+        self._workers: list[Follower | Sealer | Cosigners] = [Follower(db, batch_size=batch_size)]
         if signer is not None:
-            self._workers.append(Sealer(url, signer, origin=origin))
+            self._workers.append(Sealer(db, signer, origin=origin))
         self.cosigners = cosigners
         if signer is not None and cosigners is not None:
             self._workers.append(cosigners)
@@ -88,9 +88,7 @@ class Projector:
     def _wake(self) -> None:
         """A notification on the events channel ends the follower's wait at once."""
         try:
-            with connect_login(
-                self.url, PROJECTOR_ROLE, autocommit=True, connect_timeout=2
-            ) as conn:
+            with self.db.connect(PROJECTOR_ROLE, autocommit=True, connect_timeout=2) as conn:
                 wake = {"channel": EVENTS_CHANNEL, "payload": ""}
                 conn.execute(statement("channels", "notify"), wake)
         except psycopg.Error:
@@ -132,7 +130,7 @@ class ElectedProjector:
 
     def __init__(
         self,
-        url: str,
+        db: Database,
         signer: KeyRing | Signer | None = None,
         *,
         batch_size: int = 1000,
@@ -140,7 +138,7 @@ class ElectedProjector:
         cosigners: Cosigners | None = None,
         name: str | None = None,
     ) -> None:
-        self.url = url
+        self.db = db
         self.name = name or process_name()
         self.origin = origin
         self.cosigners = cosigners
@@ -172,8 +170,7 @@ class ElectedProjector:
         keys = {"k1": PROJECTOR_LOCK[0], "k2": PROJECTOR_LOCK[1]}
         while not self._stopping.is_set():
             try:
-                with connect_login(
-                    self.url,
+                with self.db.connect(
                     PROJECTOR_ROLE,
                     autocommit=True,
                     connect_timeout=2,
@@ -198,7 +195,7 @@ class ElectedProjector:
                 log.info("%s holds the projector lock: projecting", self.name)
                 self.holder = self.name
                 self._projector = Projector(
-                    self.url,
+                    self.db,
                     self._signer,
                     batch_size=self._batch_size,
                     origin=self.origin,

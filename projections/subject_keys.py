@@ -24,7 +24,7 @@ from psycopg_pool import ConnectionPool
 
 from domain.exceptions import NotMigrated, SubjectErased, SubjectKeyMissing
 from domain.privacy import pseudonym
-from projections.db.logins import connect_login, login_conninfo
+from projections.db.database import Database
 from sql import statement
 from sql.names import ADMIN_ROLE, WRITER_ROLE
 
@@ -98,10 +98,6 @@ class KeyTable:
         self._cache: dict[str, tuple[float, bytes | None]] = {}
         self._exports: tuple[float, dict[UUID, str]] | None = None
         self._lock = threading.Lock()
-
-    @classmethod
-    def for_url(cls, url: str) -> KeyTable:
-        return cls(login_conninfo(url, WRITER_ROLE)).open()
 
     @classmethod
     def from_env(cls, env: Mapping[str, str]) -> KeyTable:
@@ -238,18 +234,18 @@ class ReadModelSubjects:
     a user's exports from export_log_versions (deleted ones too), open holds from
     export_holds. The caller waits for the projection to reach the head first."""
 
-    def __init__(self, url: str) -> None:
-        self.url = url
+    def __init__(self, db: Database) -> None:
+        self.db = db
 
     def export_ids_of(self, user_id: str) -> Sequence[str]:
-        with connect_login(self.url, ADMIN_ROLE, autocommit=True) as conn:
+        with self.db.connect(ADMIN_ROLE, autocommit=True) as conn:
             rows = conn.execute(
                 statement("subjects", "subject_export_ids"), {"user_id": user_id}
             ).fetchall()
         return sorted(str(r[0]) for r in rows)
 
     def open_holds(self, export_ids: Sequence[str]) -> Sequence[tuple[str, str, str]]:
-        with connect_login(self.url, ADMIN_ROLE, autocommit=True) as conn:
+        with self.db.connect(ADMIN_ROLE, autocommit=True) as conn:
             rows = conn.execute(
                 statement("subjects", "subject_open_holds"), {"export_ids": list(export_ids)}
             ).fetchall()

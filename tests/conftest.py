@@ -4,8 +4,9 @@ from collections.abc import Iterator
 
 import pytest
 
-from api.wiring.database import Database, open_ledger
+from api.wiring.database import open_ledger
 from domain.ledger.application import ExportLedger
+from projections.db.database import Database
 from tests import pg
 
 

@@ -17,7 +17,6 @@ from api.wiring.auth import valid_user_id
 from projections.audit import export as audit
 from projections.audit.artifacts import check_file, completion, file_digest
 from projections.audit.export_check import UNKNOWN, ExportCheck, check_export, read_lines
-from projections.db.logins import connect_login
 from projections.tlog.checkpoints import checkpoint, latest_checkpoint
 from sql.names import ADMIN_ROLE
 
@@ -89,7 +88,7 @@ def audit_export(
         fail(str(error))
     filters = audit.AuditFilters(start or 1, end or audit.LAST, user_id, event_type)
     where = output if output is not None else "stdout"
-    with errors(), opened() as rt, _admin(rt.url) as conn:
+    with errors(), opened() as rt, rt.database.connect(ADMIN_ROLE) as conn:
         try:
             with _opened(output) as sink:
                 written = _write_export(conn, filters, chosen, sink)  # type: ignore[arg-type]
@@ -98,10 +97,6 @@ def audit_export(
                 raise
             fail(f"cannot write {where}: {error.strerror}")
     err.print(f"{written:,} events written to {where}", highlight=False)
-
-
-def _admin(url: str) -> psycopg.Connection[Any]:
-    return connect_login(url, ADMIN_ROLE)
 
 
 def _opened(output: Path | None) -> Any:
@@ -156,7 +151,10 @@ def verify_export(
     except OSError as error:
         fail(f"cannot read {export_file}: {error.strerror}")
     with errors(), handle, opened() as rt:
-        with _admin(rt.url) as conn, progress_bar("checking lines", None) as advance:
+        with (
+            rt.database.connect(ADMIN_ROLE) as conn,
+            progress_bar("checking lines", None) as advance,
+        ):
             signed = latest_checkpoint(conn) if tree_size is None else checkpoint(conn, tree_size)
             if signed is None:
                 fail("no such checkpoint: the sealer has not sealed that far")

@@ -81,16 +81,16 @@ def import_command(
             err.print("the source cannot share its snapshot: importing in one process")
         with progress_bar(label, rows.count()) as advance:
             if snapshot is None:
-                with EventTableExports(rt.url) as known:
+                with EventTableExports(rt.database) as known:
                     result = import_table(
                         rt.ledger, rows, known,
                         batch_size=batch_size, dry_run=dry_run, on_rows=advance,
                         on_refused=refuse,
                     )  # fmt: skip
             else:
-                opener = partial(_process_ledger, rt.url, rt.settings.lock_timeout_seconds)
+                opener = partial(_process_ledger, rt.database.url, rt.settings.lock_timeout_seconds)
                 result = import_in_parallel(
-                    rows, snapshot, rt.url, opener, jobs=processes,
+                    rows, snapshot, rt.database, opener, jobs=processes,
                     batch_size=batch_size, dry_run=dry_run, on_rows=advance, on_refused=refuse,
                 )  # fmt: skip
     _print_report(result, report)

@@ -6,12 +6,10 @@ Public keys and the tree sizes each signs live in ``ledger_keys``
 
 from __future__ import annotations
 
-import psycopg
 import typer
 from rich.table import Table
 
 from api.cli.output import JsonFlag, errors, opened, out, print_json
-from projections.db.logins import projector_connection
 from projections.tlog.keys import SigningKey, all_keys, rotate
 from sql.names import ADMIN_ROLE
 
@@ -26,7 +24,7 @@ commands = typer.Typer(
 def list_keys(as_json: JsonFlag = False) -> None:
     """Every checkpoint key, oldest first, with the tree sizes it signs."""
     with errors(), opened() as rt:
-        with psycopg.connect(rt.url, options=f"-c role={ADMIN_ROLE}") as conn:
+        with rt.database.connect(ADMIN_ROLE) as conn:
             found = all_keys(conn)
         here = {key.key_id for key in found if rt.keys.find(key.key_id) is not None}
     if as_json:
@@ -66,7 +64,7 @@ def rotate_key() -> None:
     with errors(), opened() as rt:
         configured = rt.settings.signing_key_file
         signer = rt.keys.first() if configured is not None else rt.keys.create()
-        with projector_connection(rt.url) as conn:
+        with rt.database.projector() as conn:
             keys = rotate(conn, signer.key_id, signer.public_key)
     new = keys[-1]
     out.print(

@@ -70,15 +70,14 @@ def erase(
     by: ByOption = OPERATOR,
 ) -> None:
     """Erase a data subject: destroy their key and record Erased (final)."""
-    from projections.db.logins import projector_connection
     from projections.readmodel.follower import Follower
     from projections.subject_keys import ReadModelSubjects
 
     with errors(), opened() as rt:
-        with projector_connection(rt.url) as conn:  # the exports and holds, up to the head
-            Follower(rt.url).catch_up(conn)
+        with rt.database.projector() as conn:  # the exports and holds, up to the head
+            Follower(rt.database).catch_up(conn)
         erasure = rt.ledger.erase_subject(
-            user_id, actor=by, reason=reason, exports=ReadModelSubjects(rt.url)
+            user_id, actor=by, reason=reason, exports=ReadModelSubjects(rt.database)
         )
     if not erasure.erased_now:
         out.print(

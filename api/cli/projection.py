@@ -34,10 +34,10 @@ def project(
     from projections.tlog.witnessing import Cosigners
 
     with errors(), opened() as rt:
-        follower = Follower(rt.url, batch_size=batch_size)
-        sealer = Sealer(rt.url, rt.keys, origin=rt.settings.log_origin) if seal else None
+        follower = Follower(rt.database, batch_size=batch_size)
+        sealer = Sealer(rt.database, rt.keys, origin=rt.settings.log_origin) if seal else None
         witnesses = configured(rt.settings) if seal else []
-        cosigners = Cosigners(rt.url, witnesses, post) if witnesses else None
+        cosigners = Cosigners(rt.database, witnesses, post) if witnesses else None
         status = follower.status()
         err.print(f"following from position {status.position} (head {status.head})")
 
@@ -118,8 +118,7 @@ def rebuild_command(
         label = "checking export_logs" if check else "rebuilding export_logs"
         with progress_bar(label, None) as advance:
             report = rebuild(
-                rt.owner_url,
-                fold_url=rt.url,
+                rt.database,
                 swap=not check,
                 history=history,
                 on_total=advance.set_total,
@@ -136,7 +135,7 @@ def _snapshot(table: str, at: datetime, *, replace: bool) -> None:
     with errors(), opened() as rt:
         with progress_bar(f"export_logs as of {at.isoformat()}", None) as advance:
             report = snapshot(
-                rt.owner_url,
+                rt.database,
                 table,
                 at,
                 replace=replace,
@@ -187,6 +186,6 @@ def expire() -> None:
     from projections.readmodel.due import ReadModelDueExports
 
     with errors(), opened() as rt:
-        run = rt.ledger.expire_due_run(ReadModelDueExports(rt.url))
+        run = rt.ledger.expire_due_run(ReadModelDueExports(rt.database))
     held = f"; {run.on_hold} due exports skipped, under legal hold" if run.on_hold else ""
     out.print(f"expired {run.expired} exports{held}")

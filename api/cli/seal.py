@@ -20,7 +20,7 @@ from api.cli.witnessed import WITNESSED, print_split_view, verify_receipt, witne
 from api.wiring.witnesses import configured, post
 from domain.tlog import proof as tlog_proof
 from projections.audit.verify import UNKNOWN, VerifyReport, verify, work
-from projections.db.logins import connect_login, projector_connection
+from projections.db.database import Database
 from projections.tlog.checkpoints import Checkpoint, all_checkpoints, latest_checkpoint
 from projections.tlog.proofs import proof_bundle, saved_checkpoint, verify_bundle
 from projections.tlog.sealer import Sealer
@@ -42,11 +42,11 @@ def seal(
 ) -> None:
     """Append every new event to the Merkle tree and sign a checkpoint of it."""
     with errors(), opened() as rt:
-        sealer = Sealer(rt.url, rt.keys, batch_size=batch_size, origin=rt.settings.log_origin)
+        sealer = Sealer(rt.database, rt.keys, batch_size=batch_size, origin=rt.settings.log_origin)
         if follow:
             _stop_on_signals(sealer)
             witnesses = configured(rt.settings)
-            cosigners = Cosigners(rt.url, witnesses, post) if witnesses else None
+            cosigners = Cosigners(rt.database, witnesses, post) if witnesses else None
             if cosigners is not None:  # the witnesses, asked from a thread of their own
                 threading.Thread(target=cosigners.run_forever, daemon=True).start()
             try:
@@ -55,7 +55,7 @@ def seal(
                 if cosigners is not None:
                     cosigners.stop()
         else:
-            with projector_connection(rt.url) as conn:
+            with rt.database.projector() as conn:
                 sealed = sealer.catch_up(conn)
             out.print(f"sealed {sealed} events; tree size {sealer.tree_size}")
     if sealer.key_id is not None:
@@ -94,16 +94,16 @@ def verify_command(
     label = "saved checkpoint"
     with errors(), opened() as rt:
         if against_witness:
-            saved, label = witnessed(rt.url, rt.settings, against_witness), WITNESSED
-        with progress_bar("verifying events", _work(rt.url)) as advance:
+            saved, label = witnessed(rt.database, rt.settings, against_witness), WITNESSED
+        with progress_bar("verifying events", _work(rt.database)) as advance:
             report = verify(
-                rt.url,
+                rt.database,
                 against=saved,
                 against_label=label,
                 trusted=frozenset(key_id) if key_id else None,
                 on_events=advance,
             )
-        _print_privacy(rt.url)
+        _print_privacy(rt.database)
     _print_report(report)
     if against_witness:
         print_split_view(report, saved)
@@ -111,11 +111,11 @@ def verify_command(
         raise typer.Exit(1)
 
 
-def _print_privacy(url: str) -> None:
+def _print_privacy(db: Database) -> None:
     """Erased subjects, and the clear copies the seal keeps (README: Privacy)."""
     from projections.subject_keys import privacy_counts
 
-    with connect_login(url, ADMIN_ROLE, autocommit=True) as conn:
+    with db.connect(ADMIN_ROLE, autocommit=True) as conn:
         subjects, clear = privacy_counts(conn)
     if subjects:
         left = (
@@ -127,9 +127,9 @@ def _print_privacy(url: str) -> None:
         out.print(f"{subjects:,} data subjects erased{left}", highlight=False, soft_wrap=True)
 
 
-def _work(url: str) -> int:
+def _work(db: Database) -> int:
     """Events the two passes of verify read: the log, and the log up to export_logs."""
-    with connect_login(url, ADMIN_ROLE, autocommit=True) as conn:
+    with db.connect(ADMIN_ROLE, autocommit=True) as conn:
         return work(conn)
 
 
@@ -166,7 +166,7 @@ def checkpoints(
 ) -> None:
     """Print the signed checkpoints as JSON lines, or save them outside the database."""
     with errors(), opened() as rt:
-        with connect_login(rt.url, ADMIN_ROLE) as conn:
+        with rt.database.connect(ADMIN_ROLE) as conn:
             found = all_checkpoints(conn)
     if output is None:
         for cp in found:
@@ -214,7 +214,7 @@ def proof(
 ) -> None:
     """A proof bundle: the export's events, their inclusion in a signed checkpoint."""
     with errors(), opened() as rt:
-        with connect_login(rt.url, ADMIN_ROLE) as conn:
+        with rt.database.connect(ADMIN_ROLE) as conn:
             if tree_size is None and since is not None:
                 tree_size = _latest_size(conn)
             bundle = proof_bundle(conn, export_id, tree_size, since)

@@ -19,7 +19,7 @@ from api.wiring.database import open_database, redacted
 from api.wiring.settings import Settings
 from api.wiring.signing import KeyRing
 from api.wiring.witnesses import current_report, report_lines
-from projections.db.logins import connect_login
+from projections.db.database import Database
 from projections.projector import projector_holder
 from projections.readmodel.store import head_position
 from projections.reads.positions import ledger_positions
@@ -43,15 +43,15 @@ class Status:
     projector: str | None = None
 
 
-def gather_status(url: str, settings: Settings | None = None) -> Status:
+def gather_status(db: Database, settings: Settings | None = None) -> Status:
     """Everything in one read-only transaction, as the admin role (which may read the
     events, the tracking rows and the checkpoints)."""
-    with connect_login(url, ADMIN_ROLE, connect_timeout=5) as conn:
+    with db.connect(ADMIN_ROLE, connect_timeout=5) as conn:
         conn.read_only = True
         version = conn.execute(query("console", "server_version")).fetchone()
         positions = ledger_positions(conn, head_position(conn))
         return Status(
-            url=redacted(url),
+            url=redacted(db.url),
             server_version=str(version[0]) if version else "?",
             head=positions.head,
             projected=positions.projected,
@@ -67,7 +67,7 @@ def status() -> None:
     """Database, head position, projection and sealer lag, latest checkpoint."""
     with errors(), opened() as rt:
         try:
-            found = gather_status(rt.url, rt.settings)
+            found = gather_status(rt.database, rt.settings)
         except psycopg.OperationalError as error:
             fail(f"cannot reach the database: {error}".strip())
     table = status_table(found, rt.database.embedded, secret_rows(rt.settings))

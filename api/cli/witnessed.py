@@ -18,7 +18,7 @@ from domain.exports.ids import aggregate_id
 from domain.tlog import notes
 from domain.tlog import proof as tlog_proof
 from projections.audit.verify import VerifyReport
-from projections.db.logins import connect_login
+from projections.db.database import Database
 from projections.tlog.checkpoints import Checkpoint, from_note, known_origin
 from projections.tlog.keys import all_keys
 from projections.tlog.receipts import receipt_problems
@@ -29,10 +29,10 @@ SIZE_IN = re.compile(r"^checkpoint a witness cosigned of size (\d+) ")
 WITNESSED = "checkpoint a witness cosigned"
 
 
-def witnessed(url: str, settings: Any, witnesses: list[str]) -> list[Checkpoint]:
+def witnessed(db: Database, settings: Any, witnesses: list[str]) -> list[Checkpoint]:
     """The checkpoints the witnesses at these URLs hold for this log, each checked to be
     signed by one of the log's keys (exit 2 when a witness cannot be asked)."""
-    with connect_login(url, ADMIN_ROLE, autocommit=True) as conn:
+    with db.connect(ADMIN_ROLE, autocommit=True) as conn:
         keys = all_keys(conn)
         origin = known_origin(conn, settings.log_origin, keys[0].key_id if keys else None)
     if origin is None or not keys:

@@ -13,13 +13,14 @@ from contextlib import ExitStack
 from functools import cached_property
 
 from api.wiring.auth import TokenVerifier, verifier_for
-from api.wiring.database import Database, migrate, open_database, open_ledger
+from api.wiring.database import migrate, open_database, open_ledger
 from api.wiring.metrics import Metrics, observe_commands
 from api.wiring.settings import Settings
 from api.wiring.signing import KeyRing
 from api.wiring.witnesses import configured, post
 from domain.ledger.application import ExportLedger
 from projections.db.closable import Closable
+from projections.db.database import Database
 from projections.projector import ElectedProjector, Projector, process_name
 from projections.reads.positions import PositionWatcher
 from projections.reads.read_store import ReadStore
@@ -45,16 +46,6 @@ class Runtime(Closable):
         self._group_commit = group_commit
         self._closing = ExitStack()
 
-    @property
-    def url(self) -> str:
-        """The runtime's URL; connections on it log in as least-privilege logins."""
-        return self.database.url
-
-    @property
-    def owner_url(self) -> str:
-        """The schema owner's URL: migrations and the rebuild's table swaps only."""
-        return self.database.migrate_url
-
     @cached_property
     def ledger(self) -> ExportLedger:
         ledger = open_ledger(self.database, self.settings, group_commit=self._group_commit)
@@ -64,7 +55,7 @@ class Runtime(Closable):
     @cached_property
     def reads(self) -> ReadStore:
         reads = ReadStore(
-            self.url,
+            self.database,
             size=self.settings.pool_size,
             timeout=self.settings.pool_timeout_seconds,
             replicas=[url.get_secret_value() for url in self.settings.read_database_urls],
@@ -74,7 +65,7 @@ class Runtime(Closable):
 
     @cached_property
     def watcher(self) -> PositionWatcher:
-        watcher = PositionWatcher(self.url).start()
+        watcher = PositionWatcher(self.database).start()
         self._closing.callback(watcher.stop)
         return watcher
 
@@ -94,10 +85,10 @@ class Runtime(Closable):
         process; with ``elect``, only while this process holds the projector lock."""
         keys = self.keys if seal else None
         witnesses = configured(self.settings)
-        cosigners = Cosigners(self.url, witnesses, post) if witnesses and seal else None
+        cosigners = Cosigners(self.database, witnesses, post) if witnesses and seal else None
         kind = ElectedProjector if elect else Projector
         projector = kind(
-            self.url,
+            self.database,
             keys,
             batch_size=batch_size,
             origin=self.settings.log_origin,

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import contextlib
 import warnings
-from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -15,33 +14,12 @@ from api.wiring.settings import Settings
 from domain.exceptions import ConfigurationError, StoreUnavailable
 from domain.ledger.application import ExportLedger
 from domain.privacy import SUBJECT_KEYS_TOPIC
+from projections.db.database import Database
 from sql import migration_scripts, statement
 from sql.names import LOGINS, WRITER_ROLE
 
 EMBEDDED_DATABASE = "export_ledger"
 _MIGRATION_LOCK = 0x4578_4C65_6467  # "ExLedg": one migrator at a time per database
-
-
-@dataclass
-class Database:
-    """Where the ledger lives. ``server`` keeps an embedded server alive.
-
-    ``url`` is the runtime's: every runtime connection logs in on its server as
-    a least-privilege login (projections/db/logins.py), whatever its user. The
-    owner's URL (``owner_url``, else ``url``) is for migrations and rebuilds.
-    """
-
-    url: str
-    server: Any | None = None
-    owner_url: str | None = None
-
-    @property
-    def migrate_url(self) -> str:
-        return self.owner_url or self.url
-
-    @property
-    def embedded(self) -> bool:
-        return self.server is not None
 
 
 def open_database(settings: Settings) -> Database:

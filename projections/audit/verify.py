@@ -40,7 +40,7 @@ from psycopg import sql
 from domain.exceptions import ReadModelError
 from domain.tlog import merkle
 from projections.audit.artifacts import TOPICS, DownloadCheck
-from projections.db.logins import connect_login
+from projections.db.database import Database
 from projections.readmodel.changes import Change
 from projections.readmodel.drift import compare
 from projections.readmodel.fold import fold_by_export
@@ -88,7 +88,7 @@ class VerifyReport:
 
 
 def verify(
-    url: str,
+    db: Database,
     *,
     against: Sequence[Checkpoint] = (),
     against_label: str = "saved checkpoint",
@@ -100,7 +100,7 @@ def verify(
     """Check everything (see the module docstring); writes only a temporary table."""
     started = time.perf_counter()
     problems = Problems()
-    with _on(url) as conn:
+    with _on(db) as conn:
         snapshot = str(conn.execute(statement("verify", "export_snapshot")).fetchone()[0])  # type: ignore[index]
         events, upto, folded = _extent(conn)
         on_total(events + folded)
@@ -114,19 +114,19 @@ def verify(
             for cp in cps:
                 due.setdefault(cp.tree_size, []).append((label, cp))
         if events >= parallel_from:
-            read = (url, snapshot, upto)
+            read = (db, snapshot, upto)
             events, sealed, rows = _in_parallel(conn, read, due, problems, on_events)
         else:
             events, sealed = _check_log(conn, problems.add, due, on_events)
-            rows = _check_read_table(url, snapshot, upto, problems.add, on_events)
+            rows = _check_read_table(db, snapshot, upto, problems.add, on_events)
     seconds = time.perf_counter() - started
     return VerifyReport(events, sealed, len(stored), len(against), rows, seconds, problems)
 
 
 @contextmanager
-def _on(url: str, snapshot: str | None = None, read_only: bool = True) -> Iterator[Connection]:
+def _on(db: Database, snapshot: str | None = None, read_only: bool = True) -> Iterator[Connection]:
     """A repeatable-read transaction, on another transaction's snapshot if given."""
-    with connect_login(url, ADMIN_ROLE) as conn:  # reads everything, writes only its temp table
+    with db.connect(ADMIN_ROLE) as conn:  # reads everything, writes only its temp table
         conn.isolation_level = psycopg.IsolationLevel.REPEATABLE_READ
         conn.read_only = read_only
         with conn.transaction():
@@ -248,13 +248,13 @@ def _rows(conn: Connection, name: str, size: int = 10_000) -> Generator[Any, Non
 
 def _in_parallel(
     conn: Connection,
-    read: tuple[str, str, int],
+    read: tuple[Database, str, int],
     due: dict[int, list[Labelled]],
     problems: Problems,
     on_events: Progress,
 ) -> tuple[int, int, int]:
     """Both passes at once, the read-table pass in a second process on the same
-    snapshot (``read``: url, snapshot, position). Returns (events, sealed, rows)."""
+    snapshot (``read``: the database, snapshot, position). Returns (events, sealed, rows)."""
     context = multiprocessing.get_context("spawn")
     done, reported = context.RawValue("q", 0), 0
 
@@ -283,15 +283,15 @@ def _share(done: Any) -> None:
     _done = done
 
 
-def _read_table_child(url: str, snapshot: str, upto: int) -> tuple[Problems, int]:
+def _read_table_child(db: Database, snapshot: str, upto: int) -> tuple[Problems, int]:
     def advance(n: int) -> None:
         _done.value += n
 
     problems = Problems()
-    return problems, _check_read_table(url, snapshot, upto, problems.add, advance)
+    return problems, _check_read_table(db, snapshot, upto, problems.add, advance)
 
 
-def _check_read_table(url: str, snapshot: str, upto: int, add: Add, on_events: Progress) -> int:
+def _check_read_table(db: Database, snapshot: str, upto: int, add: Add, on_events: Progress) -> int:
     """Fold the events up to export_logs' position into a temporary table with
     the rebuild's own code, and compare the two as ``rebuild --check`` does.
     Two connections, as the rebuild's bulk load: one streams, one copies."""
@@ -303,7 +303,7 @@ def _check_read_table(url: str, snapshot: str, upto: int, add: Add, on_events: P
             yield change
 
     try:
-        with _on(url, snapshot) as reader, _on(url, snapshot, read_only=False) as writer:
+        with _on(db, snapshot) as reader, _on(db, snapshot, read_only=False) as writer:
             writer.execute(statement("verify", "create_folded", folded=_FOLDED))
             # export_logs has no actor: the fold never reads it, so it stays sealed
             # (its bytes are the log pass's, hashed into the event's leaf).

@@ -15,7 +15,7 @@ import psycopg
 from psycopg.conninfo import make_conninfo
 
 from domain.exceptions import ConfigurationError
-from sql.names import LOGINS, PROJECTOR_ROLE
+from sql.names import LOGINS
 
 
 def login_conninfo(url: str, role: str) -> str:
@@ -32,7 +32,3 @@ def connect_login(
     """A connection as ``role``'s login that has taken on ``role`` from its first statement."""
     startup = f"-c role={role} {options}".strip()
     return psycopg.connect(login_conninfo(url, role), options=startup, **kwargs)
-
-
-def projector_connection(url: str, *, autocommit: bool = False) -> psycopg.Connection[Any]:
-    return connect_login(url, PROJECTOR_ROLE, autocommit=autocommit)

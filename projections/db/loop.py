@@ -17,7 +17,7 @@ from typing import Any
 
 import psycopg
 
-from projections.db.logins import projector_connection
+from projections.db.database import Database
 from sql import statement
 from sql.names import EVENTS_CHANNEL
 
@@ -43,7 +43,7 @@ def catch_up(
 
 
 def follow(
-    url: str,
+    db: Database,
     work: Callable[[psycopg.Connection[Any]], int],
     *,
     stopping: threading.Event,
@@ -59,8 +59,8 @@ def follow(
     only a safety net. ``min_interval`` spaces out catch-ups that found work
     (the sealer signs a checkpoint per batch)."""
     with (
-        projector_connection(url, autocommit=True) as listener,
-        projector_connection(url) as conn,
+        db.projector(autocommit=True) as listener,
+        db.projector() as conn,
     ):
         listener.execute(statement("channels", "listen", channel=EVENTS_CHANNEL))
         while not stopping.is_set():

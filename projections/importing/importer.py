@@ -19,7 +19,7 @@ from domain.ledger.application import ExportLedger
 from domain.sync.batch import StoredRow, Synced, SyncPlan
 from domain.sync.rows import SourceRow
 from projections.db.closable import Closable
-from projections.db.logins import projector_connection
+from projections.db.database import Database
 from projections.importing.source_table import SourceTable
 from sql import statement
 
@@ -30,8 +30,8 @@ class EventTableExports(Closable):
     """The domain's ``StoredExports`` over the events table: one query per batch,
     on a read-only connection of its own (a context manager)."""
 
-    def __init__(self, url: str) -> None:
-        self._conn = projector_connection(url, autocommit=True)
+    def __init__(self, db: Database) -> None:
+        self._conn = db.projector(autocommit=True)
         self._conn.read_only = True
         self._select = statement("imports", "stored_events_of")
 

@@ -34,6 +34,7 @@ from typing import Any
 from domain.exceptions import ConfigurationError, ExportLedgerError, StoreUnavailable
 from domain.ledger.application import ExportLedger
 from domain.sync.rows import SourceRow
+from projections.db.database import Database
 from projections.importing.importer import EventTableExports, ImportReport, import_table
 from projections.importing.source_table import SourceTable
 
@@ -51,7 +52,7 @@ class Part:
     snapshot: str
     index: int
     parts: int
-    ledger_url: str
+    ledger: Database
     batch_size: int
     dry_run: bool
 
@@ -63,7 +64,7 @@ class ParentGone(Exception):
 def import_in_parallel(
     source: SourceTable,
     snapshot: str,
-    ledger_url: str,
+    ledger_db: Database,
     open_ledger: LedgerOpener,
     *,
     jobs: int,
@@ -79,7 +80,7 @@ def import_in_parallel(
     context = multiprocessing.get_context("spawn")
     messages: multiprocessing.Queue[tuple[Any, ...]] = context.Queue()
     parts = [
-        Part(source.url, source.name, snapshot, k, jobs, ledger_url, batch_size, dry_run)
+        Part(source.url, source.name, snapshot, k, jobs, ledger_db, batch_size, dry_run)
         for k in range(jobs)
     ]
     workers = [
@@ -156,7 +157,7 @@ def _run_part(
                     part.source_url, part.table, snapshot=part.snapshot,
                     part=(part.index, part.parts),
                 ) as source,
-                EventTableExports(part.ledger_url) as known,
+                EventTableExports(part.ledger) as known,
             ):  # fmt: skip
                 messages.put(("started",))
                 result = import_table(

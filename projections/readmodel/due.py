@@ -5,7 +5,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 from datetime import datetime
 
-from projections.db.logins import projector_connection
+from projections.db.database import Database
 from sql import statement
 
 
@@ -16,11 +16,11 @@ class ReadModelDueExports:
     next run, because the application re-checks each candidate's events.
     """
 
-    def __init__(self, url: str) -> None:
-        self.url = url
+    def __init__(self, db: Database) -> None:
+        self.db = db
 
     def find_due(self, now: datetime, after: str | None, limit: int) -> Sequence[str]:
-        with projector_connection(self.url, autocommit=True) as conn:
+        with self.db.projector(autocommit=True) as conn:
             rows = conn.execute(
                 statement("read_model", "due_exports"),
                 {"now": now, "after": after or "", "limit": limit},

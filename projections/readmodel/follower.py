@@ -34,7 +34,7 @@ from typing import Any
 import psycopg
 
 from projections.db import loop
-from projections.db.logins import projector_connection
+from projections.db.database import Database
 from projections.readmodel.store import head_position, project_batch, tracking_position
 from sql.names import LIVE_TABLE
 
@@ -54,8 +54,8 @@ class FollowerStatus:
 class Follower:
     """Folds new events into ``table`` until stopped."""
 
-    def __init__(self, url: str, *, table: str = LIVE_TABLE, batch_size: int = 1000) -> None:
-        self.url = url
+    def __init__(self, db: Database, *, table: str = LIVE_TABLE, batch_size: int = 1000) -> None:
+        self.db = db
         self.table = table
         self.batch_size = batch_size
         self.position = 0
@@ -75,7 +75,7 @@ class Follower:
     def run(self, on_batch: Callable[[int, int], None] = lambda _n, _p: None) -> None:
         """Follow until :meth:`stop`; resumes from the tracking position."""
         loop.follow(
-            self.url,
+            self.db,
             self.catch_up,
             stopping=self.stopping,
             on_batch=lambda folded: on_batch(folded, self.position),
@@ -85,7 +85,7 @@ class Follower:
         self.stopping.set()
 
     def status(self) -> FollowerStatus:
-        with projector_connection(self.url, autocommit=True) as conn:
+        with self.db.projector(autocommit=True) as conn:
             return follower_status(conn, self.table)
 
 

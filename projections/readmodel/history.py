@@ -28,6 +28,7 @@ from typing import Any
 import psycopg
 
 from domain.exceptions import SnapshotTableRefused
+from projections.db.database import Database
 from projections.readmodel.changes import Change
 from projections.readmodel.fold import Row, fold_export
 from projections.readmodel.store import copy_rows, head_position, stream_events_by_aggregate
@@ -103,7 +104,7 @@ def check_snapshot_table(name: str) -> None:
 
 
 def snapshot(
-    url: str,
+    db: Database,
     table: str,
     at: datetime,
     *,
@@ -119,7 +120,7 @@ def snapshot(
     if at.tzinfo is None:
         raise SnapshotTableRefused("the moment needs a time zone")
     started = time.perf_counter()
-    with psycopg.connect(url) as reader, psycopg.connect(url) as writer:
+    with db.owner() as reader, db.owner() as writer:
         _refuse_existing(writer, table, replace)
         reader.isolation_level = psycopg.IsolationLevel.REPEATABLE_READ
         reader.read_only = True

@@ -34,7 +34,7 @@ import psycopg
 
 from domain.exceptions import ReadModelError, RebuildInProgress
 from projections.db import loop
-from projections.db.logins import connect_login
+from projections.db.database import Database
 from projections.readmodel.drift import (
     Differences,
     compare,
@@ -54,7 +54,7 @@ from projections.readmodel.store import (
     versions_table,
 )
 from sql import statement
-from sql.names import LIVE_TABLE, PROJECTOR_ROLE, VERSIONS_TABLE
+from sql.names import LIVE_TABLE, VERSIONS_TABLE
 
 _REBUILD_LOCK = 0x4578_5265_6275  # one rebuild at a time per database
 SHADOW_PREFIX = LIVE_TABLE + "_rebuild_"
@@ -89,9 +89,8 @@ class _Pass:
 
 
 def rebuild(
-    url: str,
+    db: Database,
     *,
-    fold_url: str | None = None,
     swap: bool = True,
     history: bool = False,
     on_total: Callable[[int], None] = lambda _: None,
@@ -101,9 +100,8 @@ def rebuild(
     its whole history when asked, when it has drifted, or when it cannot be
     checked (see the module's docstring).
 
-    ``url`` is the owner's, who creates, indexes, swaps and drops the shadow
-    tables; the events are folded into them as the projector's login on
-    ``fold_url`` (default: ``url``'s server, as that login)."""
+    The owner creates, indexes, swaps and drops the shadow tables; the events are
+    folded into them as the projector's login."""
     started = time.perf_counter()
     totals: list[int] = []
 
@@ -111,17 +109,16 @@ def rebuild(
         totals.append(head)
         on_total(sum(totals))
 
-    fold = fold_url or url
-    with psycopg.connect(url, autocommit=True) as control:
+    with db.owner(autocommit=True) as control:
         _take_rebuild_lock(control)
         try:
             drop_leftover_shadows(control)
             history = history or (swap and _far_behind(control))
-            done = _rebuild_pass(control, fold, swap, history, total, on_events)
+            done = _rebuild_pass(control, db, swap, history, total, on_events)
             differences, events = done.differences, done.events
             if swap and not history and (differences.versions or differences.problem):
                 history = True  # the rows are right (or untouched); the history is not
-                done = _rebuild_pass(control, fold, swap, history, total, on_events)
+                done = _rebuild_pass(control, db, swap, history, total, on_events)
                 differences.versions = done.differences.versions
                 differences.every_version = True
                 events += done.events
@@ -142,7 +139,7 @@ def rebuild(
 
 def _rebuild_pass(
     control: Connection,
-    url: str,
+    db: Database,
     swap: bool,
     history: bool,
     on_total: Callable[[int], None],
@@ -157,7 +154,7 @@ def _rebuild_pass(
         loaded = [shadow, versions_table(shadow)] if history else [shadow]
         for table in loaded:  # the projector's login loads it: COPY, without RLS
             control.execute(statement("rebuild", "pause_row_security", table=table))
-        events, rows = bulk_load(url, shadow, on_total, on_events, history=history)
+        events, rows = bulk_load(db, shadow, on_total, on_events, history=history)
         for table in loaded:
             control.execute(statement("rebuild", "resume_row_security", table=table))
         control.execute(statement("rebuild", "index_read_table"), {"table": shadow})
@@ -173,7 +170,7 @@ def _rebuild_pass(
 
 
 def bulk_load(
-    url: str,
+    db: Database,
     shadow: str,
     on_total: Callable[[int], None],
     on_events: Progress,
@@ -188,7 +185,7 @@ def bulk_load(
     the events read agree; ids at or below a visible id are final
     (see projections/readmodel/follower.py), so nothing at or below the head is missed.
     """
-    with connect_login(url, PROJECTOR_ROLE) as reader, connect_login(url, PROJECTOR_ROLE) as writer:
+    with db.projector() as reader, db.projector() as writer:
         reader.isolation_level = psycopg.IsolationLevel.REPEATABLE_READ
         reader.read_only = True
         with reader.transaction():

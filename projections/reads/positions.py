@@ -13,7 +13,7 @@ from typing import Any
 
 import psycopg
 
-from projections.db.logins import connect_login
+from projections.db.database import Database
 from projections.db.loop import SAFETY_NET_SECONDS
 from projections.readmodel.store import tracking_position
 from sql import query, statement
@@ -51,8 +51,8 @@ class PositionWatcher:
     follower's commit instead of on a polling interval.
     """
 
-    def __init__(self, url: str, *, table: str = LIVE_TABLE) -> None:
-        self.url = url
+    def __init__(self, db: Database, *, table: str = LIVE_TABLE) -> None:
+        self.db = db
         self.table = table
         self._position = 0
         self._changed = threading.Condition()
@@ -69,7 +69,7 @@ class PositionWatcher:
         self._stopping.set()
         with (
             contextlib.suppress(psycopg.Error),
-            connect_login(self.url, READER_ROLE, autocommit=True) as conn,
+            self.db.connect(READER_ROLE, autocommit=True) as conn,
         ):
             wake = {"channel": PROJECTED_CHANNEL, "payload": "stop:0"}
             conn.execute(statement("channels", "notify"), wake)
@@ -100,7 +100,7 @@ class PositionWatcher:
                 time.sleep(1)
 
     def _listen_once(self) -> None:
-        with connect_login(self.url, READER_ROLE, autocommit=True) as conn:
+        with self.db.connect(READER_ROLE, autocommit=True) as conn:
             conn.execute(statement("channels", "listen", channel=PROJECTED_CHANNEL))
             self._advance(tracking_position(conn, self.table) or 0)
             self._ready.set()

@@ -28,7 +28,7 @@ from typing import Any, TypeVar
 import psycopg
 from psycopg_pool import ConnectionPool
 
-from projections.db.logins import login_conninfo
+from projections.db.database import Database
 from projections.reads.positions import PositionWatcher
 from projections.reads.replicas import Replica, ReplicaSet, read_pool
 from sql import statement
@@ -86,12 +86,12 @@ class ReadStore:
     """A pool of reader connections; reconnects by itself after an outage."""
 
     def __init__(
-        self, url: str, *, size: int = 4, timeout: float = 5.0, replicas: Sequence[str] = ()
+        self, db: Database, *, size: int = 4, timeout: float = 5.0, replicas: Sequence[str] = ()
     ) -> None:
         # One pool per role, each logged in as that role's login: a reader's
         # connection cannot take on the admin role.
         self.pools: dict[str, ConnectionPool[psycopg.Connection[Row]]] = {
-            role: read_pool(login_conninfo(url, role), name, size=size, timeout=timeout)
+            role: read_pool(db.conninfo(role), name, size=size, timeout=timeout)
             for role, name in [
                 (READER_ROLE, "export-ledger-reads"),
                 (ADMIN_ROLE, "export-ledger-admin-reads"),

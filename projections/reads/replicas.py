@@ -37,7 +37,7 @@ from psycopg.conninfo import conninfo_to_dict
 from psycopg.rows import dict_row
 from psycopg_pool import ConnectionPool, PoolClosed, PoolTimeout
 
-from projections.db.logins import connect_login, login_conninfo
+from projections.db.database import Database
 from sql import statement
 from sql.names import READER_ROLE
 
@@ -85,7 +85,7 @@ class Replica:
 
     def __init__(self, name: str, url: str, *, size: int, timeout: float) -> None:
         self.name = name
-        self.url = url
+        self.db = Database(url)
         self.healthy = False  # joins the rotation once it has answered a probe
         self.position = 0
         """The last position seen on this replica (it only grows)."""
@@ -96,7 +96,7 @@ class Replica:
         self.seen_standby = False
 
     def open(self) -> None:
-        login = login_conninfo(self.url, READER_ROLE)
+        login = self.db.conninfo(READER_ROLE)
         self.pool = read_pool(login, self._pool_name(), size=self._size, timeout=self._timeout)
         self.pool.open(wait=True, timeout=_PROBE_TIMEOUT_SECONDS)
 
@@ -155,8 +155,8 @@ class Replica:
         pool, no retries. (A new replica, or one far behind, may not have replayed the
         migrations yet; a node promoted by a failover serves no replica reads.)"""
         try:
-            with connect_login(
-                self.url, READER_ROLE, autocommit=True, connect_timeout=_PROBE_TIMEOUT_SECONDS
+            with self.db.connect(
+                READER_ROLE, autocommit=True, connect_timeout=_PROBE_TIMEOUT_SECONDS
             ) as conn:
                 conn.execute(statement("replicas", "read_position"))
                 row = conn.execute(statement("replicas", "in_recovery")).fetchone()

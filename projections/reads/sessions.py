@@ -16,7 +16,7 @@ from typing import Any
 import psycopg
 from psycopg.rows import dict_row, tuple_row
 
-from projections.db.logins import connect_login
+from projections.db.database import Database
 from projections.reads.read_store import ReadStore
 from sql import statement
 
@@ -43,10 +43,10 @@ def pooled_session(reads: ReadStore, role: str) -> Iterator[Connection]:
             conn.row_factory = dict_row
 
 
-def streaming_session(url: str, role: str) -> Connection:
+def streaming_session(db: Database, role: str) -> Connection:
     """A connection of its own, in an open transaction as ``role`` without a
     statement timeout, for a long server-side cursor; the caller closes it."""
-    conn = connect_login(url, role, options="-c TimeZone=UTC")
+    conn = db.connect(role, options="-c TimeZone=UTC")
     try:
         _take_on(conn, role, "0")
     except BaseException:

@@ -22,6 +22,7 @@ import psycopg
 from domain.exceptions import NotMigrated, SealedLogDamaged
 from domain.tlog import merkle
 from projections.db import loop
+from projections.db.database import Database
 from projections.tlog.checkpoints import (
     Checkpoint,
     log_origin,
@@ -31,7 +32,6 @@ from sql import statement
 from sql.names import SEAL_TRACKING, SEALED_CHANNEL
 
 Connection = psycopg.Connection[Any]
-
 
 
 @dataclass(frozen=True, slots=True)
@@ -177,14 +177,14 @@ class Sealer:
 
     def __init__(
         self,
-        url: str,
+        db: Database,
         keys: KeyRing | Signer,
         *,
         batch_size: int = 10_000,
         min_interval: float = 1.0,
         origin: str | None = None,
     ) -> None:
-        self.url = url
+        self.db = db
         self.origin = origin
         self.keys = as_ring(keys)
         self.key_id: str | None = None  # of the last checkpoint signed
@@ -210,7 +210,7 @@ class Sealer:
     def run(self, on_batch: Callable[[int, int], None] = lambda _n, _s: None) -> None:
         """Seal until :meth:`stop`, waking on the events table's notifications."""
         loop.follow(
-            self.url,
+            self.db,
             self.catch_up,
             stopping=self.stopping,
             on_batch=lambda sealed: on_batch(sealed, self.tree_size),

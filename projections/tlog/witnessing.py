@@ -26,7 +26,7 @@ import psycopg
 
 from domain.exceptions import ExportLedgerError
 from domain.tlog import notes
-from projections.db.logins import projector_connection
+from projections.db.database import Database
 from projections.tlog.checkpoints import Checkpoint, cosignatures, latest_note_checkpoint
 from projections.tlog.proofs import consistency_proof
 from sql import statement
@@ -83,9 +83,9 @@ class Cosigners:
     """Asks the witnesses to cosign the latest C2SP checkpoint, until stopped."""
 
     def __init__(
-        self, url: str, witnesses: Sequence[WitnessConfig], post: Post, *, poll: float = 1.0
+        self, db: Database, witnesses: Sequence[WitnessConfig], post: Post, *, poll: float = 1.0
     ) -> None:
-        self.url = url
+        self.db = db
         self.witnesses = list(witnesses)
         self.post = post
         self.poll = poll
@@ -176,8 +176,8 @@ class Cosigners:
     def run(self) -> None:
         """Until :meth:`stop`: a round after each sealed batch (or every ``poll`` s)."""
         with (
-            projector_connection(self.url, autocommit=True) as listener,
-            projector_connection(self.url) as conn,
+            self.db.projector(autocommit=True) as listener,
+            self.db.projector() as conn,
         ):
             listener.execute(statement("channels", "listen", channel=SEALED_CHANNEL))
             while not self.stopping.is_set():

@@ -33,7 +33,7 @@ from api.http.app import create_app
 from api.wiring.auth import issue_token
 from api.wiring.settings import Settings
 from api.wiring.signing import generate
-from projections.db.logins import projector_connection
+from projections.db.database import Database
 from projections.tlog.sealer import Sealer
 from tests.benchmarks.report import BenchResult, Figure, Target
 from tests.benchmarks.support import (
@@ -79,8 +79,8 @@ def run(admin_url: str, scale: str) -> BenchResult:
 
 def _seal(url: str) -> float:
     started = time.perf_counter()
-    with projector_connection(url) as conn:
-        Sealer(url, generate(), batch_size=50_000).catch_up(conn)
+    with Database(url).projector() as conn:
+        Sealer(Database(url), generate(), batch_size=50_000).catch_up(conn)
     return time.perf_counter() - started
 
 

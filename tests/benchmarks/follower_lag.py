@@ -28,6 +28,7 @@ from typing import Any
 
 import psycopg
 
+from projections.db.database import Database
 from projections.reads.positions import PositionWatcher
 from tests.benchmarks.report import BenchResult, Figure, Target
 from tests.benchmarks.support import fresh_database, latency_ms, open_ledger, paced, start_cli
@@ -75,7 +76,7 @@ def run(admin_url: str, scale: str) -> BenchResult:
 
 def _ledger_latencies(url: str, count: int) -> dict[str, Any]:
     follower = start_cli(["project"], url)
-    watcher = PositionWatcher(url).start()
+    watcher = PositionWatcher(Database(url)).start()
     try:
         with _observed(lambda: watcher.position, watcher.wait_for) as seen:
             sent = _paced_writers(

@@ -26,7 +26,7 @@ import psycopg
 from api.wiring.signing import generate
 from domain.tlog import merkle
 from projections.audit.verify import verify
-from projections.db.logins import projector_connection
+from projections.db.database import Database
 from projections.tlog.checkpoints import latest_checkpoint
 from projections.tlog.sealer import Sealer, fetch_nodes
 from tests.benchmarks.report import BenchResult, Figure, Target
@@ -67,8 +67,8 @@ def run(admin_url: str, scale: str) -> BenchResult:
 
 
 def _seal(url: str, signer: Any) -> None:
-    sealer = Sealer(url, signer, batch_size=50_000)
-    with projector_connection(url) as conn:
+    sealer = Sealer(Database(url), signer, batch_size=50_000)
+    with Database(url).projector() as conn:
         sealer.catch_up(conn)
 
 
@@ -87,7 +87,7 @@ def _scan(url: str) -> dict[str, float]:
 
 
 def _verify(url: str) -> dict[str, Any]:
-    report = verify(url)
+    report = verify(Database(url))
     if not report.ok:
         raise RuntimeError(f"verify found problems: {report.problems.sorted()[:3]}")
     return {

@@ -25,6 +25,7 @@ from api.cli.demo import seed
 from domain.ledger.application import ExportLedger
 from domain.privacy import SUBJECT_ATTRIBUTE, PrivacyMapper
 from projections.audit.verify import verify
+from projections.db.database import Database
 from projections.readmodel.rebuild import rebuild
 from projections.subject_keys import ReadModelSubjects
 from tests.benchmarks.report import BenchResult, Figure, Target
@@ -71,7 +72,7 @@ def run(admin_url: str, scale: str) -> BenchResult:
                 details[label] = {"events": count_events(urls[label]), "rebuild": [], "verify": []}
             for _ in range(ROUNDS):  # alternated, so that both see the same load
                 for label, url in urls.items():
-                    details[label]["rebuild"].append(rebuild(url).events_per_second)
+                    details[label]["rebuild"].append(rebuild(Database(url)).events_per_second)
                 for label, url in urls.items():
                     details[label]["verify"].append(_verify(url))
             timings = _latencies(ledgers, COMMANDS[scale])
@@ -85,7 +86,7 @@ def run(admin_url: str, scale: str) -> BenchResult:
 
 
 def _verify(url: str) -> float:
-    report = verify(url)
+    report = verify(Database(url))
     if not report.ok:
         raise RuntimeError(f"verify failed: {report.problems.sorted()[:3]}")
     return report.events_per_second
@@ -124,7 +125,7 @@ def _erasure(admin_url: str, events: int) -> dict[str, Any]:
             checkpoint(url)
             started = time.perf_counter()
             erasure = ledger.erase_subject(
-                "user-00000", actor="bench", reason=None, exports=ReadModelSubjects(url)
+                "user-00000", actor="bench", reason=None, exports=ReadModelSubjects(Database(url))
             )
             seconds = time.perf_counter() - started
             started = time.perf_counter()

@@ -30,6 +30,7 @@ import psycopg
 from api.wiring.signing import generate, write_private
 from domain.tlog import merkle, notes, tiles
 from domain.tlog import proof as tlog_proof
+from projections.db.database import Database
 from tests.benchmarks.follower_lag import WRITERS, Stamps, _latencies, _paced_writers
 from tests.benchmarks.report import BenchResult, Figure, Target
 from tests.benchmarks.support import cli_command, cli_env, fresh_database, latency_ms
@@ -181,13 +182,12 @@ def _tiles(url: str, env: dict[str, str]) -> dict[str, Any]:
 
 
 def _receipts(url: str, env: dict[str, str], log_key: Any, witnesses: list[str]) -> dict[str, Any]:
-    from projections.db.logins import connect_login
     from projections.tlog.receipts import receipt
     from sql.names import ADMIN_ROLE
 
     with psycopg.connect(url) as conn:
         ids = [r[0] for r in conn.execute("SELECT export_id FROM export_logs LIMIT 50")]
-    with connect_login(url, ADMIN_ROLE) as conn:
+    with Database(url).connect(ADMIN_ROLE) as conn:
         proofs = [tlog_proof.parse(p["proof"]) for i in ids for p in receipt(conn, i)["proofs"]]
     key = notes.VerifierKey.of(ORIGIN, log_key.public_key)
     trusted = [notes.VerifierKey.parse(w) for w in witnesses]

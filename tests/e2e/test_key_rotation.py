@@ -19,7 +19,7 @@ from api.cli.status import secret_rows
 from api.wiring.settings import Settings
 from api.wiring.signing import KEY_FILE_NAME, Ed25519Signer, load
 from domain.ledger.application import ExportLedger
-from projections.db.logins import projector_connection
+from projections.db.database import Database
 from projections.tlog.keys import Signer
 from projections.tlog.sealer import seal_batch
 from tests.e2e.helpers import USER_A
@@ -104,7 +104,7 @@ def test_a_rotation_in_the_middle_of_a_run(
     assert older.json()["signs_until"] == 18 and not older.json()["current"]
 
     ledger.record_download(found["downloaded"], actor="A")
-    with projector_connection(database_url) as conn:
+    with Database(database_url).projector() as conn:
         stale = seal_batch(conn, StaleRing(old))
     assert stale.key_id == old.key_id
     reported = cli(database_url, tmp_path, "verify")

@@ -14,6 +14,7 @@ from psycopg_pool import PoolTimeout
 
 from api.http.deps import Services, get_services
 from domain.exceptions import ConcurrentModification, StoreUnavailable
+from projections.db.database import Database
 from projections.reads.read_store import ReadStore
 from tests.e2e.helpers import ADMIN, USER_A, Api, assert_problem, export_body
 
@@ -25,7 +26,7 @@ def unreachable_reads(client: TestClient) -> Iterator[None]:
     """Reads go to a database that does not answer."""
     app: FastAPI = client.app  # type: ignore[assignment]
     services: Services = app.state.services
-    dead = ReadStore(UNREACHABLE, size=1, timeout=0.5).open()
+    dead = ReadStore(Database(UNREACHABLE), size=1, timeout=0.5).open()
     broken = copy.copy(services)
     broken.reads = dead
     app.dependency_overrides[get_services] = lambda: broken

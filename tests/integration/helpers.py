@@ -14,7 +14,7 @@ from domain import topics
 from domain.exports.ids import aggregate_id
 from domain.exports.views import ExportState
 from domain.ledger.application import ExportLedger
-from projections.db.logins import connect_login
+from projections.db.database import Database
 from sql.names import WRITER_ROLE
 
 EVENTS_TABLE = "exportledger_events"
@@ -29,7 +29,7 @@ def connect_as(url: str, role: str | None = None) -> psycopg.Connection[dict[str
     the application connects (projections/db/logins.py), never by SET ROLE from the URL's user."""
     if role is None:
         return psycopg.connect(url, autocommit=True, row_factory=dict_row)
-    conn = connect_login(url, role, autocommit=True)
+    conn = Database(url).connect(role, autocommit=True)
     conn.row_factory = dict_row
     return conn
 

@@ -14,6 +14,7 @@ from psycopg.rows import dict_row
 
 from domain.exceptions import ExportNotFound
 from domain.ledger.application import ExportLedger
+from projections.db.database import Database
 from projections.readmodel.fold import COLUMNS, VERSION_COLUMNS
 from projections.reads.read_store import ListFilters, Principal, ReadStore
 from tests.integration.readmodel_helpers import state_row
@@ -71,7 +72,7 @@ def listed_as_of(
     url: str, at: datetime, principal: Principal = ADMIN, **filters: Any
 ) -> dict[str, Row]:
     """The API's as-of list, every page of it, through ``ReadStore.page``."""
-    store = ReadStore(url, size=1).open()
+    store = ReadStore(Database(url), size=1).open()
     found: dict[str, Row] = {}
     try:
         page = 1

@@ -33,7 +33,7 @@ from domain.exceptions import IdempotencyKeyReused, IllegalTransition
 from domain.exports.ids import aggregate_id
 from domain.exports.views import ExportState
 from domain.ledger.application import ExportLedger
-from projections.db.logins import projector_connection
+from projections.db.database import Database
 from projections.readmodel.changes import Change
 from projections.readmodel.fold import COLUMNS, apply, fold_by_export
 from projections.readmodel.follower import Follower
@@ -150,8 +150,8 @@ def head(url: str) -> int:
 
 def catch_up(url: str, batch_size: int = 1000) -> int:
     """Fold every committed event into export_logs, as the follower does; the position."""
-    follower = Follower(url, batch_size=batch_size)
-    with projector_connection(url) as conn:
+    follower = Follower(Database(url), batch_size=batch_size)
+    with Database(url).projector() as conn:
         follower.catch_up(conn)
     return follower.position
 

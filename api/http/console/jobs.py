@@ -15,6 +15,7 @@ from datetime import UTC, datetime
 
 from api.wiring.metrics import Metrics
 from projections.audit.verify import UNKNOWN, verify
+from projections.db.database import Database
 from projections.readmodel.rebuild import rebuild
 
 log = logging.getLogger("export_ledger.console")
@@ -54,20 +55,22 @@ class Jobs:
         with self._lock:
             return next((run for run in self.last.values() if run.running), None)
 
-    def start(self, name: str, url: str) -> bool:
-        """Start job ``name`` on the database at ``url``; False if one is running."""
+    def start(self, name: str, db: Database) -> bool:
+        """Start job ``name`` on the database ``db``; False if one is running."""
         work = {"rebuild-check": _rebuild_check, "verify": _verify}[name]
         with self._lock:
             if any(run.running for run in self.last.values()):
                 return False
             run = self.last[name] = JobRun(name)
         thread = threading.Thread(
-            target=self._run, args=(run, work, url), name=f"console-{name}", daemon=True
+            target=self._run, args=(run, work, db), name=f"console-{name}", daemon=True
         )
         thread.start()
         return True
 
-    def _run(self, run: JobRun, work: Callable[[str, _Tracked], Outcome], url: str) -> None:
+    def _run(
+        self, run: JobRun, work: Callable[[Database, _Tracked], Outcome], db: Database
+    ) -> None:
         progress = self.metrics.job(run.name)
 
         def on_total(total: int) -> None:
@@ -81,7 +84,7 @@ class Jobs:
         tracked = _Tracked(on_total, on_events)
         try:
             with progress:
-                run.ok, run.summary, run.details = work(url, tracked)
+                run.ok, run.summary, run.details = work(db, tracked)
         except Exception as error:  # shown on the page; the server keeps running
             log.exception("%s failed", run.label)
             run.ok, run.summary = False, f"{run.label} could not run: {error}"
@@ -94,8 +97,8 @@ class _Tracked:
     on_events: Callable[[int], None]
 
 
-def _rebuild_check(url: str, progress: _Tracked) -> Outcome:
-    report = rebuild(url, swap=False, on_total=progress.on_total, on_events=progress.on_events)
+def _rebuild_check(db: Database, progress: _Tracked) -> Outcome:
+    report = rebuild(db, swap=False, on_total=progress.on_total, on_events=progress.on_events)
     diff = report.differences
     summary = (
         f"{report.events:,} events folded into {report.rows:,} rows in {report.seconds:.1f} s, "
@@ -114,9 +117,9 @@ def _rebuild_check(url: str, progress: _Tracked) -> Outcome:
     return False, summary, details
 
 
-def _verify(url: str, progress: _Tracked) -> Outcome:
+def _verify(db: Database, progress: _Tracked) -> Outcome:
     report = verify(
-        url, parallel_from=_IN_PROCESS, on_total=progress.on_total, on_events=progress.on_events
+        db, parallel_from=_IN_PROCESS, on_total=progress.on_total, on_events=progress.on_events
     )
     summary = (
         f"{report.events:,} events ({report.sealed:,} sealed), {report.checkpoints:,} "

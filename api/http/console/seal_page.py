@@ -70,7 +70,5 @@ async def start_job(request: Request, principal: AdminDep, services: ServicesDep
     name = form.get("job", "")
     if name not in JOB_NAMES:
         raise session.PageError(400, "There is no such job.")
-    console.jobs.start(
-        name, services.database.migrate_url
-    )  # a job already running: nothing new starts
+    console.jobs.start(name, services.database)  # a job already running: nothing new starts
     return redirect("/ui/ledger")

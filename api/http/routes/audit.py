@@ -75,7 +75,7 @@ def audit_events(
     if start is not None and end is not None and start > end:
         raise invalid_field("query.from", f"must not exceed to ({end})")
     filters = audit.AuditFilters(start or 1, end or audit.LAST, user_id, event_type)
-    conn = streaming_session(services.database.url, ADMIN_ROLE)
+    conn = streaming_session(services.database, ADMIN_ROLE)
     try:
         batches = audit.stream(conn, filters)
         first = next(batches, None)  # the query runs now: its errors are still problems

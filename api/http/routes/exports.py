@@ -196,7 +196,7 @@ def expire_exports(
     admin: AdminDep, services: ServicesDep, after: ReadAfterDep, response: Response
 ) -> ExpireResult:
     wait_for_read(services, services.reads, after)  # the due ones come from the read table
-    run = services.ledger.expire_due_run(ReadModelDueExports(services.database.url))
+    run = services.ledger.expire_due_run(ReadModelDueExports(services.database))
     mark_position(response, services.ledger, None)
     return ExpireResult(expired=run.expired, on_hold=run.on_hold)
 

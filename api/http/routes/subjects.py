@@ -80,7 +80,7 @@ def erase_subject(
         user_id,
         actor=admin.user_id,
         reason=body.reason if body else None,
-        exports=ReadModelSubjects(services.database.url),
+        exports=ReadModelSubjects(services.database),
     )
     if not erasure.erased_now:
         response.status_code = 200
@@ -110,7 +110,7 @@ def subject_report(
 ) -> StreamingResponse:
     if not principal.admin and principal.user_id != user_id:
         raise problems.Problem(403, "only admins, or the subject themselves, may read a report")
-    conn = streaming_session(services.database.url, ADMIN_ROLE)
+    conn = streaming_session(services.database, ADMIN_ROLE)
     try:
         batches = report_batches(conn, user_id)
         first = next(batches, None)  # the query runs now: its errors are still problems

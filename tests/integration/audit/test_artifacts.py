@@ -13,6 +13,7 @@ from typer.testing import CliRunner, Result
 from api.cli.main import app
 from domain.ledger.application import ExportLedger
 from projections.audit.verify import verify
+from projections.db.database import Database
 from tests.integration.helpers import request
 
 runner = CliRunner()
@@ -112,7 +113,7 @@ def test_verify_names_a_download_of_another_checksum(
     )
     unnamed = ledger.record_download(good, actor="u1")
     wrong = ledger.record_download(good, actor="u1", file_sha256="ee" * 32)
-    report = verify(database_url)
+    report = verify(Database(database_url))
     found = [p for p in report.problems.sorted() if p.kind == "download"]
     assert [p.position for p in found] == [wrong.position]
     assert right.position and unnamed.position  # both fine: same checksum, or none named
@@ -129,6 +130,6 @@ def test_a_download_when_the_completion_recorded_no_checksum(
     ledger.start_processing(export_id, actor="worker")
     ledger.complete(export_id, file_size=1, file_url="s3://x", expires_at=None, actor="worker")
     served = ledger.record_download(export_id, actor="u1", file_sha256="ab" * 32)
-    found = [p for p in verify(database_url).problems.sorted() if p.kind == "download"]
+    found = [p for p in verify(Database(database_url)).problems.sorted() if p.kind == "download"]
     assert [p.position for p in found] == [served.position]
     assert "recorded no checksum" in found[0].message

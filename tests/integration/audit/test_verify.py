@@ -14,6 +14,7 @@ from api.wiring.signing import Ed25519Signer, generate
 from domain import topics
 from domain.ledger.application import ExportLedger
 from projections.audit.verify import verify
+from projections.db.database import Database
 from tests.integration.tlog.test_seal import (
     EVENTS,
     SEAL_TABLES,
@@ -24,7 +25,6 @@ from tests.integration.tlog.test_seal import (
 from tests.integration.tlog.test_tamper import change_state, position
 
 runner = CliRunner()
-
 
 
 @pytest.fixture
@@ -40,7 +40,7 @@ def cli(url: str, data_dir: Path, *args: str) -> Result:
 
 
 def test_an_empty_ledger_verifies(database_url: str) -> None:
-    report = verify(database_url)
+    report = verify(Database(database_url))
     assert report.ok and (report.events, report.sealed, report.checkpoints) == (0, 0, 0)
 
 
@@ -48,7 +48,7 @@ def test_events_not_sealed_yet_are_no_problem(
     exports: dict[str, str], ledger: ExportLedger, database_url: str
 ) -> None:
     ledger.record_download(exports["downloaded"], actor="A")
-    report = verify(database_url)
+    report = verify(Database(database_url))
     assert report.ok and (report.events, report.sealed) == (18, 17)
 
 
@@ -123,7 +123,10 @@ def test_the_second_process_finds_what_one_process_finds(
         ("UPDATE export_logs SET file_size = 1 WHERE export_id = %s", (exports["downloaded"],)),
     )
 
-    alone, parallel = verify(database_url), verify(database_url, parallel_from=0)
+    alone, parallel = (
+        verify(Database(database_url)),
+        verify(Database(database_url), parallel_from=0),
+    )
     assert parallel.problems.sorted() == alone.problems.sorted()
     assert parallel.problems.counts == alone.problems.counts
     assert alone.problems.counts["row"] == 2

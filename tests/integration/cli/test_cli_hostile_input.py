@@ -28,11 +28,11 @@ from typing import Any
 import psycopg
 import pytest
 
-from api.wiring.database import Database, open_ledger
+from api.wiring.database import open_ledger
 from api.wiring.signing import generate
 from projections.audit import export as audit
 from projections.audit.export_check import check_export, read_lines
-from projections.db.logins import projector_connection
+from projections.db.database import Database
 from projections.tlog.checkpoints import all_checkpoints
 from projections.tlog.proofs import proof_bundle, saved_checkpoint, verify_bundle
 from projections.tlog.sealer import Sealer
@@ -107,8 +107,13 @@ CASES = [
     case(1, "not an audit export header", "verify-export", "{files}/long-line"),
     case(1, "longer than", "verify-export", "{files}/audit-long-field.csv"),
     case(1, "position is out of range", "verify-export", "{files}/audit-huge-position.jsonl"),
-    case(0, "matches the sealed log", "verify-export", f"{{files}}/{NOT_UTF8}.jsonl",
-         PYTHONIOENCODING="utf-8:strict"),
+    case(
+        0,
+        "matches the sealed log",
+        "verify-export",
+        f"{{files}}/{NOT_UTF8}.jsonl",
+        PYTHONIOENCODING="utf-8:strict",
+    ),
     # settings
     case(2, "cannot reach", "status", EXPORT_LEDGER_DATABASE_URL="postgresql://u@127.0.0.1:1/x"),
     case(2, "is not a directory", "seal", EXPORT_LEDGER_DATA_DIR="{files}/empty"),
@@ -139,8 +144,8 @@ def seeded(admin_url: str, template_db: str) -> Iterator[Seeded]:
         ledger.fail(ids["marked"], error_message="[/red] boom :x:", actor="[/w]")
     finally:
         ledger.close()
-    with projector_connection(url) as conn:
-        Sealer(url, generate()).catch_up(conn)
+    with Database(url).projector() as conn:
+        Sealer(Database(url), generate()).catch_up(conn)
     with psycopg.connect(url, options=f"-c role={ADMIN_ROLE}") as conn:
         everything = audit.AuditFilters(1, audit.LAST, None, None)
         lines = b"".join(audit.chunks(audit.stream(conn, everything), "jsonl")).splitlines()

@@ -10,6 +10,7 @@ from datetime import UTC, datetime, timedelta
 
 from domain.exceptions import ConcurrentModification, ExportOnHold
 from domain.ledger.application import ExportLedger
+from projections.db.database import Database
 from projections.readmodel.due import ReadModelDueExports
 from tests.integration.readmodel_helpers import catch_up, run_cli
 
@@ -87,4 +88,4 @@ def test_concurrent_release_and_expire(ledger: ExportLedger, database_url: str) 
         if "Expired" in events:
             assert events.index("HoldReleased") < events.index("Expired")
     catch_up(database_url)
-    ledger.expire_due_run(ReadModelDueExports(database_url))
+    ledger.expire_due_run(ReadModelDueExports(Database(database_url)))

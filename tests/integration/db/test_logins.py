@@ -16,8 +16,8 @@ import psycopg
 import pytest
 from psycopg import errors
 
-from api.wiring.database import Database, open_ledger
-from projections.db.logins import projector_connection
+from api.wiring.database import open_ledger
+from projections.db.database import Database
 from projections.readmodel.follower import Follower
 from sql.names import ADMIN_ROLE, LIVE_TABLE, LOGINS, PROJECTOR_ROLE, READER_ROLE, WRITER_ROLE
 from tests import pg
@@ -49,8 +49,8 @@ def guarded_url(admin_url: str, template_db: str) -> Iterator[str]:
         request(app, "u2")
     finally:
         app.close()
-    with projector_connection(url) as conn:
-        Follower(url).catch_up(conn)
+    with Database(url).projector() as conn:
+        Follower(Database(url)).catch_up(conn)
         conn.commit()
     yield url
     pg.drop(admin_url, name)
@@ -186,7 +186,7 @@ def test_the_embedded_default_runs_as_the_same_logins(
     monkeypatch.delenv("EXPORT_LEDGER_DATABASE_URL", raising=False)
     monkeypatch.delenv("EXPORT_LEDGER_MIGRATE_DATABASE_URL", raising=False)
     with bootstrap(Settings(data_dir=tmp_path)) as rt:
-        assert rt.database.embedded and rt.owner_url == rt.url
+        assert rt.database.embedded and rt.database.migrate_url == rt.database.url
         state = request(rt.ledger, "u1")
         rt.start_projector(seal=True)
         deadline = time.monotonic() + 20
@@ -195,7 +195,7 @@ def test_the_embedded_default_runs_as_the_same_logins(
             time.sleep(0.05)
         assert rt.watcher.position > 0
         assert rt.reads.get(Principal("admin", admin=True), state.export_id) is not None
-        with connect_as(rt.url) as conn:
+        with connect_as(rt.database.url) as conn:
             users = conn.execute(
                 "SELECT DISTINCT usename::text AS u FROM pg_stat_activity "
                 "WHERE datname = current_database() AND pid <> pg_backend_pid()"
@@ -203,5 +203,5 @@ def test_the_embedded_default_runs_as_the_same_logins(
         assert {row["u"] for row in users} <= set(LOGINS.values())
         assert {row["u"] for row in users} >= {LOGINS[WRITER_ROLE], LOGINS[READER_ROLE]}
         for role in ROLES:
-            check_login_attributes(rt.url, role)
-            check_cannot_rewrite_history(rt.url, role)
+            check_login_attributes(rt.database.url, role)
+            check_cannot_rewrite_history(rt.database.url, role)

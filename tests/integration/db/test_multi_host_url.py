@@ -21,6 +21,7 @@ from api.wiring.bootstrap import bootstrap
 from api.wiring.database import create_database, migrate
 from api.wiring.settings import Settings
 from domain.exceptions import StoreUnavailable
+from projections.db.database import Database
 from projections.projector import Projector
 from tests import pg
 from tests.integration.helpers import request
@@ -75,7 +76,7 @@ def test_every_pool_of_a_multi_host_url_reaches_the_primary(
     settings = Settings(database_url=url, data_dir=tmp_path)  # type: ignore[arg-type]
     with bootstrap(settings) as runtime:
         state = request(runtime.ledger)
-        projector = Projector(runtime.url).start()
+        projector = Projector(Database(runtime.database.url)).start()
         try:
             assert runtime.watcher.wait_for(1, 30)
             runtime.reads.readiness()

@@ -9,6 +9,7 @@ from collections.abc import Callable
 import psycopg
 
 from domain.ledger.application import ExportLedger
+from projections.db.database import Database
 from projections.projector import ElectedProjector, projector_holder
 from tests.integration.helpers import request
 
@@ -31,9 +32,9 @@ def _projected(url: str) -> int:
 def test_one_candidate_projects_and_the_other_takes_over(
     database_url: str, ledger: ExportLedger
 ) -> None:
-    first = ElectedProjector(database_url, name="candidate-a").start()
+    first = ElectedProjector(Database(database_url), name="candidate-a").start()
     assert _until(first.leading)
-    second = ElectedProjector(database_url, name="candidate-b").start()
+    second = ElectedProjector(Database(database_url), name="candidate-b").start()
     try:
         request(ledger)
         assert _until(lambda: _projected(database_url) == 1)

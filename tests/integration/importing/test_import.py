@@ -17,6 +17,7 @@ from psycopg import sql
 
 from api.wiring.signing import Ed25519Signer
 from projections.audit.verify import verify
+from projections.db.database import Database
 from projections.importing import source_table
 from sql import statement
 from tests.integration.import_helpers import (
@@ -61,7 +62,7 @@ def test_the_read_table_shows_the_source_rows_and_verify_passes(
     assert head(database_url) == 300  # one Imported event per row
     assert_read_table_shows(database_url, source_url)
     seal_all(database_url, signer, batch=500)
-    assert verify(database_url).ok
+    assert verify(Database(database_url)).ok
 
 
 def test_a_rerun_records_nothing_new(database_url: str, source_url: str, tmp_path: Path) -> None:

@@ -14,8 +14,9 @@ import psycopg
 import pytest
 from psycopg import errors
 
-from api.wiring.database import Database, open_ledger
+from api.wiring.database import open_ledger
 from domain.ledger.application import ExportLedger
+from projections.db.database import Database
 from sql.names import ADMIN_ROLE, PROJECTOR_ROLE, READER_ROLE, WRITER_ROLE
 from tests import pg
 from tests.integration.helpers import (

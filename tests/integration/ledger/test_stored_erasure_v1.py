@@ -15,6 +15,7 @@ from psycopg.types.json import Jsonb
 from domain import topics
 from domain.ledger.application import ExportLedger
 from projections.audit.verify import verify
+from projections.db.database import Database
 from projections.readmodel.rebuild import rebuild
 from projections.subject_keys import ReadModelSubjects
 from sql.names import EVENTS_TABLE
@@ -73,11 +74,11 @@ def test_a_stored_erasure_loads_folds_and_verifies(
     rows = {r["export_id"]: r for r in live_rows(database_url)}
     assert rows[BOB]["user_id"] == f"erased:{erasure.subject}"
     assert rows["exp_01M8RDYYV7PJ6N7R01XFDXK9X6"]["user_id"] == "carol"
-    assert not rebuild(database_url, swap=False, history=True).differences.drifted
-    report = verify(database_url)
+    assert not rebuild(Database(database_url), swap=False, history=True).differences.drifted
+    report = verify(Database(database_url))
     assert report.ok, report.problems.sorted()
 
     again = ledger.erase_subject(
-        "bob", actor="dpo", reason=None, exports=ReadModelSubjects(database_url)
+        "bob", actor="dpo", reason=None, exports=ReadModelSubjects(Database(database_url))
     )
     assert not again.erased_now and again.export_ids == [BOB]

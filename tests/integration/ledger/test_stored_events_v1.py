@@ -21,6 +21,7 @@ from psycopg.types.json import Jsonb
 from api.wiring.signing import Ed25519Signer
 from domain.ledger.application import ExportLedger
 from projections.audit.verify import verify
+from projections.db.database import Database
 from projections.readmodel.rebuild import rebuild
 from sql.names import EVENTS_TABLE, LIVE_TABLE
 from tests.integration.tlog.test_seal import seal_all
@@ -77,7 +78,7 @@ def test_old_events_load_as_aggregates(stored: dict[str, Any], ledger: ExportLed
 def test_old_events_fold_into_the_rows_they_folded_into(
     stored: dict[str, Any], database_url: str
 ) -> None:
-    rebuild(database_url, swap=True)
+    rebuild(Database(database_url), swap=True)
     assert live_rows(database_url) == stored["export_logs"]
 
 
@@ -90,8 +91,8 @@ def test_old_exports_take_new_commands(stored: dict[str, Any], ledger: ExportLed
 def test_old_events_verify_once_sealed(
     stored: dict[str, Any], database_url: str, signer: Ed25519Signer
 ) -> None:
-    rebuild(database_url, swap=True)
+    rebuild(Database(database_url), swap=True)
     seal_all(database_url, signer)
-    report = verify(database_url)
+    report = verify(Database(database_url))
     assert report.ok, report.problems.sorted()
     assert report.events == len(stored["events"])

@@ -16,7 +16,7 @@ from domain.ledger.application import ExportLedger
 from domain.privacy import ERASED_TEXT
 from domain.sync.rows import SourceRow
 from projections.audit.verify import verify
-from projections.db.logins import projector_connection
+from projections.db.database import Database
 from projections.readmodel.rebuild import rebuild
 from projections.readmodel.store import project_batch
 from projections.subject_keys import ReadModelSubjects, privacy_counts
@@ -63,7 +63,7 @@ def test_erasure_through_follower_rebuild_and_verify(
     assert "alice-filter" in _dump(database_url)
 
     erasure = ledger.erase_subject(
-        "alice", actor="dpo", reason="art. 17", exports=ReadModelSubjects(database_url)
+        "alice", actor="dpo", reason="art. 17", exports=ReadModelSubjects(Database(database_url))
     )
     assert erasure.erased_now and sorted(erasure.export_ids) == sorted([alice, deleted])
     catch_up(database_url)
@@ -78,9 +78,9 @@ def test_erasure_through_follower_rebuild_and_verify(
     )  # fmt: skip
     assert next(r for r in followed.values() if r["export_id"] == bob)["user_id"] == "bob"
 
-    report = rebuild(database_url, swap=False, history=True)
+    report = rebuild(Database(database_url), swap=False, history=True)
     assert not report.differences.drifted, report.differences
-    checked = verify(database_url)
+    checked = verify(Database(database_url))
     assert checked.ok, checked.problems.sorted()
     with psycopg.connect(database_url, options=f"-c role={ADMIN_ROLE}") as conn:
         assert privacy_counts(conn) == (1, 0)
@@ -131,7 +131,7 @@ def test_the_reader_cannot_read_keys_and_a_lost_key_names_its_subject(
         assert subject in str(missing.value) and bytes(key[0]).hex() not in str(missing.value)
     finally:
         fresh.close()
-    with projector_connection(database_url) as conn, pytest.raises(SubjectKeyMissing):
+    with Database(database_url).projector() as conn, pytest.raises(SubjectKeyMissing):
         project_batch(conn)
 
 
@@ -162,12 +162,12 @@ def test_an_imported_export_is_erased_like_any_other(
 
     catch_up(database_url)
     erasure = ledger.erase_subject(
-        "alice", actor="dpo", reason=None, exports=ReadModelSubjects(database_url)
+        "alice", actor="dpo", reason=None, exports=ReadModelSubjects(Database(database_url))
     )
     assert len(erasure.export_ids) == 2
     catch_up(database_url)
     dump = _dump(database_url)
     for plain in ("alice-filter", "alice-smith", "alice: quota", '"alice"'):
         assert plain not in dump, plain
-    assert not rebuild(database_url, swap=False, history=True).differences.drifted
-    assert verify(database_url).ok
+    assert not rebuild(Database(database_url), swap=False, history=True).differences.drifted
+    assert verify(Database(database_url)).ok

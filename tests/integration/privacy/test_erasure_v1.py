@@ -12,6 +12,7 @@ from domain.exports.ids import aggregate_id
 from domain.ledger.application import ExportLedger
 from domain.privacy import ERASED_TEXT
 from projections.audit.verify import verify
+from projections.db.database import Database
 from projections.readmodel.rebuild import rebuild
 from projections.subject_keys import ReadModelSubjects, privacy_counts
 from sql.names import ADMIN_ROLE
@@ -28,7 +29,7 @@ def test_erasing_a_subject_of_clear_events(
 ) -> None:
     catch_up(database_url)
     erasure = ledger.erase_subject(
-        "bob", actor="dpo", reason=None, exports=ReadModelSubjects(database_url)
+        "bob", actor="dpo", reason=None, exports=ReadModelSubjects(Database(database_url))
     )
     assert erasure.export_ids == [BOB]
     catch_up(database_url)
@@ -39,8 +40,8 @@ def test_erasing_a_subject_of_clear_events(
     state = ledger.get(BOB)
     assert state.user_id.startswith("erased:") and state.file_url == ERASED_TEXT
     assert all(e.actor != "bob" for e in ledger.history(BOB))
-    assert not rebuild(database_url, swap=False, history=True).differences.drifted
-    report = verify(database_url)
+    assert not rebuild(Database(database_url), swap=False, history=True).differences.drifted
+    report = verify(Database(database_url))
     assert report.ok, report.problems.sorted()
     with psycopg.connect(database_url, options=f"-c role={ADMIN_ROLE}") as conn:
         subjects, clear = privacy_counts(conn)

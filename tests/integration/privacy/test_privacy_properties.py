@@ -17,13 +17,14 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from api.wiring.database import Database, open_ledger
+from api.wiring.database import open_ledger
 from api.wiring.signing import generate
 from domain.exceptions import ExportLedgerError
 from domain.ledger.application import ExportLedger
 from projections.audit import export as audit
 from projections.audit.subject_report import report_batches
 from projections.audit.verify import verify
+from projections.db.database import Database
 from projections.readmodel.rebuild import rebuild
 from projections.subject_keys import ReadModelSubjects
 from sql.names import ADMIN_ROLE, EVENTS_TABLE
@@ -87,7 +88,10 @@ def run(ledger: ExportLedger, url: str, steps: list[Step]) -> set[int]:
             elif action == "erase":
                 catch_up(url)
                 ledger.erase_subject(
-                    values["user_id"], actor="dpo", reason=None, exports=ReadModelSubjects(url)
+                    values["user_id"],
+                    actor="dpo",
+                    reason=None,
+                    exports=ReadModelSubjects(Database(url)),
                 )
                 erased.add(user)
     return erased
@@ -146,9 +150,9 @@ def test_erasure_keeps_every_proof_and_leaves_no_plaintext(
             erased = run(ledger, url, plan)
             catch_up(url)
             seal_all(url, generate(), batch=7)
-            report = verify(url)
+            report = verify(Database(url))
             assert report.ok, report.problems.sorted()
-            assert not rebuild(url, swap=False, history=True).differences.drifted
+            assert not rebuild(Database(url), swap=False, history=True).differences.drifted
             found = everything(ledger, url)
         for user in erased:
             for value in personal(user).values():

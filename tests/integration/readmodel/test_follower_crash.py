@@ -17,6 +17,7 @@ import pytest
 
 from api.cli.demo import seed
 from domain.ledger.application import ExportLedger
+from projections.db.database import Database
 from projections.readmodel.rebuild import rebuild
 from tests.integration.readmodel_helpers import (
     diff,
@@ -134,7 +135,7 @@ def test_kill_9_of_the_follower_loses_and_doubles_nothing(
     assert diff({k: rows[k] for k in written_by_thread if k in rows}, written_by_thread) == []
     assert written_by_thread.keys() <= rows.keys()
 
-    report = rebuild(url, swap=False)
+    report = rebuild(Database(url), swap=False)
     assert report.differences.total == 0, report.differences.examples
     assert report.position == final_head
     assert report.rows == len(rows)

@@ -25,10 +25,11 @@ import psycopg
 import pytest
 from eventsourcing.persistence import IntegrityError
 
-from api.wiring.database import Database, open_ledger
+from api.wiring.database import open_ledger
 from domain.exports.ids import aggregate_id
 from domain.exports.model import ExportLog
 from domain.ledger.application import ExportLedger
+from projections.db.database import Database
 from sql.names import WRITER_ROLE
 from tests.integration.readmodel_helpers import (
     EVENTS_TABLE,

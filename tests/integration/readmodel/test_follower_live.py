@@ -12,6 +12,7 @@ import psycopg
 import pytest
 
 from domain.ledger.application import ExportLedger
+from projections.db.database import Database
 from projections.readmodel.follower import Follower
 from projections.reads.positions import PositionWatcher
 from sql.names import READER_ROLE
@@ -39,8 +40,8 @@ class Running:
 @pytest.fixture
 def live(database_url: str) -> Iterator[Running]:
     """A Follower running in a thread, and a PositionWatcher; both stopped after."""
-    follower = Follower(database_url)
-    running = Running(follower, threading.Thread(), PositionWatcher(database_url))
+    follower = Follower(Database(database_url))
+    running = Running(follower, threading.Thread(), PositionWatcher(Database(database_url)))
 
     def run() -> None:
         try:

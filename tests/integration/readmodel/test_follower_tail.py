@@ -5,6 +5,7 @@ from __future__ import annotations
 
 from domain.ledger.application import ExportLedger
 from domain.ledger.reads import TAIL_LIMIT
+from projections.db.database import Database
 from projections.subject_keys import ReadModelSubjects
 from tests.integration.readmodel_helpers import catch_up, complete, request
 
@@ -33,7 +34,9 @@ def test_an_erasure_concerns_its_subject_only(ledger: ExportLedger, database_url
     request(ledger, "bob")
     catch_up(database_url)
     start = ledger.head_position()
-    ledger.erase_subject("bob", actor="dpo", reason=None, exports=ReadModelSubjects(database_url))
+    ledger.erase_subject(
+        "bob", actor="dpo", reason=None, exports=ReadModelSubjects(Database(database_url))
+    )
     head = ledger.head_position()
     assert head > start
     assert ledger.last_position_concerning("bob", start, head) == head

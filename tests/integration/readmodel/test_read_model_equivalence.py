@@ -18,10 +18,10 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from api.wiring.database import Database, open_ledger
+from api.wiring.database import open_ledger
 from domain.exceptions import IdempotencyKeyReused, IllegalTransition
 from domain.ledger.application import ExportLedger
-from projections.db.logins import projector_connection
+from projections.db.database import Database
 from projections.readmodel.follower import Follower
 from projections.readmodel.rebuild import rebuild
 from projections.readmodel.store import project_batch
@@ -67,8 +67,8 @@ def test_following_and_rebuilding_give_the_same_table(
         ledger = open_ledger(Database(url))
         try:
             exports = run_steps(ledger, url, data, steps)
-            follower = Follower(url, batch_size=batch_size)
-            with projector_connection(url) as conn:
+            follower = Follower(Database(url), batch_size=batch_size)
+            with Database(url).projector() as conn:
                 follower.catch_up(conn)
 
             log_head = head(url)
@@ -80,7 +80,7 @@ def test_following_and_rebuilding_give_the_same_table(
             assert diff(followed, expected) == []
             assert diff(followed, history_rows(ledger, exports)) == []
 
-            report = rebuild(url, swap=False)
+            report = rebuild(Database(url), swap=False)
             assert report.differences.total == 0, report.differences.examples
             assert report.position == log_head
             assert report.rows == len(expected)
@@ -115,7 +115,7 @@ def run_steps(ledger: ExportLedger, url: str, data: st.DataObject, steps: int) -
                 status[state.export_id] = state.status
         elif kind == "fold":
             limit = data.draw(st.integers(1, 4))
-            with projector_connection(url) as conn:
+            with Database(url).projector() as conn:
                 project_batch(conn, limit=limit)
         else:
             export_id = data.draw(st.sampled_from(exports))

@@ -9,6 +9,7 @@ from datetime import UTC, datetime, timedelta
 import pytest
 
 from domain.ledger.application import ExportLedger
+from projections.db.database import Database
 from projections.readmodel.due import ReadModelDueExports
 from tests.integration.readmodel_helpers import (
     catch_up,
@@ -113,7 +114,7 @@ def test_the_cli_expires_exactly_the_due_exports_once(
 def test_expire_due_over_the_read_model(
     ledger: ExportLedger, exports: dict[str, str], database_url: str
 ) -> None:
-    finder = ReadModelDueExports(database_url)
+    finder = ReadModelDueExports(Database(database_url))
     assert ledger.expire_due(finder) == 0  # nothing folded yet
     catch_up(database_url)
     assert sorted(finder.find_due(datetime.now(UTC), None, 100)) == sorted(
@@ -137,7 +138,7 @@ def test_expire_due_pages_through_many_due_exports(ledger: ExportLedger, databas
     for export_id in due:
         complete(ledger, export_id, expires_at=PAST)
     catch_up(database_url)
-    finder = ReadModelDueExports(database_url)
+    finder = ReadModelDueExports(Database(database_url))
     assert ledger.expire_due(finder, batch_size=3) == 7
     assert ledger.expire_due(finder, batch_size=3) == 0
     assert all(expired_events(ledger, e) == 1 for e in due)

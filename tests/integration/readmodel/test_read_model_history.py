@@ -23,10 +23,10 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from api.wiring.database import Database, open_ledger
+from api.wiring.database import open_ledger
 from domain.exceptions import SnapshotTableRefused
 from domain.ledger.application import ExportLedger
-from projections.db.logins import projector_connection
+from projections.db.database import Database
 from projections.readmodel.follower import Follower
 from projections.readmodel.history import snapshot
 from projections.readmodel.rebuild import rebuild
@@ -78,19 +78,19 @@ def test_history_and_as_of_lists_agree_with_the_domain(
         ledger = open_ledger(Database(url))
         try:
             exports = run_steps(ledger, url, data, steps)
-            follower = Follower(url, batch_size=batch_size)
-            with projector_connection(url) as conn:
+            follower = Follower(Database(url), batch_size=batch_size)
+            with Database(url).projector() as conn:
                 follower.catch_up(conn)
             expected = domain_versions(ledger, exports)
             assert differences(stored_versions(url), expected) == []
 
             for history in (False, True):
-                report = rebuild(url, swap=False, history=history)
+                report = rebuild(Database(url), swap=False, history=history)
                 assert report.differences.versions == 0
                 assert not report.differences.drifted
-            rebuild(url)
+            rebuild(Database(url))
             assert differences(stored_versions(url), expected) == []
-            rebuild(url, history=True)
+            rebuild(Database(url), history=True)
             assert differences(stored_versions(url), expected) == []
 
             moments = sorted(
@@ -109,7 +109,7 @@ def test_history_and_as_of_lists_agree_with_the_domain(
 def _check_as_of(ledger: ExportLedger, url: str, exports: list[str], at: datetime) -> None:
     by_domain = states_as_of(ledger, exports, at)
     assert differences(listed_as_of(url, at), by_domain) == [], at
-    snapshot(url, "audit_snapshot", at, replace=True)
+    snapshot(Database(url), "audit_snapshot", at, replace=True)
     assert differences(table_rows(url, "audit_snapshot"), by_domain) == [], at
     for user in ("A", "B"):
         own = listed_as_of(url, at, Principal(user_id=user))
@@ -164,13 +164,15 @@ def test_check_history_reports_a_tampered_past_version_and_rebuild_repairs_it(
 ) -> None:
     export_id, expected = _completed_and_followed(ledger, database_url)
     _tamper(database_url, "status = 'failed'", export_id, version=2)  # a closed version
-    assert not rebuild(database_url, swap=False).differences.drifted  # only open ones checked
-    report = rebuild(database_url, swap=False, history=True)
+    assert not rebuild(
+        Database(database_url), swap=False
+    ).differences.drifted  # only open ones checked
+    report = rebuild(Database(database_url), swap=False, history=True)
     assert report.differences.versions == 1 and report.differences.total == 0
     assert report.differences.drifted and report.differences.every_version
-    assert rebuild(database_url, history=True).history
+    assert rebuild(Database(database_url), history=True).history
     assert stored_versions(database_url) == expected
-    assert not rebuild(database_url, swap=False, history=True).differences.drifted
+    assert not rebuild(Database(database_url), swap=False, history=True).differences.drifted
 
 
 @pytest.mark.parametrize(
@@ -187,13 +189,13 @@ def test_rebuild_finds_a_tampered_current_version_and_rebuilds_the_history(
     export_id, expected = _completed_and_followed(ledger, database_url)
     version = 2 if "valid_to =" in change else 3  # reopen a closed one, or edit the open one
     _tamper(database_url, change, export_id, version=version)
-    report = rebuild(database_url, swap=False)
+    report = rebuild(Database(database_url), swap=False)
     assert report.differences.versions == 1 and report.differences.total == 0
     assert report.differences.drifted and not report.differences.every_version
-    fixed = rebuild(database_url)
+    fixed = rebuild(Database(database_url))
     assert fixed.history and fixed.differences.every_version
     assert stored_versions(database_url) == expected
-    assert not rebuild(database_url, swap=False, history=True).differences.drifted
+    assert not rebuild(Database(database_url), swap=False, history=True).differences.drifted
 
 
 def test_the_cli_checks_every_version_with_history(ledger: ExportLedger, database_url: str) -> None:
@@ -221,13 +223,13 @@ def test_a_rebuild_keeps_the_history_it_did_not_need_to_rebuild(
     export_id, expected = _completed_and_followed(ledger, database_url)
     with psycopg.connect(database_url, autocommit=True) as conn:
         conn.execute("UPDATE export_logs SET status = 'failed' WHERE export_id = %s", (export_id,))
-    report = rebuild(database_url)
+    report = rebuild(Database(database_url))
     assert report.differences.different == 1 and report.differences.versions == 0
     assert not report.history
     assert stored_versions(database_url) == expected
     ledger.record_download(export_id, actor="A")
     catch_up(database_url)  # the follower goes on from the swapped-in table, with its history
-    assert not rebuild(database_url, swap=False, history=True).differences.drifted
+    assert not rebuild(Database(database_url), swap=False, history=True).differences.drifted
 
 
 def _completed_and_followed(ledger: ExportLedger, url: str) -> tuple[str, dict[Key, Row]]:
@@ -252,11 +254,14 @@ def test_a_snapshot_refuses_bad_and_taken_names(ledger: ExportLedger, database_u
     now = datetime.now(UTC)
     for name in ("export_logs", "export_log_versions", "Audit", "a-b", "x" * 41, "ledger_x", ""):
         with pytest.raises(SnapshotTableRefused):
-            snapshot(database_url, name, now)
-    assert snapshot(database_url, "audit_now", now).rows == 1
+            snapshot(Database(database_url), name, now)
+    assert snapshot(Database(database_url), "audit_now", now).rows == 1
     with pytest.raises(SnapshotTableRefused, match="--replace"):
-        snapshot(database_url, "audit_now", now)
-    assert snapshot(database_url, "audit_now", now - timedelta(days=1), replace=True).rows == 0
+        snapshot(Database(database_url), "audit_now", now)
+    assert (
+        snapshot(Database(database_url), "audit_now", now - timedelta(days=1), replace=True).rows
+        == 0
+    )
 
 
 @pytest.mark.slow
@@ -284,7 +289,7 @@ def test_kill_9_of_the_follower_leaves_the_history_exact(
     catch_up(url)
     assert tracking(url) == head(url)
     assert differences(stored_versions(url), domain_versions(ledger, writer.exports)) == []
-    assert not rebuild(url, swap=False).differences.drifted
+    assert not rebuild(Database(url), swap=False).differences.drifted
 
 
 def _by_version(versions: dict[Key, Row], export_id: str) -> list[Row]:

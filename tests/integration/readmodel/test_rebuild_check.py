@@ -17,7 +17,7 @@ from psycopg.types.json import Jsonb
 from api.cli.demo import seed
 from domain.exceptions import ReadModelError
 from domain.ledger.application import ExportLedger
-from projections.db.logins import projector_connection
+from projections.db.database import Database
 from projections.readmodel.rebuild import rebuild
 from projections.readmodel.store import project_batch
 from tests.integration.readmodel_helpers import (
@@ -173,7 +173,7 @@ def test_each_kind_of_drift_is_found_and_repaired(
         )
         target = exports["queued"]
 
-    report = rebuild(url, swap=False)
+    report = rebuild(Database(url), swap=False)
     found = {"missing": 0, "extra": 0, "different": 0, **expected}
     diffs = report.differences
     assert (diffs.missing, diffs.extra, diffs.different) == (
@@ -183,9 +183,9 @@ def test_each_kind_of_drift_is_found_and_repaired(
     ), diffs.examples
     assert (BOGUS if kind == "insert" else target) in [e["export_id"] for e in diffs.examples]
 
-    fixed = rebuild(url)
+    fixed = rebuild(Database(url))
     assert fixed.swapped
-    assert rebuild(url, swap=False).differences.total == 0
+    assert rebuild(Database(url), swap=False).differences.total == 0
     assert diff(live_rows(url), domain_rows(ledger, exports.values())) == []
     assert tracking(url) == head(url)
 
@@ -209,7 +209,7 @@ def test_a_missing_row_stops_the_follower(
     stuck_at = stuck_follower(ledger, url, exports["queued"])
     request(ledger, "C")
 
-    with projector_connection(url) as conn, pytest.raises(ReadModelError, match="rebuild"):
+    with Database(url).projector() as conn, pytest.raises(ReadModelError, match="rebuild"):
         project_batch(conn)
     assert tracking(url) == stuck_at
     follower = run_cli(url, "project")
@@ -268,7 +268,7 @@ def test_writes_during_a_rebuild_are_in_the_table_it_swaps_in(
         written["completed"] = complete(ledger, before)
         written["deleted"] = ledger.delete(to_delete, actor="admin").position or 0
 
-    report = rebuild(url, on_total=write_now)
+    report = rebuild(Database(url), on_total=write_now)
     assert report.swapped and report.differences.total == 0
     assert report.position == head(url) == max(written.values())
     assert tracking(url) == report.position

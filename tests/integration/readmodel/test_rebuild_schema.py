@@ -11,6 +11,7 @@ import pytest
 
 from api.wiring.database import migrate
 from domain.ledger.application import ExportLedger
+from projections.db.database import Database
 from projections.readmodel.rebuild import rebuild
 from tests.integration.readmodel_helpers import catch_up, request, shadow_tables
 
@@ -76,15 +77,15 @@ def test_rebuilds_and_migrations_keep_the_schema(
     migrated: dict[str, Any], database_url: str
 ) -> None:
     for _ in range(2):
-        assert rebuild(database_url).swapped
+        assert rebuild(Database(database_url)).swapped
         assert schema(database_url) == migrated["schema"]
     # Migrating again (every CLI command does) adds no duplicate index.
     migrate(database_url)
     assert schema(database_url) == migrated["schema"]
-    assert rebuild(database_url, swap=False).differences.total == 0
+    assert rebuild(Database(database_url), swap=False).differences.total == 0
     assert shadow_tables(database_url) == []
 
 
 def test_a_rebuild_keeps_the_constraint_names(migrated: dict[str, Any], database_url: str) -> None:
-    rebuild(database_url)
+    rebuild(Database(database_url))
     assert constraint_names(database_url) == migrated["constraints"]

@@ -14,6 +14,7 @@ import pytest
 from api.cli.demo import seed
 from domain.exceptions import RebuildInProgress
 from domain.ledger.application import ExportLedger
+from projections.db.database import Database
 from projections.readmodel.follower import Follower
 from projections.readmodel.rebuild import _REBUILD_LOCK, rebuild
 from projections.reads.positions import PositionWatcher
@@ -37,7 +38,7 @@ def test_rebuilds_under_a_running_follower_and_writers(
 ) -> None:
     url = database_url
     seed(ledger, 500, rng=random.Random(3))
-    follower = Follower(url, batch_size=50)
+    follower = Follower(Database(url), batch_size=50)
     errors: list[BaseException] = []
     stopping = threading.Event()
     mine: list[str] = []
@@ -58,12 +59,12 @@ def test_rebuilds_under_a_running_follower_and_writers(
             errors.append(error)
 
     threads = [threading.Thread(target=follow), threading.Thread(target=write)]
-    watcher = PositionWatcher(url).start()
+    watcher = PositionWatcher(Database(url)).start()
     for thread in threads:
         thread.start()
     try:
         for _ in range(3):
-            report = rebuild(url)
+            report = rebuild(Database(url))
             assert report.swapped
             # The follower had folded the same events the same way.
             assert report.differences.total == 0, report.differences.examples
@@ -93,19 +94,19 @@ def test_one_rebuild_at_a_time(database_url: str) -> None:
     with psycopg.connect(database_url, autocommit=True) as other:
         other.execute("SELECT pg_advisory_lock(%s)", (_REBUILD_LOCK,))
         with pytest.raises(RebuildInProgress):
-            rebuild(database_url)
+            rebuild(Database(database_url))
         result = run_cli(database_url, "rebuild", "--check")
         assert result.returncode == 2, result.stdout + result.stderr
         assert "another rebuild" in result.stderr
         # Unlock explicitly: a closed session's locks go only when its server
         # process has exited, which may be a moment after the client closed.
         other.execute("SELECT pg_advisory_unlock(%s)", (_REBUILD_LOCK,))
-    assert rebuild(database_url).swapped
+    assert rebuild(Database(database_url)).swapped
     assert shadow_tables(database_url) == []
 
 
 def test_rebuilding_an_empty_log(database_url: str) -> None:
-    report = rebuild(database_url, swap=False)
+    report = rebuild(Database(database_url), swap=False)
     assert (report.events, report.rows, report.position) == (0, 0, 0)
     assert report.differences.total == 0
     result = run_cli(database_url, "rebuild")

@@ -16,6 +16,7 @@ import pytest
 from psycopg import errors
 
 from domain.ledger.application import ExportLedger
+from projections.db.database import Database
 from projections.readmodel.rebuild import rebuild
 from sql.names import ADMIN_ROLE, PROJECTOR_ROLE, READER_ROLE
 from tests.integration.readmodel_helpers import catch_up, complete, request, rows_by_export_id
@@ -139,7 +140,7 @@ def test_the_projector_writes(database_url: str, exports: dict[str, list[str]]) 
 def test_a_rebuilt_table_has_the_same_security(
     ledger: ExportLedger, database_url: str, exports: dict[str, list[str]], reader: Conn
 ) -> None:
-    report = rebuild(database_url)
+    report = rebuild(Database(database_url))
     assert report.swapped and report.rows == 3
     assert visible(reader, "A") == set(exports["A"])
     assert visible(reader, "B") == set(exports["B"])

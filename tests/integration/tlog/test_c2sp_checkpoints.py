@@ -10,7 +10,7 @@ from domain.exceptions import ConfigurationError
 from domain.ledger.application import ExportLedger
 from domain.tlog import merkle, notes
 from projections.audit.verify import verify
-from projections.db.logins import projector_connection
+from projections.db.database import Database
 from projections.tlog import sealer as sealer_module
 from projections.tlog.checkpoints import all_checkpoints, latest_note, vkey
 from projections.tlog.proofs import proof_bundle, saved_checkpoint, verify_bundle
@@ -23,8 +23,8 @@ def test_sealing_signs_c2sp_notes_that_open_with_the_logs_vkey(
     ledger: ExportLedger, database_url: str, signer: Ed25519Signer
 ) -> None:
     populate(ledger, database_url)
-    sealer = Sealer(database_url, signer, batch_size=5)
-    with projector_connection(database_url) as conn:
+    sealer = Sealer(Database(database_url), signer, batch_size=5)
+    with Database(database_url).projector() as conn:
         sealer.catch_up(conn)
         stored = all_checkpoints(conn)
         note_bytes = latest_note(conn)
@@ -40,20 +40,22 @@ def test_sealing_signs_c2sp_notes_that_open_with_the_logs_vkey(
         f"position {stored[-1].position}",
         f"time {merkle.checkpoint_time(stored[-1].created_at)}",
     ]
-    assert verify(database_url).ok
+    assert verify(Database(database_url)).ok
 
 
 def test_the_origin_setting_names_the_log_and_a_log_keeps_its_origin(
     ledger: ExportLedger, database_url: str, signer: Ed25519Signer
 ) -> None:
     request(ledger, "A")
-    with projector_connection(database_url) as conn:
-        Sealer(database_url, signer, origin="ledger.example.com/exports").catch_up(conn)
+    with Database(database_url).projector() as conn:
+        Sealer(Database(database_url), signer, origin="ledger.example.com/exports").catch_up(conn)
         request(ledger, "B")
         with pytest.raises(ConfigurationError, match="keeps its origin"):
-            Sealer(database_url, signer, origin="other.example.com/log").catch_up(conn)
+            Sealer(Database(database_url), signer, origin="other.example.com/log").catch_up(conn)
         conn.rollback()
-        assert Sealer(database_url, signer).catch_up(conn) == 1  # unset: the stored origin
+        assert (
+            Sealer(Database(database_url), signer).catch_up(conn) == 1
+        )  # unset: the stored origin
         assert {cp.origin for cp in all_checkpoints(conn)} == {"ledger.example.com/exports"}
 
 
@@ -61,19 +63,19 @@ def test_checkpoints_of_the_first_format_still_verify_beside_c2sp_ones(
     ledger: ExportLedger, database_url: str, signer: Ed25519Signer, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     exports = populate(ledger, database_url)
-    with projector_connection(database_url) as conn:
+    with Database(database_url).projector() as conn:
         with monkeypatch.context() as before_upgrade:  # a ledger sealed before origins
             before_upgrade.setattr(sealer_module, "log_origin", lambda *_: None)
-            Sealer(database_url, signer, batch_size=8).catch_up(conn)
+            Sealer(Database(database_url), signer, batch_size=8).catch_up(conn)
         assert latest_note(conn) is None
         ledger.record_download(exports["downloaded"], actor="A")
         complete(ledger, request(ledger, "C"))
-        Sealer(database_url, signer, batch_size=8).catch_up(conn)
+        Sealer(Database(database_url), signer, batch_size=8).catch_up(conn)
         stored = all_checkpoints(conn)
         assert [cp.origin is None for cp in stored] == [True, True, True, False]
         old_bundle = proof_bundle(conn, exports["downloaded"], tree_size=stored[1].tree_size)
         new_bundle = proof_bundle(conn, exports["downloaded"], since=stored[0].tree_size)
-    assert verify(database_url, against=stored).ok
+    assert verify(Database(database_url), against=stored).ok
     assert verify_bundle(old_bundle) == [] and verify_bundle(new_bundle) == []
     for cp in stored:
         assert saved_checkpoint(cp.to_json()) == cp

@@ -17,7 +17,7 @@ from psycopg import errors
 from api.wiring.signing import Ed25519Signer
 from domain.ledger.application import ExportLedger
 from domain.tlog import merkle
-from projections.db.logins import projector_connection
+from projections.db.database import Database
 from projections.tlog.checkpoints import all_checkpoints
 from projections.tlog.sealer import Sealer, row_leaf_hash, seal_batch
 from sql import statement
@@ -57,8 +57,8 @@ def populate(ledger: ExportLedger, url: str, gap: bool = False) -> dict[str, str
 
 def seal_all(url: str, signer: Ed25519Signer, batch: int = 4) -> int:
     """Seal everything in batches of ``batch``; the tree size."""
-    sealer = Sealer(url, signer, batch_size=batch)
-    with projector_connection(url) as conn:
+    sealer = Sealer(Database(url), signer, batch_size=batch)
+    with Database(url).projector() as conn:
         sealer.catch_up(conn)
     return sealer.tree_size
 
@@ -84,7 +84,6 @@ def with_triggers_off(
             conn.execute(query, params)
         for table in tables:
             conn.execute(f"ALTER TABLE {table} ENABLE TRIGGER USER")
-
 
 
 @pytest.fixture
@@ -139,7 +138,7 @@ def test_sealing_again_seals_nothing_and_new_events_extend_the_tree(
     exports: dict[str, str], ledger: ExportLedger, database_url: str, signer: Ed25519Signer
 ) -> None:
     seal_all(database_url, signer)
-    with projector_connection(database_url) as conn:
+    with Database(database_url).projector() as conn:
         assert seal_batch(conn, signer).events == 0
         ledger.record_download(exports["downloaded"], actor="A")
         result = seal_batch(conn, signer)
@@ -165,7 +164,7 @@ def test_two_sealers_at_once_never_seal_an_event_twice(
 def test_the_follower_seals_events_as_they_commit(
     ledger: ExportLedger, database_url: str, signer: Ed25519Signer
 ) -> None:
-    sealer = Sealer(database_url, signer, min_interval=0.05)
+    sealer = Sealer(Database(database_url), signer, min_interval=0.05)
     thread = threading.Thread(target=sealer.run, daemon=True)
     thread.start()
     try:

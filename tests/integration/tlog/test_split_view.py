@@ -15,7 +15,7 @@ from api.wiring.signing import Ed25519Signer
 from api.wiring.witnesses import post
 from domain.ledger.application import ExportLedger
 from projections.audit.verify import verify
-from projections.db.logins import projector_connection
+from projections.db.database import Database
 from projections.tlog.sealer import Sealer, seal_batch
 from projections.tlog.witnessing import Cosigners
 from tests.integration.tlog.test_seal import SEAL_TABLES, populate, with_triggers_off
@@ -28,7 +28,7 @@ runner = CliRunner()
 
 def seal_and_cosign(url: str, signer: Ed25519Signer, cosigners: Cosigners, batch: int) -> None:
     """Seal ``batch`` events at a time, each checkpoint cosigned before the next."""
-    with projector_connection(url) as conn:
+    with Database(url).projector() as conn:
         while seal_batch(conn, signer, batch, ORIGIN).events:
             cosigners.submit_all(conn)
 
@@ -44,7 +44,7 @@ def test_a_resealed_rewrite_passes_verify_but_not_the_witness(
 ) -> None:
     exports = populate(ledger, database_url)
     with witnesses(tmp_path, ORIGIN, signer, count=1) as running:
-        cosigners = Cosigners(database_url, [running[0].config], post)
+        cosigners = Cosigners(Database(database_url), [running[0].config], post)
         seal_and_cosign(database_url, signer, cosigners, batch=4)
         cosigned = [4, 8, 12, 16, 17]
         assert len(running[0].witness.state.history(ORIGIN)) == len(cosigned)
@@ -56,9 +56,9 @@ def test_a_resealed_rewrite_passes_verify_but_not_the_witness(
         wipe = [w for w in wipe if "ledger_keys" not in w[0]]
         reset = ("UPDATE read_model_tracking SET position = 0 WHERE table_name = 'ledger_seal'", ())
         with_triggers_off(database_url, ("ledger_cosignatures", *SEAL_TABLES), *wipe, reset)
-        with projector_connection(database_url) as conn:
-            Sealer(database_url, signer, batch_size=5, origin=ORIGIN).catch_up(conn)
-        assert verify(database_url).ok  # the ledger agrees with itself
+        with Database(database_url).projector() as conn:
+            Sealer(Database(database_url), signer, batch_size=5, origin=ORIGIN).catch_up(conn)
+        assert verify(Database(database_url)).ok  # the ledger agrees with itself
 
         env = {"EXPORT_LEDGER_DATABASE_URL": database_url, "EXPORT_LEDGER_DATA_DIR": str(tmp_path)}
         result = runner.invoke(app, ["verify", "--against-witness", running[0].url], env=env)
@@ -74,7 +74,7 @@ def test_an_untouched_ledger_agrees_with_its_witness(
 ) -> None:
     populate(ledger, database_url)
     with witnesses(tmp_path, ORIGIN, signer, count=1) as running:
-        cosigners = Cosigners(database_url, [running[0].config], post)
+        cosigners = Cosigners(Database(database_url), [running[0].config], post)
         seal_and_cosign(database_url, signer, cosigners, batch=8)
         env = {"EXPORT_LEDGER_DATABASE_URL": database_url, "EXPORT_LEDGER_DATA_DIR": str(tmp_path)}
         result = runner.invoke(app, ["verify", "--against-witness", running[0].url], env=env)

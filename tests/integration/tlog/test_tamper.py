@@ -13,6 +13,7 @@ from api.wiring.signing import Ed25519Signer, generate
 from domain.exports.ids import aggregate_id
 from domain.ledger.application import ExportLedger
 from projections.audit.verify import VerifyReport, verify
+from projections.db.database import Database
 from projections.tlog.checkpoints import Checkpoint, all_checkpoints
 from projections.tlog.proofs import Problem
 from tests.integration.tlog.test_seal import (
@@ -30,7 +31,7 @@ def exports(ledger: ExportLedger, database_url: str, signer: Ed25519Signer) -> d
     """populate()'s exports, with a gap in the notification ids, sealed in fours."""
     found = populate(ledger, database_url, gap=True)
     seal_all(database_url, signer, batch=4)
-    report = verify(database_url)
+    report = verify(Database(database_url))
     assert report.ok, report.problems.sorted()
     assert (report.events, report.sealed, report.checkpoints, report.rows) == (17, 17, 5, 4)
     return found
@@ -48,7 +49,7 @@ def position(url: str, export_id: str, version: int) -> int:
 
 
 def problems_of(url: str, **options: Any) -> tuple[Problem, VerifyReport]:
-    report = verify(url, **options)
+    report = verify(Database(url), **options)
     assert not report.ok
     return report.problems.sorted()[0], report
 
@@ -164,7 +165,7 @@ def test_a_log_resealed_with_another_key_fails_against_saved_checkpoints(
     with_triggers_off(database_url, SEAL_TABLES, *reseal, (reset, ()))
     seal_all(database_url, generate(), batch=1)
 
-    assert verify(database_url).ok  # consistent in itself: only the saved copies tell
+    assert verify(Database(database_url)).ok  # consistent in itself: only the saved copies tell
     first, report = problems_of(database_url, against=saved)
     assert first.kind == "resigned" and signer.key_id in first.message
     roots = [p for p in report.problems.sorted() if p.kind == "root"]

@@ -12,7 +12,7 @@ from api.wiring.signing import Ed25519Signer
 from api.wiring.witnesses import post
 from domain.ledger.application import ExportLedger
 from domain.tlog import notes
-from projections.db.logins import projector_connection
+from projections.db.database import Database
 from projections.tlog.checkpoints import latest_note, latest_note_checkpoint
 from projections.tlog.sealer import Sealer
 from projections.tlog.witnessing import Cosigners, WitnessConfig, report
@@ -25,8 +25,8 @@ ORIGIN = "ledger.test/witnessed"
 
 
 def seal(url: str, signer: Ed25519Signer) -> int:
-    sealer = Sealer(url, signer, origin=ORIGIN)
-    with projector_connection(url) as conn:
+    sealer = Sealer(Database(url), signer, origin=ORIGIN)
+    with Database(url).projector() as conn:
         sealer.catch_up(conn)
     return sealer.tree_size
 
@@ -35,9 +35,9 @@ def test_both_witnesses_cosign_each_new_checkpoint_from_their_last_size(
     ledger: ExportLedger, database_url: str, signer: Ed25519Signer, tmp_path: Path
 ) -> None:
     populate(ledger, database_url)
-    with witnesses(tmp_path, ORIGIN, signer) as running, projector_connection(database_url) as conn:
+    with witnesses(tmp_path, ORIGIN, signer) as running, Database(database_url).projector() as conn:
         configs = [r.config for r in running]
-        cosigners = Cosigners(database_url, configs, post)
+        cosigners = Cosigners(Database(database_url), configs, post)
         seal(database_url, signer)
         assert cosigners.submit_all(conn) == 2
         request(ledger, "late")
@@ -60,9 +60,9 @@ def test_a_witness_that_is_down_or_lost_its_state_holds_nothing_up(
         notes.VerifierKey.of("witness.test/down", bytes(32), notes.COSIGNATURE_V1),
         f"http://127.0.0.1:{free_port()}",
     )
-    with witnesses(tmp_path, ORIGIN, signer) as running, projector_connection(database_url) as conn:
+    with witnesses(tmp_path, ORIGIN, signer) as running, Database(database_url).projector() as conn:
         configs = [running[0].config, down]
-        cosigners = Cosigners(database_url, configs, post)
+        cosigners = Cosigners(Database(database_url), configs, post)
         seal(database_url, signer)
         assert cosigners.submit_all(conn) == 1
         assert cosigners.attempts["witness.test/down"].error is not None
@@ -74,7 +74,7 @@ def test_a_witness_that_is_down_or_lost_its_state_holds_nothing_up(
         running[0].witness.state = type(running[0].witness.state)(running[0].witness.state.path)
         request(ledger, "late")
         seal(database_url, signer)
-        fresh = Cosigners(database_url, configs, post)
+        fresh = Cosigners(Database(database_url), configs, post)
         assert fresh.submit_all(conn) == 1
         assert running[0].witness.state.latest(ORIGIN).size == 18
 
@@ -85,19 +85,19 @@ def test_a_witness_ahead_of_the_log_is_reported_as_a_fork(
     request(ledger, "A")
     with (
         witnesses(tmp_path, ORIGIN, signer, count=1) as running,
-        projector_connection(database_url) as conn,
+        Database(database_url).projector() as conn,
     ):
         seal(database_url, signer)
         checkpoint = latest_note_checkpoint(conn)
         assert checkpoint is not None
-        cosigners = Cosigners(database_url, [running[0].config], post)
+        cosigners = Cosigners(Database(database_url), [running[0].config], post)
         cosigners.attempts[running[0].witness.key.name].held = checkpoint.tree_size + 5
         assert cosigners.submit_all(conn) == 1  # a held size beyond ours is not trusted
 
 
 @pytest.mark.parametrize("quorum", [0, 1])
 def test_no_checkpoint_is_never_witnessed(database_url: str, quorum: int) -> None:
-    with projector_connection(database_url) as conn:
+    with Database(database_url).projector() as conn:
         assert not report(conn, [], quorum).witnessed
 
 
@@ -110,16 +110,16 @@ def test_status_shows_each_witness_and_the_policy(
     from api.wiring.settings import Settings
 
     request(ledger, "A")
-    with witnesses(tmp_path, ORIGIN, signer) as running, projector_connection(database_url) as conn:
+    with witnesses(tmp_path, ORIGIN, signer) as running, Database(database_url).projector() as conn:
         seal(database_url, signer)
-        Cosigners(database_url, [running[0].config], post).submit_all(conn)
+        Cosigners(Database(database_url), [running[0].config], post).submit_all(conn)
         settings = Settings(
             database_url=database_url,
             data_dir=tmp_path,
             witnesses=[r.setting for r in running],
             witness_quorum=1,
         )  # type: ignore[call-arg]
-        found = gather_status(database_url, settings)
+        found = gather_status(Database(database_url), settings)
     console = Console(width=200, record=True)
     console.print(status_table(found, embedded=False))
     text = console.export_text()

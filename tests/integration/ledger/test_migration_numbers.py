@@ -88,9 +88,7 @@ def test_every_number_once_and_the_order_kept() -> None:
     assert [RENUMBERED.get(name, name) for name in names] == before
 
 
-def test_a_database_migrated_before_the_renumbering(
-    empty_url: str, database_url: str
-) -> None:
+def test_a_database_migrated_before_the_renumbering(empty_url: str, database_url: str) -> None:
     migrate_as_before(empty_url)
     ledger = ExportLedger(env=ledger_env(empty_url))
     try:

@@ -10,7 +10,6 @@ from pathlib import Path
 from typing import Any
 
 import psycopg
-from psycopg.types.json import Jsonb
 
 from domain import topics
 from domain.ledger.application import ExportLedger
@@ -18,8 +17,11 @@ from projections.audit.verify import verify
 from projections.db.database import Database
 from projections.readmodel.rebuild import rebuild
 from projections.subject_keys import ReadModelSubjects
-from sql.names import EVENTS_TABLE
-from tests.integration.ledger.test_stored_events_v1 import live_rows, stored  # noqa: F401
+from tests.integration.ledger.test_stored_events_v1 import (  # noqa: F401
+    insert_stored,
+    live_rows,
+    stored,
+)
 from tests.integration.readmodel_helpers import catch_up
 
 FIXTURE = Path(__file__).parents[2] / "fixtures" / "stored_erasure_v1.json"
@@ -43,17 +45,7 @@ def load_erasure(url: str) -> dict[str, Any]:
                 "INSERT INTO erased_exports (aggregate_id, subject) VALUES (%s, %s)",
                 (row["aggregate_id"], row["subject"]),
             )
-        for e in fixture["events"]:
-            conn.execute(
-                f"INSERT INTO {EVENTS_TABLE} (notification_id, originator_id, originator_version,"
-                " topic, state) VALUES (%s, %s, %s, %s, convert_to(%s::jsonb::text, 'UTF8'))",
-                (e["position"], e["originator_id"], e["originator_version"], e["topic"],
-                 Jsonb(e["state"])),
-            )  # fmt: skip
-        conn.execute(
-            f"SELECT setval(pg_get_serial_sequence('{EVENTS_TABLE}', 'notification_id'), %s)",
-            (max(e["position"] for e in fixture["events"]),),
-        )
+        insert_stored(conn, fixture["events"])
     return fixture
 
 

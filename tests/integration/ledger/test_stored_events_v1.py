@@ -39,18 +39,23 @@ def stored(database_url: str) -> dict[str, Any]:
     """The fixture's events, inserted into this test's database as they were stored."""
     fixture: dict[str, Any] = json.loads(FIXTURE.read_text(encoding="utf-8"))
     with psycopg.connect(database_url) as conn:
-        for e in fixture["events"]:
-            conn.execute(
-                f"INSERT INTO {EVENTS_TABLE} (notification_id, originator_id, originator_version,"
-                " topic, state) VALUES (%s, %s, %s, %s, convert_to(%s::jsonb::text, 'UTF8'))",
-                (e["position"], e["originator_id"], e["originator_version"], e["topic"],
-                 Jsonb(e["state"])),
-            )  # fmt: skip
-        conn.execute(
-            f"SELECT setval(pg_get_serial_sequence('{EVENTS_TABLE}', 'notification_id'), %s)",
-            (len(fixture["events"]),),
-        )
+        insert_stored(conn, fixture["events"])
     return fixture
+
+
+def insert_stored(conn: psycopg.Connection[Any], events: list[dict[str, Any]]) -> None:
+    """Stored events as a fixture holds them, their positions and bytes kept."""
+    for e in events:
+        conn.execute(
+            f"INSERT INTO {EVENTS_TABLE} (notification_id, originator_id, originator_version,"
+            " topic, state) VALUES (%s, %s, %s, %s, convert_to(%s::jsonb::text, 'UTF8'))",
+            (e["position"], e["originator_id"], e["originator_version"], e["topic"],
+             Jsonb(e["state"])),
+        )  # fmt: skip
+    conn.execute(
+        f"SELECT setval(pg_get_serial_sequence('{EVENTS_TABLE}', 'notification_id'), %s)",
+        (max(e["position"] for e in events),),
+    )
 
 
 def live_rows(url: str) -> list[dict[str, Any]]:

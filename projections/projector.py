@@ -105,6 +105,37 @@ def process_name() -> str:
     return f"{socket.gethostname()}:{os.getpid()}"
 
 
+def lock_session(db: Database, name: str) -> psycopg.Connection[Any]:
+    """The connection whose session holds the projector lock once taken; named so that
+    others can tell who holds it (:func:`projector_holder`)."""
+    return db.connect(
+        PROJECTOR_ROLE,
+        autocommit=True,
+        connect_timeout=2,
+        application_name=_SESSION_PREFIX + name,
+        # a server gone silent (not closed) ends the session within ~10 s
+        keepalives_idle=4,
+        keepalives_interval=2,
+        keepalives_count=3,
+    )
+
+
+def take_projector_lock(conn: psycopg.Connection[Any]) -> bool:
+    """Take the projector lock on ``conn``'s session if no session holds it."""
+    keys = {"k1": PROJECTOR_LOCK[0], "k2": PROJECTOR_LOCK[1]}
+    row = conn.execute(statement("election", "try_projector_lock"), keys).fetchone()
+    return bool(row and row[0])
+
+
+def still_holding(conn: psycopg.Connection[Any]) -> bool:
+    """Whether the lock's session is still there (the lock lives as long as it)."""
+    try:
+        conn.execute(statement("election", "still_connected"))
+    except psycopg.Error:
+        return False
+    return True
+
+
 def projector_holder(conn: psycopg.Connection[Any]) -> str | None:
     """The process (host:pid) holding the projector lock in this database, if any."""
     keys = {"k1": PROJECTOR_LOCK[0], "k2": PROJECTOR_LOCK[1]}
@@ -167,31 +198,20 @@ class ElectedProjector:
         self._thread.join(timeout=15)
 
     def _elect(self) -> None:
-        keys = {"k1": PROJECTOR_LOCK[0], "k2": PROJECTOR_LOCK[1]}
         while not self._stopping.is_set():
             try:
-                with self.db.connect(
-                    PROJECTOR_ROLE,
-                    autocommit=True,
-                    connect_timeout=2,
-                    application_name=_SESSION_PREFIX + self.name,
-                    # a server gone silent (not closed) ends the session within ~10 s
-                    keepalives_idle=4,
-                    keepalives_interval=2,
-                    keepalives_count=3,
-                ) as conn:
-                    self._campaign(conn, keys)
+                with lock_session(self.db, self.name) as conn:
+                    self._campaign(conn)
             except psycopg.Error as error:
                 log.info("projector election: %s", error)
             finally:
                 self._step_down()
             self._stopping.wait(_ELECTION_EVERY_SECONDS)
 
-    def _campaign(self, conn: psycopg.Connection[Any], keys: dict[str, int]) -> None:
+    def _campaign(self, conn: psycopg.Connection[Any]) -> None:
         """Try for the lock every second; once held, project until the session is gone."""
         while not self._stopping.is_set():
-            row = conn.execute(statement("election", "try_projector_lock"), keys).fetchone()
-            if row and row[0]:
+            if take_projector_lock(conn):
                 log.info("%s holds the projector lock: projecting", self.name)
                 self.holder = self.name
                 self._projector = Projector(

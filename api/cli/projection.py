@@ -6,7 +6,7 @@ import signal
 import threading
 from datetime import datetime
 from types import FrameType
-from typing import Annotated
+from typing import Annotated, Any
 
 import typer
 from rich.table import Table
@@ -26,46 +26,98 @@ def project(
     seal: Annotated[
         bool, typer.Option("--seal/--no-seal", help="Also seal the log into signed checkpoints.")
     ] = True,
+    wait: Annotated[
+        bool,
+        typer.Option(
+            "--wait/--no-wait",
+            help="While another process holds the projector lock, wait for it; "
+            "--no-wait: say who holds it and exit 1.",
+        ),
+    ] = True,
 ) -> None:
     """Keep export_logs up to date with the events until stopped (Ctrl-C);
-    also seals the log (Merkle leaves, signed checkpoints) unless --no-seal."""
+    also seals the log (Merkle leaves, signed checkpoints) unless --no-seal.
+    Projects only while it holds the projector lock, as elected servers do."""
+    from projections.projector import lock_session, process_name
+
+    stopping = threading.Event()
+    workers: list[Follower | Any] = []
+
+    def stop(signum: int, _: FrameType | None) -> None:
+        err.print(f"{signal.Signals(signum).name}: stopping after the current batch")
+        stopping.set()
+        for worker in workers:
+            worker.stop()
+
+    signal.signal(signal.SIGINT, stop)
+    signal.signal(signal.SIGTERM, stop)
+    with errors(), opened() as rt, lock_session(rt.database, process_name()) as lock:
+        if not _take_projector_lock(lock, wait=wait, stopping=stopping):
+            raise typer.Exit(0 if stopping.is_set() else 1)
+        _project_holding(rt, lock, batch_size, seal, workers, stopping)
+
+
+def _take_projector_lock(lock: Any, *, wait: bool, stopping: threading.Event) -> bool:
+    """Take the projector lock on ``lock``'s session; with ``wait``, until it is free."""
+    from projections.projector import projector_holder, take_projector_lock
+
+    told = None
+    while not stopping.is_set():
+        if take_projector_lock(lock):
+            return True
+        holder = projector_holder(lock) or "another process"
+        if not wait:
+            err.print(f"the projector lock is held by {holder}: not projecting")
+            return False
+        if holder != told:
+            err.print(f"waiting for the projector lock, held by {holder}")
+            told = holder
+        stopping.wait(1.0)
+    return False
+
+
+def _project_holding(
+    rt: Any, lock: Any, batch_size: int, seal: bool, workers: list[Any], stopping: threading.Event
+) -> None:
+    """Follow (and seal, and ask the witnesses) while ``lock``'s session holds the lock."""
     from api.wiring.witnesses import configured, post
+    from projections.projector import still_holding
     from projections.tlog.sealer import Sealer
     from projections.tlog.witnessing import Cosigners
 
-    with errors(), opened() as rt:
-        follower = Follower(rt.database, batch_size=batch_size)
-        sealer = Sealer(rt.database, rt.keys, origin=rt.settings.log_origin) if seal else None
-        witnesses = configured(rt.settings) if seal else []
-        cosigners = Cosigners(rt.database, witnesses, post) if witnesses else None
-        status = follower.status()
-        err.print(f"following from position {status.position} (head {status.head})")
+    follower = Follower(rt.database, batch_size=batch_size)
+    sealer = Sealer(rt.database, rt.keys, origin=rt.settings.log_origin) if seal else None
+    witnesses = configured(rt.settings) if seal else []
+    cosigners = Cosigners(rt.database, witnesses, post) if witnesses else None
+    workers.extend(w for w in (follower, sealer, cosigners) if w is not None)
+    if stopping.is_set():
+        return
+    status = follower.status()
+    err.print(f"following from position {status.position} (head {status.head})")
 
-        def stop(signum: int, _: FrameType | None) -> None:
-            err.print(f"{signal.Signals(signum).name}: stopping after the current batch")
-            follower.stop()
-            if sealer is not None:
-                sealer.stop()
-            if cosigners is not None:
-                cosigners.stop()
+    def watch_lock() -> None:
+        while not stopping.wait(1.0):
+            if not still_holding(lock):
+                err.print("lost the projector lock (its session ended): stopping")
+                stopping.set()
+                for worker in workers:
+                    worker.stop()
 
-        signal.signal(signal.SIGINT, stop)
-        signal.signal(signal.SIGTERM, stop)
-        sealing = (
-            threading.Thread(target=sealer.run, name="sealer", daemon=True) if sealer else None
-        )
-        if sealing is not None:
-            sealing.start()
-        if cosigners is not None:  # the witnesses, asked from a thread of their own
-            threading.Thread(target=cosigners.run_forever, name="cosigners", daemon=True).start()
-        try:
-            follower.run(lambda n, p: err.print(f"folded {n} events, now at position {p}"))
-        finally:  # the follower stopped (or failed): the sealer stops with it
-            if sealer is not None and sealing is not None:
-                sealer.stop()
-                sealing.join(timeout=30)
-            if cosigners is not None:
-                cosigners.stop()
+    threading.Thread(target=watch_lock, name="projector-lock", daemon=True).start()
+    sealing = threading.Thread(target=sealer.run, name="sealer", daemon=True) if sealer else None
+    if sealing is not None:
+        sealing.start()
+    if cosigners is not None:  # the witnesses, asked from a thread of their own
+        threading.Thread(target=cosigners.run_forever, name="cosigners", daemon=True).start()
+    try:
+        follower.run(lambda n, p: err.print(f"folded {n} events, now at position {p}"))
+    finally:  # the follower stopped (or failed): the sealer stops with it
+        stopping.set()
+        if sealer is not None and sealing is not None:
+            sealer.stop()
+            sealing.join(timeout=30)
+        if cosigners is not None:
+            cosigners.stop()
     err.print(f"stopped at position {follower.position}")
 
 

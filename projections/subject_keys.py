@@ -265,3 +265,18 @@ def privacy_counts(conn: psycopg.Connection[Any]) -> tuple[int, int]:
     still hold an erased subject's personal data) — the copies the seal keeps."""
     row = conn.execute(statement("subjects", "privacy_counts")).fetchone()
     return (int(row[0]), int(row[1])) if row else (0, 0)
+
+
+def privacy_summary(conn: psycopg.Connection[Any]) -> str | None:
+    """What ``verify`` says of erasure: the subjects erased, and the clear copies of
+    their personal data the seal keeps (README: Privacy); None when none was erased."""
+    subjects, clear = privacy_counts(conn)
+    if not subjects:
+        return None
+    left = (
+        f"; clear copies of their personal data remain in {clear:,} events stored "
+        "before fields were sealed"
+        if clear
+        else ""
+    )
+    return f"{subjects:,} data subjects erased{left}"

@@ -113,18 +113,12 @@ def verify_command(
 
 def _print_privacy(db: Database) -> None:
     """Erased subjects, and the clear copies the seal keeps (README: Privacy)."""
-    from projections.subject_keys import privacy_counts
+    from projections.subject_keys import privacy_summary
 
     with db.connect(ADMIN_ROLE, autocommit=True) as conn:
-        subjects, clear = privacy_counts(conn)
-    if subjects:
-        left = (
-            f"; clear copies of their personal data remain in {clear:,} events stored "
-            "before fields were sealed"
-            if clear
-            else ""
-        )
-        out.print(f"{subjects:,} data subjects erased{left}", highlight=False, soft_wrap=True)
+        summary = privacy_summary(conn)
+    if summary:
+        out.print(summary, highlight=False, soft_wrap=True)
 
 
 def _work(db: Database) -> int:

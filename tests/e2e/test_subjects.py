@@ -11,7 +11,7 @@ import pytest
 from fastapi.testclient import TestClient
 
 from projections.subject_keys import CACHE_SECONDS
-from tests.e2e.console.test_ui_pages import sign_in
+from tests.e2e.console.test_ui_pages import csrf_of, sign_in
 from tests.e2e.helpers import ADMIN, POSITION, USER_A, Api, assert_problem, completion
 
 SECRET_URL = "https://storage.example.com/exports/user-a-private.jsonl"
@@ -73,3 +73,24 @@ def test_a_lost_key_is_a_problem_naming_the_subject_never_the_key(
     for text in (response.text, caplog.text):
         assert bytes(key).hex() not in text
         assert base64.b64encode(bytes(key)).decode() not in text
+
+
+def test_the_consoles_verify_job_counts_erased_subjects(api: Api, client: TestClient) -> None:
+    export_id = api.create()["export_id"]
+    erased = client.post("/api/subjects/user-a/erasure", headers=ADMIN)
+    assert erased.status_code == 201, erased.text
+    api.get(export_id, ADMIN, min_position=int(erased.headers[POSITION]))
+    sign_in(client, "admin-1", admin=True)
+    page = client.get("/ui/ledger")
+    started = client.post(
+        "/ui/ledger/jobs", data={"job": "verify", "csrf": csrf_of(page.text)},
+        follow_redirects=False,
+    )  # fmt: skip
+    assert started.status_code == 303
+    for _ in range(300):
+        page = client.get("/ui/ledger")
+        if "the ledger matches its events" in page.text:
+            break
+        time.sleep(0.1)
+    assert "the ledger matches its events" in page.text
+    assert "1 data subjects erased" in page.text  # as verify prints it

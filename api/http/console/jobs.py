@@ -17,6 +17,8 @@ from api.wiring.metrics import Metrics
 from projections.audit.verify import UNKNOWN, verify
 from projections.db.database import Database
 from projections.readmodel.rebuild import rebuild
+from projections.subject_keys import privacy_summary
+from sql.names import ADMIN_ROLE
 
 log = logging.getLogger("export_ledger.console")
 JOB_NAMES = {"rebuild-check": "rebuild --check", "verify": "verify"}
@@ -125,10 +127,13 @@ def _verify(db: Database, progress: _Tracked) -> Outcome:
         f"{report.events:,} events ({report.sealed:,} sealed), {report.checkpoints:,} "
         f"checkpoints and {report.rows:,} rows checked in {report.seconds:.1f} s: "
     )
+    with db.connect(ADMIN_ROLE, autocommit=True) as conn:
+        privacy = privacy_summary(conn)
+    notes = [privacy] if privacy else []
     if report.ok:
-        return True, summary + "the ledger matches its events, seals and signatures", []
+        return True, summary + "the ledger matches its events, seals and signatures", notes
     details = [
         f"position {'?' if p.position == UNKNOWN else p.position} ({p.kind}): {p.message}"
         for p in report.problems.sorted()
     ]
-    return False, summary + f"{report.problems.total} problems", details
+    return False, summary + f"{report.problems.total} problems", [*notes, *details]

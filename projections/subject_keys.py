@@ -22,6 +22,7 @@ from cryptography.hazmat.primitives.ciphers.aead import AESGCM
 from psycopg.conninfo import make_conninfo
 from psycopg_pool import ConnectionPool
 
+from domain import topics
 from domain.exceptions import NotMigrated, SubjectErased, SubjectKeyMissing
 from domain.privacy import pseudonym
 from projections.db.database import Database
@@ -232,10 +233,31 @@ class KeyTable:
 class ReadModelSubjects:
     """Implements the domain's ``SubjectExports`` over the read tables, as an admin:
     a user's exports from export_log_versions (deleted ones too), open holds from
-    export_holds. The caller waits for the projection to reach the head first."""
+    export_holds; the exports recorded since, from the events, as the writer."""
 
-    def __init__(self, db: Database) -> None:
+    def __init__(self, db: Database, *, settle_seconds: float = CACHE_SECONDS) -> None:
         self.db = db
+        self.settle_seconds = settle_seconds
+
+    def projected_position(self) -> int:
+        with self.db.connect(ADMIN_ROLE, autocommit=True) as conn:
+            row = conn.execute(statement("subjects", "projected_position")).fetchone()
+        return int(row[0]) if row else 0
+
+    def exports_sealed_since(self, subject: str, after: int) -> Sequence[str]:
+        """Waits out the key caches (a process that read the key before it was
+        destroyed may seal under it for up to :data:`CACHE_SECONDS` more), then reads
+        under the events table's lock, which every writer holds until it commits: a
+        writer that sealed before the wait ended is committed by then."""
+        time.sleep(self.settle_seconds)
+        created = [topics.REQUESTED, topics.IMPORTED]
+        with self.db.connect(WRITER_ROLE) as conn, conn.transaction():
+            conn.execute(statement("events", "lock_events"))
+            rows = conn.execute(
+                statement("subjects", "subject_exports_since"),
+                {"after": after, "topics": created, "subject": subject},
+            ).fetchall()
+        return [str(r[0]) for r in rows]
 
     def export_ids_of(self, user_id: str) -> Sequence[str]:
         with self.db.connect(ADMIN_ROLE, autocommit=True) as conn:

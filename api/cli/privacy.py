@@ -79,6 +79,8 @@ def erase(
         erasure = rt.ledger.erase_subject(
             user_id, actor=by, reason=reason, exports=ReadModelSubjects(rt.database)
         )
+        with rt.database.projector() as conn:  # the read tables, past Erased
+            Follower(rt.database).catch_up(conn)
     if not erasure.erased_now:
         out.print(
             f"subject {erasure.subject} was erased before: nothing more was recorded",

@@ -53,7 +53,17 @@ class DataSubject(Aggregate):
 class SubjectExports(Protocol):
     """Finds a subject's exports, and the open holds among them (the read tables)."""
 
+    def projected_position(self) -> int:
+        """The log position the read tables include (listings cover at least that)."""
+        ...
+
     def export_ids_of(self, user_id: str) -> Sequence[str]: ...
+
+    def exports_sealed_since(self, subject: str, after: int) -> Sequence[str]:
+        """Once no process can seal under the subject's (destroyed) key any more: the
+        exports first recorded after log position ``after`` under that key, from the
+        events themselves (the read tables may not show them yet)."""
+        ...
 
     def open_holds(self, export_ids: Sequence[str]) -> Sequence[tuple[str, str, str]]:
         """(export id, hold id, matter) of each open hold of these exports."""
@@ -87,12 +97,16 @@ class SubjectCommands(LedgerReads):
         done = self._erasure(subject)
         if done is not None:
             return Erasure(subject, False, done.export_ids, done.erased_by, done.reason)
+        listed_upto = exports.projected_position()
         found = list(exports.export_ids_of(user_id))
         for export_id, hold_id, matter in exports.open_holds(found):
             raise ExportOnHold(export_id, hold_id, matter, "erase its subject")
         self.subject_keys.erase(subject, [aggregate_id(e) for e in found])
-        # Exports folded while the key went: their rows were read with it.
-        late = [e for e in exports.export_ids_of(user_id) if e not in set(found)]
+        # Exports recorded while the key went (a writer may still hold it for a
+        # moment, and a fold that read it can still write clear rows): found from
+        # their events, so that Erased names them and its fold erases their rows.
+        known = set(found)
+        late = [e for e in exports.exports_sealed_since(subject, listed_upto) if e not in known]
         if late:
             found.extend(late)
             self.subject_keys.erase(subject, [aggregate_id(e) for e in late])

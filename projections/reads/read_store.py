@@ -147,6 +147,26 @@ class ReadStore:
         self._replica = None
         return primary.wait_for(position, 0)
 
+    def wait_everywhere(self, position: int, timeout: float, primary: PositionWatcher) -> bool:
+        """Wait until the primary's read tables include ``position``, then each replica
+        in the rotation; a replica still short of it when the wait is over leaves the
+        rotation (until a probe finds it back), so no read is served from before it.
+        False when the primary did not get there in time."""
+        deadline = time.monotonic() + timeout
+        if not primary.wait_for(position, timeout):
+            return False
+        for replica in self.replicas.replicas:
+            if not replica.healthy:
+                continue
+            try:
+                if replica.wait_for(position, max(deadline - time.monotonic(), 0)):
+                    continue
+            except psycopg.Error as error:
+                replica.leave(error)
+                continue
+            replica.leave(RuntimeError(f"it has not reached position {position}"))
+        return True
+
     def get(self, principal: Principal, export_id: str) -> Row | None:
         def work(conn: psycopg.Connection[Row]) -> Row | None:
             return conn.execute(statement("api", "get_export"), {"export_id": export_id}).fetchone()

@@ -93,3 +93,18 @@ SELECT (SELECT count(*) FROM subject_keys WHERE erased_at IS NOT NULL) AS erased
        (SELECT count(*) FROM {events} AS e JOIN erased_exports AS x
             ON x.aggregate_id = e.originator_id
         WHERE NOT convert_from(e.state, 'UTF8')::jsonb ? 'subject') AS clear_events;
+
+-- name: subject_exports_since
+-- The exports first recorded after a log position whose events are sealed under a
+-- subject's key (their created events name the subject's pseudonym in the clear).
+SELECT DISTINCT convert_from(state, 'UTF8')::jsonb ->> 'export_id' AS export_id
+FROM {events}
+WHERE notification_id > %(after)s
+  AND topic = ANY(%(topics)s::text[])
+  AND convert_from(state, 'UTF8')::jsonb ->> 'subject' = %(subject)s
+ORDER BY 1;
+
+-- name: projected_position
+-- The log position export_logs (and its versions) include.
+SELECT coalesce((SELECT position FROM read_model_tracking WHERE table_name = 'export_logs'), 0)
+    AS position;

@@ -40,6 +40,8 @@ def test_erasure_over_http(api: Api, client: TestClient) -> None:
     assert "erased before" in again.json()["detail"]
 
     position = int(erased.headers[POSITION])
+    eventual = client.get(f"/api/exports/{export_id}?consistency=eventual", headers=ADMIN)
+    assert SECRET_URL not in eventual.text  # the erasure answered once the reads showed it
     row = api.get(export_id, ADMIN, min_position=position).json()
     assert row["user_id"] == f"erased:{body['subject']}"
     assert row["file_url"] == "[erased]" and row["config"] == {"erased": True}

@@ -82,10 +82,19 @@ def erase_subject(
         reason=body.reason if body else None,
         exports=ReadModelSubjects(services.database),
     )
-    if not erasure.erased_now:
-        response.status_code = 200
-    else:
+    if erasure.erased_now:
         mark_position(response, services.ledger, None)
+    else:
+        response.status_code = 200
+    # Answered once the read tables (the primary's, and the replicas' in rotation) no
+    # longer show the fields: the erasure itself waited out every process's key cache.
+    position = erasure.position or services.ledger.head_position()
+    wait = services.settings.read_wait_seconds
+    if not services.reads.wait_everywhere(position, wait, services.watcher):
+        raise problems.unavailable(
+            f"the subject is erased (position {position}), but the read tables do not "
+            "show it yet: retry the erasure to wait for them again"
+        )
     return public(erasure)
 
 

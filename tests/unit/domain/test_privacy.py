@@ -26,8 +26,14 @@ class LedgerSubjects:
     def __init__(self, ledger: ExportLedger, export_ids: Sequence[str]) -> None:
         self.ledger, self.export_ids = ledger, list(export_ids)
 
+    def projected_position(self) -> int:
+        return self.ledger.head_position()
+
     def export_ids_of(self, user_id: str) -> list[str]:
         return [e for e in self.export_ids if self.ledger.get(e).user_id == user_id]
+
+    def exports_sealed_since(self, subject: str, after: int) -> list[str]:
+        return []  # one thread: nothing is recorded while the key goes
 
     def open_holds(self, export_ids: Sequence[str]) -> list[tuple[str, str, str]]:
         return [

@@ -290,15 +290,24 @@ def privacy_counts(conn: psycopg.Connection[Any]) -> tuple[int, int]:
 
 
 def privacy_summary(conn: psycopg.Connection[Any]) -> str | None:
-    """What ``verify`` says of erasure: the subjects erased, and the clear copies of
-    their personal data the seal keeps (README: Privacy); None when none was erased."""
+    """What ``verify`` says of privacy: the subjects erased and the clear copies of their
+    personal data the seal keeps, and the idempotency claims stored with their keys in
+    the clear (README: Privacy); None when there is nothing to say."""
     subjects, clear = privacy_counts(conn)
-    if not subjects:
-        return None
-    left = (
-        f"; clear copies of their personal data remain in {clear:,} events stored "
-        "before fields were sealed"
-        if clear
-        else ""
-    )
-    return f"{subjects:,} data subjects erased{left}"
+    row = conn.execute(statement("subjects", "clear_claims"), {"topic": topics.CLAIMED}).fetchone()
+    claims = int(row[0]) if row else 0
+    said = []
+    if subjects:
+        left = (
+            f"; clear copies of their personal data remain in {clear:,} events stored "
+            "before fields were sealed"
+            if clear
+            else ""
+        )
+        said.append(f"{subjects:,} data subjects erased{left}")
+    if claims:
+        said.append(
+            f"{claims:,} idempotency claims stored before claims were keyed hold their keys "
+            "in the clear"
+        )
+    return "; ".join(said) or None

@@ -389,7 +389,11 @@ class IdempotencyClaim(Aggregate):
         return claim_id
 
     @event("Claimed", topic=topics.CLAIMED)
-    def __init__(self, claim_id: UUID, key: str, export_id: str, fingerprint: str) -> None:
+    def __init__(
+        self, claim_id: UUID, key: str, export_id: str, fingerprint: str, keyed: bool = False
+    ) -> None:
+        """``keyed``: key and fingerprint are keyed hashes (domain/ledger/idempotency.py)."""
         self.key = key
         self.export_id = export_id
         self.fingerprint = fingerprint
+        self.keyed = keyed

@@ -9,6 +9,7 @@ from __future__ import annotations
 from collections.abc import Mapping
 from datetime import datetime
 from typing import Any
+from uuid import UUID
 
 from eventsourcing.application import AggregateNotFoundError
 
@@ -32,6 +33,7 @@ from domain.exports.rules import (
 )
 from domain.exports.values import Status
 from domain.exports.views import ExportState
+from domain.ledger.idempotency import claim_secret, keyed_claim
 from domain.ledger.reads import Caller, translated_errors
 from domain.ledger.writes import LedgerWrites
 
@@ -75,16 +77,25 @@ class ExportLedger(LedgerWrites):
         fingerprint = request_fingerprint(
             user_id, fmt, normalised(valid_config), conversation_count, target
         )
+        before = self._claim(idempotency_claim_id(user_id, idempotency_key))
+        if before is not None:  # claimed before claims were keyed
+            return self._replayed(before, idempotency_key, fingerprint)
+        subject_key = self.subject_keys.writing_key(self.subject_keys.pseudonym(user_id))
+        keyed = keyed_claim(claim_secret(subject_key), user_id, idempotency_key, fingerprint)
         claim = IdempotencyClaim(
-            claim_id=idempotency_claim_id(user_id, idempotency_key),
-            key=idempotency_key,
+            claim_id=keyed.claim_id,
+            key=keyed.key,
             export_id=export.export_id,
-            fingerprint=fingerprint,
+            fingerprint=keyed.fingerprint,
+            keyed=True,
         )
         try:
             return self._save(export, claim)
         except ConcurrentModification:
-            return self._replay_claim(user_id, idempotency_key, fingerprint)
+            found = self._claim(keyed.claim_id)
+            if found is None:
+                raise StoreUnavailable("idempotent request conflicted but left no claim") from None
+            return self._replayed(found, idempotency_key, keyed.fingerprint)
 
     def start_processing(
         self, export_id: str, *, actor: str = SYSTEM_ACTOR, caller: Caller | None = None
@@ -200,12 +211,16 @@ class ExportLedger(LedgerWrites):
 
     # -- helpers --------------------------------------------------------------
 
-    def _replay_claim(self, user_id: str, key: str, fingerprint: str) -> ExportState:
+    def _claim(self, claim_id: UUID) -> IdempotencyClaim | None:
         try:
-            with translated_errors(key):
-                claim: IdempotencyClaim = self.repository.get(idempotency_claim_id(user_id, key))
+            with translated_errors(str(claim_id)):
+                claim: IdempotencyClaim = self.repository.get(claim_id)
         except AggregateNotFoundError:
-            raise StoreUnavailable("idempotent request conflicted but left no claim") from None
+            return None
+        return claim
+
+    def _replayed(self, claim: IdempotencyClaim, key: str, fingerprint: str) -> ExportState:
+        """The claimed export as it stands now, if the request is the claimed one."""
         if claim.fingerprint != fingerprint:
             raise IdempotencyKeyReused(key, claim.export_id)
         return self.get(claim.export_id)

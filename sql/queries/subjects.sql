@@ -108,3 +108,8 @@ ORDER BY 1;
 -- The log position export_logs (and its versions) include.
 SELECT coalesce((SELECT position FROM read_model_tracking WHERE table_name = 'export_logs'), 0)
     AS position;
+
+-- name: clear_claims
+-- Idempotency claims stored before claims were keyed: their keys are in the clear.
+SELECT count(*) AS claims FROM {events}
+WHERE topic = %(topic)s AND NOT convert_from(state, 'UTF8')::jsonb ? 'keyed';

@@ -13,7 +13,9 @@ from domain.exports.views import ExportState
 from domain.ledger.application import ExportLedger
 from tests.integration.helpers import (
     CLAIMED_TOPIC,
+    EVENTS_TABLE,
     REQUESTED_TOPIC,
+    connect_as,
     count_topic,
     request,
     run_together,
@@ -128,3 +130,20 @@ def test_same_key_different_bodies_at_once(
     assert len(winners) == 1 and len(refused) == 1, results
     assert refused[0].export_id == winners[0].export_id
     assert count_topic(database_url, REQUESTED_TOPIC) == 1
+
+
+def test_claims_keep_no_idempotency_key_in_the_clear(
+    ledger: ExportLedger, database_url: str
+) -> None:
+    first = request(ledger, "alice", idempotency_key="alice-order-4711")
+    with connect_as(database_url) as conn:
+        states = {
+            r["topic"]: bytes(r["state"])
+            for r in conn.execute(f"SELECT topic, state FROM {EVENTS_TABLE}").fetchall()
+        }
+    assert all(b"alice-order-4711" not in state for state in states.values())
+    assert b'"keyed":true' in states[CLAIMED_TOPIC]
+    again = request(ledger, "alice", idempotency_key="alice-order-4711")
+    assert again.export_id == first.export_id
+    other = request(ledger, "bob", idempotency_key="alice-order-4711")  # another user's
+    assert other.export_id != first.export_id

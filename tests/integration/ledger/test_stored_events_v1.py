@@ -23,6 +23,7 @@ from domain.ledger.application import ExportLedger
 from projections.audit.verify import verify
 from projections.db.database import Database
 from projections.readmodel.rebuild import rebuild
+from projections.subject_keys import privacy_summary
 from sql.names import EVENTS_TABLE, LIVE_TABLE
 from tests.integration.tlog.test_seal import seal_all
 
@@ -101,3 +102,21 @@ def test_old_events_verify_once_sealed(
     report = verify(Database(database_url))
     assert report.ok, report.problems.sorted()
     assert report.events == len(stored["events"])
+
+
+def test_a_retry_of_a_claim_stored_in_the_clear_makes_no_twin(
+    stored: dict[str, Any], ledger: ExportLedger, database_url: str
+) -> None:
+    requested = next(e for e in stored["events"] if e["position"] == 9)["state"]
+    again = ledger.request_export(
+        user_id="bob",
+        format="jsonl",
+        config=requested["config"],
+        conversation_count=42,
+        idempotency_key="key-1",
+    )
+    assert again.export_id == "exp_01M8RDYYTF423D7J5T57NY2G0F"
+    with psycopg.connect(database_url) as conn:
+        assert privacy_summary(conn) == (
+            "1 idempotency claims stored before claims were keyed hold their keys in the clear"
+        )

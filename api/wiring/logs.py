@@ -18,6 +18,7 @@ import time
 from datetime import UTC, datetime
 from typing import Any, TextIO
 
+import orjson
 from starlette.datastructures import MutableHeaders
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
@@ -42,7 +43,10 @@ class JsonFormatter(logging.Formatter):
         line.update(getattr(record, "fields", {}))
         if record.exc_info:
             line["error"] = self.formatException(record.exc_info)
-        return json.dumps(line, default=str, separators=(",", ":"))
+        try:
+            return orjson.dumps(line, default=str).decode()
+        except TypeError:  # what orjson will not write (an integer beyond 64 bits, say)
+            return json.dumps(line, default=str, separators=(",", ":"))
 
 
 class TextFormatter(logging.Formatter):

@@ -358,6 +358,19 @@ class ExportLedger(SubjectCommands):
             else:
                 self.events.put(events)
 
+    def record(self, *exports: ExportLog) -> list[ExportState]:
+        """The pending events of ``exports`` (built by domain/ledger/rows.py) in one
+        append: every one of them or none. Their states after it, in order."""
+        changed = [e for e in exports if e.pending_events]
+        if changed:
+            self._save(*changed)
+        return [ExportState.of(e) for e in exports]
+
+    def load_for_change(self, export_id: str, caller: Caller) -> ExportLog:
+        """The export ``caller`` may act on, to have changes made pending on it and then
+        be :meth:`record`-ed; someone else's or a deleted one is ExportNotFound."""
+        return self._load_for(export_id, caller)
+
     # -- helpers --------------------------------------------------------------
 
     def _save(self, *aggregates: ExportLog | IdempotencyClaim) -> ExportState:

@@ -31,9 +31,7 @@ def node_project() -> Path:
             pytest.fail("node and npm are missing in CI", pytrace=False)
         pytest.skip("node and npm are not installed (the supabase-js test needs them)")
     if not (PROJECT / "node_modules" / "@supabase" / "supabase-js").is_dir():
-        subprocess.run(
-            [npm, "ci", "--no-audit", "--no-fund"], cwd=PROJECT, check=True, timeout=600
-        )
+        subprocess.run([npm, "ci", "--no-audit", "--no-fund"], cwd=PROJECT, check=True, timeout=600)
     return PROJECT / "node_modules" / ".bin" / "tsx"
 
 

@@ -95,7 +95,7 @@ def nodes(rows: list[dict[str, Any]]) -> st.SearchStrategy[Node]:
             st.sampled_from(["and", "or"]),
             st.lists(inner, min_size=1, max_size=3).map(tuple),
             st.booleans(),
-        ),  # fmt: skip
+        ),
         max_leaves=5,
     )
 
@@ -106,7 +106,7 @@ orderings = st.lists(
         st.sampled_from(list(COLUMN_TYPES)),
         st.booleans(),
         st.sampled_from([None, True, False]),
-    ),  # fmt: skip
+    ),
     max_size=2,
 )
 
@@ -189,7 +189,7 @@ def expected(
             sql.SQL(
                 "" if o.nulls_first is None else "NULLS FIRST" if o.nulls_first else "NULLS LAST"
             ),
-        )  # fmt: skip
+        )
         for o in order
     ]
     ordering = sql.SQL(", ").join([*terms, sql.Identifier("id")])

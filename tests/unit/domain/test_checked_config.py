@@ -7,7 +7,6 @@ import pytest
 
 from domain import config as config_module
 from domain.config import CheckedConfig, check_config, checked_config
-from domain.exceptions import InvalidExport
 
 CONFIG = {"scope": "filtered", "includeMetadata": True, "filters": {"tiers": ["template"]}}
 

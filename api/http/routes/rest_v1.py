@@ -21,6 +21,7 @@ from api.http.routes import rest_writes
 from api.http.routes.rest_rows import content_range, query_rows, range_status, rows_response
 from api.wiring.auth import InvalidToken, KeysUnavailable
 from api.wiring.supabase_auth import SupabaseCaller, supabase_caller
+from domain.exceptions import ExportLedgerError
 
 router = APIRouter(prefix="/rest/v1", include_in_schema=False)
 METHODS = ["GET", "HEAD", "POST", "PATCH", "DELETE"]
@@ -42,6 +43,8 @@ async def export_logs(table: str, request: Request) -> Response:
         )
     except PostgrestError as error:
         return error.response(head=head)
+    except ExportLedgerError as error:  # the store, while waiting for a read's position
+        return rest_writes.refusal(error).response(head=head)
     except Problem as problem:  # the read-your-writes wait: 422 or 503
         return PostgrestError(problem.status, errors.UNAVAILABLE, problem.detail).response(
             head=head

@@ -49,6 +49,18 @@ def query_rows(
     return rows, total
 
 
+def count_only(services: Services, principal: Principal | None, query: RowQuery) -> int:
+    """How many rows the caller may see match (a HEAD's count: no row is read)."""
+    if principal is None:
+        return 0
+    wait_for_writes(services, query, principal)
+    try:
+        with services.reads.session(principal) as conn:
+            return count_rows(conn, query)
+    except psycopg.Error as error:
+        raise database_error(error) from None
+
+
 def database_error(error: psycopg.Error) -> PostgrestError:
     """A query the database refused: a value of the wrong type is the request's fault."""
     if isinstance(error, psycopg.OperationalError | psycopg.errors.QueryCanceled):

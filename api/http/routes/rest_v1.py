@@ -18,10 +18,17 @@ from api.http.postgrest.grammar import parse_query
 from api.http.postgrest.request import OBJECT_MEDIA, check_profile, preferences, wants_object
 from api.http.problems import Problem
 from api.http.routes import rest_writes
-from api.http.routes.rest_rows import content_range, query_rows, range_status, rows_response
+from api.http.routes.rest_rows import (
+    content_range,
+    count_only,
+    query_rows,
+    range_status,
+    rows_response,
+)
 from api.wiring.auth import InvalidToken, KeysUnavailable
 from api.wiring.supabase_auth import SupabaseCaller, supabase_caller
 from domain.exceptions import ExportLedgerError
+from projections.rest_query import RowQuery
 
 router = APIRouter(prefix="/rest/v1", include_in_schema=False)
 METHODS = ["GET", "HEAD", "POST", "PATCH", "DELETE"]
@@ -95,8 +102,10 @@ async def authenticate(request: Request) -> SupabaseCaller:
 def read(services: Services, request: Request, caller: SupabaseCaller) -> Response:
     query = parse_query(request.query_params.multi_items(), request.headers.get("range"))
     prefer = preferences(request.headers)
-    rows, total = query_rows(services, caller.principal, query, prefer.count is not None)
     head = request.method == "HEAD"
+    if head and prefer.count is not None and not wants_object(request.headers):
+        return counted_head(services, caller, query)
+    rows, total = query_rows(services, caller.principal, query, prefer.count is not None)
     if wants_object(request.headers):
         if len(rows) != 1:
             raise errors.not_one_row(len(rows))
@@ -104,3 +113,14 @@ def read(services: Services, request: Request, caller: SupabaseCaller) -> Respon
     status = range_status(query.offset, len(rows), total)
     headers = {"Content-Range": content_range(query.offset, len(rows), total)}
     return rows_response(rows, status, head=head, headers=headers)
+
+
+def counted_head(services: Services, caller: SupabaseCaller, query: RowQuery) -> Response:
+    """``.select('*', {count: 'exact', head: true})``: the count, and the range a GET
+    would answer, without reading a row."""
+    total = count_only(services, caller.principal, query)
+    room = total - query.offset
+    returned = max(0, room if query.limit is None else min(room, query.limit))
+    status = range_status(query.offset, returned, total)
+    headers = {"Content-Range": content_range(query.offset, returned, total)}
+    return rows_response(None, status, head=True, headers=headers)

@@ -157,6 +157,15 @@ def test_a_head_answers_with_headers_only(client: TestClient) -> None:
     )
     assert head.status_code == 200 and head.content == b""
     assert head.headers["content-range"] == "0-0/1"
+    insert(client, USER)
+    insert(client, USER)
+    counted = user_headers(USER, Prefer="count=exact")
+    page = client.head(TABLE, params={"offset": "1", "limit": "5"}, headers=counted)
+    assert (page.status_code, page.headers["content-range"]) == (206, "1-2/3")
+    past = client.head(TABLE, params={"offset": "4"}, headers=counted)
+    assert (past.status_code, past.content) == (416, b"")
+    uncounted = client.head(TABLE, params={"limit": "2"}, headers=user_headers(USER))
+    assert (uncounted.status_code, uncounted.headers["content-range"]) == (200, "0-1/*")
     bad = client.head(TABLE, params={"nope": "eq.1"}, headers=user_headers(USER))
     assert bad.status_code == 400 and bad.content == b""
 

@@ -23,7 +23,7 @@ def test_an_aud_is_accepted_unless_an_audience_is_configured() -> None:
     token = signed(sub="u-1", role="authenticated", aud="authenticated")
     assert TokenVerifier(SECRET).verify(token) == Principal("u-1")
     assert TokenVerifier(SECRET, audience="authenticated").verify(token) == Principal("u-1")
-    with pytest.raises(InvalidToken, match="(?i)audience"):
+    with pytest.raises(InvalidToken, match=r"(?i)audience"):
         TokenVerifier(SECRET, audience="ledger").verify(token)
 
 

@@ -125,6 +125,8 @@ def choice(column: str, value: Any, allowed: frozenset[str]) -> str:
 def row_values(row: dict[str, Any]) -> RowValues:
     """The status and outcome columns a row gives."""
     status = row.get("status")
+    if "status" in row and status is None:
+        raise errors.not_null("status")
     return RowValues(
         given=frozenset(row) & PATCHABLE,
         status=choice("status", status, _STATUSES) if status is not None else None,

@@ -109,4 +109,6 @@ def body_for(rows: list[Row], request: Request, prefer: Preferences, created: bo
     if prefer.returning == "representation":
         return rows_response(rows, status_ok)
     headers = {"Content-Range": content_range(0, len(rows), len(rows) if prefer.count else None)}
+    if created and prefer.returning == "headers-only" and len(rows) == 1 and "id" in rows[0]:
+        headers["Location"] = f"/export_logs?id=eq.{rows[0]['id']}"
     return Response(status_code=201 if created else 204, headers=headers)

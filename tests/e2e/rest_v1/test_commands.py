@@ -115,3 +115,19 @@ def test_a_bulk_insert_is_one_append(client: TestClient) -> None:
     again = client.post(TABLE, json=[new_row(USER), rows[0]], headers=user_headers(USER))
     assert_error(again, 409, "23505")
     assert len(client.get(TABLE, headers=user_headers(USER)).json()) == 3
+
+
+def test_what_a_write_returns_by_prefer(client: TestClient) -> None:
+    minimal = client.post(TABLE, json=new_row(USER), headers=user_headers(USER))
+    assert (minimal.status_code, minimal.content) == (201, b"")
+    located = client.post(TABLE, json=new_row(USER),
+                          headers=user_headers(USER, Prefer="return=headers-only"))  # fmt: skip
+    assert located.status_code == 201 and located.headers["location"].startswith(
+        "/export_logs?id=eq."
+    )
+    rows = client.get(TABLE, params={"select": "id"}, headers=user_headers(USER)).json()
+    assert len(rows) == 2
+    moved = client.patch(TABLE, json={"status": "processing"}, headers=user_headers(USER))
+    assert (moved.status_code, moved.content) == (204, b"")
+    cleared = client.patch(TABLE, json={"status": None}, headers=user_headers(USER))
+    assert_error(cleared, 400, "23502")

@@ -67,6 +67,7 @@ def test_insert_for_another_user_and_a_reused_export_id(client: TestClient) -> N
         ({"conversation_count": "many"}, "22P02"),
         ({"conversation_count": None}, "23502"),
         ({"user_id": None}, "23502"),
+        ({"status": None}, "23502"),
         ({"format": None}, "23502"),
         ({"export_id": "not-a-uuid"}, "22P02"),
         ({"timestamp": "yesterday"}, "22007"),

@@ -83,7 +83,8 @@ def insert(services: Services, request: Request, caller: SupabaseCaller, body: A
     try:
         states = services.ledger.record(*exports)
     except ConcurrentModification as error:
-        raise duplicate_key(error.export_id) from None
+        taken = [e.export_id for e in exports if services.ledger.last_position(e.export_id)]
+        raise duplicate_key(taken[0] if taken else error.export_id) from None
     return answer([row_of(s) for s in states], request, created=True)
 
 

@@ -112,8 +112,8 @@ def test_a_bulk_insert_is_one_append(client: TestClient) -> None:
         events = client.get(f"/api/exports/{row['export_id']}/history", headers=ADMIN).json()
         positions.add(events[0]["position"])
     assert len(positions) == 3
-    again = client.post(TABLE, json=[new_row(USER), rows[0]], headers=user_headers(USER))
-    assert_error(again, 409, "23505")
+    again = client.post(TABLE, json=[new_row(USER), rows[1]], headers=user_headers(USER))
+    assert rows[1]["export_id"] in assert_error(again, 409, "23505")["details"]
     assert len(client.get(TABLE, headers=user_headers(USER)).json()) == 3
 
 

@@ -20,7 +20,7 @@ from starlette.types import ASGIApp, Message, Receive, Scope, Send
 from api.http import problems, schemas_commands
 from api.http.console import mount as console
 from api.http.routes import audit as audit_routes
-from api.http.routes import downloads, exports, health, history, holds, subjects
+from api.http.routes import auth_v1, downloads, exports, health, history, holds, rest_v1, subjects
 from api.http.routes import metrics as metrics_route
 from api.http.routes import seal as seal_routes
 from api.http.routes import tlog as tlog_routes
@@ -168,6 +168,8 @@ def create_app(
     app.include_router(tlog_routes.router)
     app.include_router(audit_routes.router)
     app.include_router(metrics_route.router)
+    app.include_router(rest_v1.router)  # the Supabase-compatible surface
+    app.include_router(auth_v1.router)
     console.install(app, settings, metrics)
     app.openapi = _openapi_builder(app)  # type: ignore[method-assign]
     return app

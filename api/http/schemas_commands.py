@@ -80,8 +80,8 @@ def _config_schema() -> dict[str, Any]:
     schema["description"] = (
         "The client's configuration snapshot, stored and returned exactly as sent: the seed's "
         "keys are checked in either spelling (include_metadata or includeMetadata), other "
-        "keys are kept (at most 64 KiB and 8 levels deep). A format (the seed's clients put "
-        "one here) must agree with the request's format."
+        "keys are kept (at most 64 KiB and 8 levels deep). A format in it (the seed's clients "
+        "put one here) is kept as data, even when it differs from the request's format."
     )
     _forbid_nul(schema)
     return schema

@@ -89,13 +89,19 @@ class TokenVerifier:
         return self._jwks is not None
 
     def verify(self, token: str) -> Principal:
-        principal, expires = self._checked(token)
+        return _principal(self.claims(token))
+
+    def claims(self, token: str) -> dict[str, Any]:
+        """The claims of a token whose signature, expiry and configured audience and
+        issuer hold; ``sub`` may be absent (Supabase's API keys have none). The dict
+        is shared between calls: read it, never change it."""
+        claims, expires = self._checked(token)
         if expires + _LEEWAY_SECONDS < time.time():
             raise InvalidToken("the token has expired")
-        return principal
+        return claims
 
-    def _check(self, token: str) -> tuple[Principal, float]:
-        """The caller and the expiry time of a token whose signature and claims hold."""
+    def _check(self, token: str) -> tuple[dict[str, Any], float]:
+        """The claims and the expiry time of a token whose signature and claims hold."""
         try:
             algorithm = jwt.get_unverified_header(token).get("alg")
             claims = self._decode(token, str(algorithm), self._keys(token, algorithm))
@@ -105,7 +111,7 @@ class TokenVerifier:
             raise KeysUnavailable(str(error)) from None
         except jwt.PyJWTError as error:
             raise InvalidToken(f"invalid token: {error}") from None
-        return _principal(claims), float(claims["exp"])
+        return claims, float(claims["exp"])
 
     def _decode(self, token: str, algorithm: str, keys: list[Any]) -> dict[str, Any]:
         """The claims, with the first key that verifies the signature (the
@@ -125,7 +131,8 @@ class TokenVerifier:
             audience=self._audience,
             issuer=self._issuer,
             leeway=_LEEWAY_SECONDS,
-            options={"require": ["sub", "exp"]},
+            # An ``aud`` is checked when one is configured, accepted otherwise.
+            options={"require": ["exp"], "verify_aud": self._audience is not None},
         )
 
     def _keys(self, token: str, algorithm: Any) -> list[Any]:

@@ -105,28 +105,29 @@ def checked_config(config: Mapping[str, Any] | None, fmt: str | None) -> Checked
     """:func:`check_config`, keeping the result as a :class:`CheckedConfig`."""
     if isinstance(config, CheckedConfig) and config.fmt == fmt:
         return config
-    return CheckedConfig(_checked_text(config, fmt) if config is not None else "{}", fmt)
+    return CheckedConfig(_checked_text(config) if config is not None else "{}", fmt)
 
 
 def check_config(config: Mapping[str, Any] | None, fmt: str | None) -> dict[str, Any]:
     """The config as sent (a plain copy), once its known keys check out; else InvalidExport.
-    A ``format`` in it must be ``fmt`` (unless ``fmt`` is not known yet)."""
+    A ``format`` in it is data, as the seed stores it: it may differ from ``fmt``, the
+    export's own format."""
     if config is None:
         return {}
     text = config.text if isinstance(config, CheckedConfig) and config.fmt == fmt else None
-    result: dict[str, Any] = json.loads(text or _checked_text(config, fmt))
+    result: dict[str, Any] = json.loads(text or _checked_text(config))
     return result
 
 
-def _checked_text(config: Mapping[str, Any], fmt: str | None) -> str:
+def _checked_text(config: Mapping[str, Any]) -> str:
     """The config's JSON, once its known keys check out (see :func:`check_config`)."""
     if not isinstance(config, Mapping):
         raise InvalidExport("config must be a JSON object")
     text = _config_json(config)
     if len(text) <= _CACHED_TEXT:
-        _check_cached(text, fmt)
+        _check_cached(text)
     else:
-        _check_text(text, fmt)
+        _check_text(text)
     return text
 
 
@@ -145,12 +146,12 @@ def _config_json(config: Mapping[str, Any]) -> str:
 
 
 @lru_cache(maxsize=1024)
-def _check_cached(text: str, fmt: str | None) -> None:
+def _check_cached(text: str) -> None:
     """:func:`_check_text`, remembered (a refused config raises again each time)."""
-    _check_text(text, fmt)
+    _check_text(text)
 
 
-def _check_text(text: str, fmt: str | None) -> None:
+def _check_text(text: str) -> None:
     """Every check of a config, on the JSON it was sent as."""
     if len(text.encode()) > MAX_CONFIG_BYTES:
         raise InvalidExport(f"config is larger than {MAX_CONFIG_BYTES} bytes")
@@ -173,10 +174,6 @@ def _check_text(text: str, fmt: str | None) -> None:
         first = error.errors()[0]
         where = ".".join(map(str, ("config", *first["loc"])))
         raise InvalidExport(f"{where}: {first['msg']}") from None
-    if checked.format is not None and fmt is not None and checked.format != fmt:
-        raise InvalidExport(
-            f"config.format is {checked.format!r} but format is {fmt!r}: they must agree"
-        )
     for name in ("date_from", "date_to"):
         moment = getattr(checked.filters, name, None) if checked.filters else None
         if moment is not None and moment.tzinfo is None:

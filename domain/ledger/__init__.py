@@ -1,0 +1,1 @@
+"""The ledger's application services (commands over ExportLog aggregates)."""

@@ -209,6 +209,11 @@ class ExportLedger(LedgerWrites):
         export.release_hold(actor, hold_id)
         return self._save(export)
 
+    def load_for_change(self, export_id: str, caller: Caller) -> ExportLog:
+        """The export ``caller`` may act on, to have changes made pending on it and then
+        be :meth:`record`-ed; someone else's or a deleted one is ExportNotFound."""
+        return self._load_for(export_id, caller)
+
     # -- helpers --------------------------------------------------------------
 
     def _claim(self, claim_id: UUID) -> IdempotencyClaim | None:

@@ -190,6 +190,14 @@ class LedgerWrites(SubjectCommands):
             else:
                 self.events.put(events)
 
+    def record(self, *exports: ExportLog) -> list[ExportState]:
+        """The pending events of ``exports`` (built by domain/ledger/rows.py) in one
+        append: every one of them or none. Their states after it, in order."""
+        changed = [e for e in exports if e.pending_events]
+        if changed:
+            self._save(*changed)
+        return [ExportState.of(e) for e in exports]
+
     # -- helpers --------------------------------------------------------------
 
     def _save(self, *aggregates: ExportLog | IdempotencyClaim) -> ExportState:

@@ -140,14 +140,14 @@ def test_a_new_row_no_export_can_be_is_refused_and_the_rest_recorded(
 ) -> None:
     change_source(
         source_url,
-        "UPDATE export_logs SET format = 'json', config = config || '{\"format\": \"csv\"}' "
+        "UPDATE export_logs SET config = config || '{\"includeMetadata\": \"yes\"}' "
         "WHERE export_id = %s",
         one_of(source_url, "queued"),
     )
     result = run_import(database_url, source_url, tmp_path)
     assert result.exit_code == 0, result.output
     assert "299 created, 0 changed, 0 unchanged, 1 refused" in result.stdout
-    assert "config.format is 'csv' but format is 'json'" in result.stderr
+    assert "config.includeMetadata" in result.stderr
 
 
 def test_a_dry_run_records_nothing(database_url: str, source_url: str, tmp_path: Path) -> None:

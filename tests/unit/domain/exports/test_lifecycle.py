@@ -332,7 +332,7 @@ def test_conversation_count_bounds(count: int, ledger: ExportLedger, new_export:
         {"filters": {"quality_score_min": 11}},
         {"includeMetadata": "yes"},
         {"include_metadata": True, "includeMetadata": True},
-        {"format": "csv"},
+        {"format": "xml"},
     ],
 )
 def test_bad_config_is_invalid(
@@ -341,6 +341,14 @@ def test_bad_config_is_invalid(
     with pytest.raises(InvalidExport, match="config"):
         new_export(config=config)
     assert ledger.head_position() == 0
+
+
+def test_a_config_format_other_than_the_exports_is_kept_as_data(
+    ledger: ExportLedger, new_export: NewExport
+) -> None:
+    config = {"scope": "all", "format": "jsonl"}
+    export = ledger.get(new_export(format="json", config=config))
+    assert (export.format, export.config) == ("json", config)
 
 
 @pytest.mark.parametrize(

@@ -36,7 +36,7 @@ def test_both_spellings_mean_the_same() -> None:
 @pytest.mark.parametrize(
     ("config", "words"),
     [
-        ({**SEED, "format": "csv"}, ("'csv'", "'jsonl'")),
+        ({**SEED, "format": "xml"}, ("config.format",)),
         ({"includeTimestamps": 1}, ("includeTimestamps",)),
         ({"include_full_content": True, "includeFullContent": True}, ("not both",)),
         ({"filters": {"qualityScoreMax": 11}}, ("qualityScoreMax",)),

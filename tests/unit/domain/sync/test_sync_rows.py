@@ -81,7 +81,7 @@ def test_a_dry_run_plans_the_same_and_records_nothing(ledger: ExportLedger) -> N
     [
         ("error_message", "disk\x00full", "error_message must not contain NUL characters"),
         ("config", {**CONFIG, "note": "a\x00b"}, "config must not contain NUL characters"),
-        ("config", {**CONFIG, "format": "csv"}, "config.format is 'csv' but format is 'jsonl'"),
+        ("config", {**CONFIG, "includeMetadata": "yes"}, "config.includeMetadata"),
     ],
 )
 def test_a_bad_row_is_refused_and_the_rest_recorded(

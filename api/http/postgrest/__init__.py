@@ -1,0 +1,1 @@
+"""The PostgREST protocol of the Supabase-compatible surface: its query grammar and errors."""

@@ -52,6 +52,7 @@ class FollowOptions:
     jobs: int | None
     batch_size: int
     report: Path | None
+    until_idle: bool = False
 
 
 def follow_source(options: FollowOptions, import_rows: ImportRows, refusals: Refusals) -> None:
@@ -154,7 +155,7 @@ def _follow(
             batch_size=options.batch_size, on_refused=refused, on_progress=_progress_printer(),
             on_warning=lambda line: err.print(f"warning: {line}", highlight=False),
         )  # fmt: skip
-        follower.run(stopping)
+        follower.run(stopping, until_idle=options.until_idle)
     done = follower.progress
     out.print(
         f"stopped: {done.changes:,} changes recorded, {done.refused:,} refused",

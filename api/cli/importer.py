@@ -74,6 +74,12 @@ def import_command(
             help="An existing publication of the table (default: one the follow creates).",
         ),
     ] = None,
+    until_idle: Annotated[
+        bool,
+        typer.Option(
+            "--until-idle", help="With --follow: stop once every committed change is recorded."
+        ),
+    ] = False,
     drop_slot: Annotated[
         bool,
         typer.Option(
@@ -99,7 +105,9 @@ def import_command(
         drop_sync_slot(source, table, slot)
         return
     if follow:
-        options = FollowOptions(source, table, slot, publication, jobs, batch_size, report)
+        options = FollowOptions(
+            source, table, slot, publication, jobs, batch_size, report, until_idle
+        )
         follow_source(options, import_rows, refusals)
         return
     with (

@@ -103,5 +103,5 @@ def follow_process(
         "EXPORT_LEDGER_DATA_DIR": str(data_dir),
     }
     command = [sys.executable, "-c", _MAIN, "import", "--from", source, "--follow", *args]
-    log = (data_dir / "follow.log").open("ab")
-    return subprocess.Popen(command, env=env, stdout=log, stderr=subprocess.STDOUT)
+    with (data_dir / "follow.log").open("ab") as log:  # the process keeps its own copy
+        return subprocess.Popen(command, env=env, stdout=log, stderr=subprocess.STDOUT)

@@ -65,3 +65,21 @@ def diverged_exports(conn: psycopg.Connection[Any]) -> list[Diverged]:
         Diverged(str(r[0]), str(r[1]), str(r[2]), f"{r[3]}#{r[4]}", r[5], r[6], str(r[7]), r[8])
         for r in map(tuple, rows)
     ]
+
+
+@dataclass(frozen=True, slots=True)
+class SyncLag:
+    slot: str
+    lag_bytes: int | None
+    lag_seconds: float | None
+
+
+def sync_lags(conn: psycopg.Connection[Any]) -> list[SyncLag]:
+    """Each slot's lag (what /metrics shows; the reader role may read it)."""
+    rows = conn.execute(query("sync", "sync_lags")).fetchall()
+    return [
+        SyncLag(
+            str(r[0]), None if r[1] is None else int(r[1]), None if r[2] is None else float(r[2])
+        )
+        for r in map(tuple, rows)
+    ]

@@ -47,3 +47,4 @@ REVOKE ALL ON sync_positions, sync_source_ids, sync_diverged FROM PUBLIC;
 GRANT SELECT, INSERT, UPDATE, DELETE ON sync_positions, sync_source_ids, sync_diverged
     TO export_ledger_writer;
 GRANT SELECT ON sync_positions, sync_source_ids, sync_diverged TO export_ledger_admin;
+GRANT SELECT ON sync_positions TO export_ledger_reader;

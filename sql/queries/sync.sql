@@ -92,3 +92,8 @@ SELECT p.slot_name, p.source_table, p.phase, p.end_lsn::text, p.committed_at, p.
     extract(epoch FROM (p.applied_at - p.committed_at))::float8 AS lag_seconds,
     (SELECT count(*) FROM sync_diverged AS d WHERE d.slot_name = p.slot_name) AS diverged
 FROM sync_positions AS p ORDER BY p.slot_name;
+
+-- name: sync_lags
+-- Every slot's lag, for /metrics (the reader role may read sync_positions).
+SELECT slot_name, lag_bytes, extract(epoch FROM (applied_at - committed_at))::float8
+FROM sync_positions ORDER BY slot_name;

@@ -10,12 +10,14 @@ import secrets
 import threading
 import uuid
 from collections.abc import Iterator
+from datetime import datetime
 from pathlib import Path
 from typing import Any
 
 import psycopg
 import pytest
 
+from domain.application import ExportLedger
 from domain.ids import aggregate_id
 from tests.integration.import_helpers import run_import, source_rows
 from tests.integration.logical_source import new_source_database, source_cluster, stored_position
@@ -149,7 +151,9 @@ def test_three_states_a_delete_and_an_unchanged_toasted_config(
     assert position is not None and position["phase"] == "following" and position["done"]
 
 
-def test_events_carry_the_source_commit(database_url: str, source: str, tmp_path: Path) -> None:
+def test_events_carry_the_source_commit(
+    database_url: str, source: str, tmp_path: Path, ledger: ExportLedger
+) -> None:
     follow(database_url, source, tmp_path)
     export_id = insert_queued(source)
     follow(database_url, source, tmp_path)
@@ -161,3 +165,6 @@ def test_events_carry_the_source_commit(database_url: str, source: str, tmp_path
     stamp = json.loads(bytes(state))["source_commit"]
     assert set(stamp) == {"end_lsn", "ordinal", "committed_at"}
     assert stamp["ordinal"] == 1
+    (entry,) = ledger.history(export_id)  # history shows both times
+    assert entry.data["source_commit"] == stamp and entry.actor == "sync"
+    assert entry.timestamp >= datetime.fromisoformat(stamp["committed_at"])

@@ -8,6 +8,7 @@ from api.http.deps import ServicesDep, known_query_only
 from api.wiring.metrics import CONTENT_TYPE, LedgerPositions
 from api.wiring.witnesses import current_report
 from domain.application import ExportLedger
+from projections.importing.sync_status import sync_lags
 from projections.reads import ReadStore
 from projections.sessions import pooled_session
 from sql import query
@@ -19,6 +20,8 @@ router = APIRouter(tags=["operations"], dependencies=[Depends(known_query_only)]
 @router.get("/metrics", include_in_schema=False)
 def metrics(services: ServicesDep) -> Response:
     services.metrics.observe_positions(ledger_positions(services.ledger, services.reads))
+    with pooled_session(services.reads, READER_ROLE) as conn:
+        services.metrics.observe_syncs(sync_lags(conn))
     if services.settings.witnesses:
         with pooled_session(services.reads, READER_ROLE) as conn:
             found = current_report(conn, services.settings, services.projector)

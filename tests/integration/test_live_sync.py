@@ -43,7 +43,8 @@ def source(cluster: Server) -> str:
 
 def follow(url: str, source: str, tmp_path: Path, *args: str) -> Any:
     """One in-process run of the follow that stops when it has caught up."""
-    result = run_import(url, source, tmp_path, "--follow", "--until-idle", "--jobs", "1", *args)
+    jobs = () if "--jobs" in args else ("--jobs", "1")
+    result = run_import(url, source, tmp_path, "--follow", "--until-idle", *jobs, *args)
     assert result.exit_code == 0, result.output
     return result
 
@@ -168,3 +169,34 @@ def test_events_carry_the_source_commit(
     (entry,) = ledger.history(export_id)  # history shows both times
     assert entry.data["source_commit"] == stamp and entry.actor == "sync"
     assert entry.timestamp >= datetime.fromisoformat(stamp["committed_at"])
+
+
+def test_two_processes_import_in_the_slots_snapshot(
+    database_url: str, source: str, tmp_path: Path
+) -> None:
+    with psycopg.connect(source) as conn:
+        copy_rows(conn, "export_logs", seed_rows(200, random.Random(5)))
+    result = follow(database_url, source, tmp_path, "--jobs", "2")
+    assert "imported 200 rows of export_logs in the slot's snapshot" in result.stderr
+    moved = next(k for k, r in source_rows(source).items() if r["status"] == "queued")
+    execute(source, "UPDATE export_logs SET status = 'processing' WHERE export_id = %s", moved)
+    follow(database_url, source, tmp_path)
+    assert topics(database_url, moved) == ["Imported", "ProcessingStarted"]
+    assert_read_table_equals_source(database_url, source)
+
+
+def test_an_initial_import_that_did_not_finish_is_made_again_on_a_new_slot(
+    database_url: str, source: str, tmp_path: Path
+) -> None:
+    with psycopg.connect(source) as conn:
+        copy_rows(conn, "export_logs", seed_rows(20, random.Random(9)))
+    follow(database_url, source, tmp_path)
+    with psycopg.connect(database_url) as conn:  # as a crash during the import leaves it
+        conn.execute("UPDATE sync_positions SET phase = 'importing'")
+    added = insert_queued(source)
+    result = follow(database_url, source, tmp_path)
+    assert "imported 21 rows" in result.stderr and "20 unchanged" in result.stderr
+    assert topics(database_url, added) == ["Imported"]
+    position = stored_position(database_url, "export_ledger_export_logs")
+    assert position is not None and position["phase"] == "following"
+    assert_read_table_equals_source(database_url, source)

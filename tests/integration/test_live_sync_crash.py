@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import signal
 import threading
+import uuid
 from collections import Counter
 from collections.abc import Iterator
 from pathlib import Path
@@ -44,24 +45,31 @@ def cluster() -> Iterator[Server]:
 
 
 def burst(source: str, exports: list[str]) -> None:
-    for _ in range(ROWS):
-        exports.append(insert_queued(source))
-    for export_id in exports:
-        execute(source, "UPDATE export_logs SET status = 'processing' WHERE export_id = %s",
-                export_id)  # fmt: skip
-    execute(  # one transaction of 500 changes
-        source,
-        "UPDATE export_logs SET status = 'completed', file_size = 1, file_url = 'https://f/' || "
-        "export_id, expires_at = '2030-01-01T00:00:00Z'",
-    )
-    for hour in range(EXPIRY_CHANGES):
+    """5,000 changes, each its own transaction but one of 500."""
+    with psycopg.connect(source, autocommit=True) as conn:
+        for _ in range(ROWS):
+            export_id = str(uuid.uuid4())
+            conn.execute(
+                "INSERT INTO export_logs (export_id, user_id, format, config, conversation_count,"
+                " status) VALUES (%s, %s, 'json', '{}', 3, 'queued')",
+                (export_id, str(uuid.uuid4())),
+            )
+            exports.append(export_id)
         for export_id in exports:
-            execute(
-                source,
-                "UPDATE export_logs SET expires_at = %s::timestamptz + %s * interval '1 hour' "
-                "WHERE export_id = %s",
-                "2030-01-01T00:00:00Z", hour + 1, export_id,
-            )  # fmt: skip
+            conn.execute(
+                "UPDATE export_logs SET status = 'processing' WHERE export_id = %s", (export_id,)
+            )
+        conn.execute(
+            "UPDATE export_logs SET status = 'completed', file_size = 1, file_url = 'https://f/'"
+            " || export_id, expires_at = '2030-01-01T00:00:00Z'"
+        )
+        for hour in range(EXPIRY_CHANGES):
+            for export_id in exports:
+                conn.execute(
+                    "UPDATE export_logs SET expires_at = %s::timestamptz + %s * interval '1 hour'"
+                    " WHERE export_id = %s",
+                    ("2030-01-01T00:00:00Z", hour + 1, export_id),
+                )
 
 
 def source_stamps(url: str) -> Counter[tuple[str, int]]:
@@ -88,11 +96,13 @@ def test_kill_9_during_a_burst_then_every_change_exactly_once(
         )
         follower.send_signal(signal.SIGKILL)
         follower.wait()
+        at_kill = (stored_position(database_url, SLOT) or {})["changes_applied"]
     finally:
         writer.join()
         if follower.poll() is None:
             follower.kill()
             follower.wait()
+    assert at_kill < ROWS * 10  # killed during the burst
     follow(database_url, source, tmp_path)
     expected = ["Imported", "ProcessingStarted", "Completed"] + ["ExpiryChanged"] * EXPIRY_CHANGES
     for export_id in exports:

@@ -26,9 +26,11 @@ from typing import Any
 from domain.application import ExportLedger
 from domain.change_stream import ChangeStream, Transaction
 from domain.exceptions import ConcurrentModification
+from domain.model import ExportLog
 from domain.source_changes import Change, ChangePlan, Position, Refusal, plan_changes
 from domain.sync import SyncPlan, read_exports_by_id
 from projections.importer import EventTableExports
+from projections.importing.export_copies import ExportCopies
 from projections.importing.logical import LogicalSource, SyncRefused
 from projections.importing.sync_position import BatchEnd, Stored, SyncState
 
@@ -64,6 +66,10 @@ class Follower:
     on_warning: Callable[[str], None] = lambda _: None
     progress: FollowProgress = field(default_factory=FollowProgress)
     _last_idle_move: float = field(default_factory=time.monotonic)
+    exports: ExportCopies = field(init=False)
+
+    def __post_init__(self) -> None:
+        self.exports = ExportCopies(self.state.latest_versions)
 
     def run(self, stopping: threading.Event, *, until_idle: bool = False) -> None:
         """Follow until ``stopping`` is set (the batch in hand is finished first), or,
@@ -128,9 +134,14 @@ class Follower:
             try:
                 self.stored = self._append(plan, end)
             except ConcurrentModification:
+                self.exports.forget(plan.exports)
                 if attempt + 1 == _ATTEMPTS:
                     raise
                 continue
+            except BaseException:
+                self.exports.forget(plan.exports)
+                raise
+            self.exports.remember(plan.exports.values())
             for refusal in plan.refused:
                 self.on_refused(refusal)
             self.progress.changes += plan.applied
@@ -163,8 +174,14 @@ class Follower:
                 value = change.values.get(name)
                 if isinstance(value, str):
                     into.add(value)
-        found = read_exports_by_id(self.known, self.ledger.mapper, export_ids, user_ids)
+        found = self.exports.current(export_ids, self._read_exports(user_ids))
         return plan_changes(batch, found, export_of)
+
+    def _read_exports(self, user_ids: set[str]) -> Callable[[set[str]], dict[str, ExportLog]]:
+        def read(export_ids: set[str]) -> dict[str, ExportLog]:
+            return read_exports_by_id(self.known, self.ledger.mapper, export_ids, user_ids)
+
+        return read
 
     def _advance(self) -> None:
         if self.stored.done:

@@ -15,6 +15,7 @@ from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
+from uuid import UUID
 
 import psycopg
 
@@ -22,7 +23,7 @@ from domain.exceptions import ExportLedgerError
 from domain.pgoutput import format_lsn, parse_lsn
 from domain.source_changes import ChangePlan, Position
 from projections.logins import connect_login
-from sql import query
+from sql import query, statement
 from sql.names import WRITER_ROLE
 
 
@@ -113,6 +114,11 @@ class SyncState:
             {"slot": self.slot, "source_ids": list(set(source_ids))},
         ).fetchall()
         return {str(s): str(e) for s, e in _rows(rows)}
+
+    def latest_versions(self, ids: Sequence[UUID]) -> dict[UUID, int]:
+        """The latest stored version of each export of ``ids`` that exists."""
+        rows = self._conn.execute(statement("sync", "latest_versions"), {"ids": list(ids)})
+        return {UUID(str(i)): int(v) for i, v in _rows(rows.fetchall())}
 
     def record_lag(self, lag_bytes: int | None, wal_status: str | None) -> None:
         params = {"slot": self.slot, "lag_bytes": lag_bytes, "wal_status": wal_status}

@@ -97,3 +97,11 @@ FROM sync_positions AS p ORDER BY p.slot_name;
 -- Every slot's lag, for /metrics (the reader role may read sync_positions).
 SELECT slot_name, lag_bytes, extract(epoch FROM (applied_at - committed_at))::float8
 FROM sync_positions ORDER BY slot_name;
+
+-- name: latest_versions
+-- The latest stored version of each of a batch's exports, to check the follower's
+-- copies in memory against the events table (an index-only read).
+SELECT originator_id, max(originator_version)
+FROM {events}
+WHERE originator_id = ANY(%(ids)s::uuid[])
+GROUP BY originator_id;

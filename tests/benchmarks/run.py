@@ -45,6 +45,7 @@ BENCHMARKS = (
     "ha",
     "write_path",
     "privacy",
+    "live_sync",
 )
 
 

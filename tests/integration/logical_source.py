@@ -37,8 +37,11 @@ max_connections = 60
 
 
 @contextmanager
-def source_cluster(bin_dir: Path, wal_level: str = "logical") -> Iterator[Server]:
-    """A cluster to follow, its superuser ``postgres`` trusted on loopback."""
+def source_cluster(
+    bin_dir: Path, wal_level: str = "logical", *, durable: bool = False
+) -> Iterator[Server]:
+    """A cluster to follow, its superuser ``postgres`` trusted on loopback (``durable``:
+    with fsync and full page writes, as a production source runs)."""
     user = _service_user() if os.geteuid() == 0 else None
     root = Path(tempfile.mkdtemp(prefix="export-ledger-sync-"))
     server = Server(bin_dir, root / "data", free_port(), user)
@@ -51,6 +54,8 @@ def source_cluster(bin_dir: Path, wal_level: str = "logical") -> Iterator[Server
         )  # fmt: skip
         with (server.data / "postgresql.conf").open("a") as conf:
             conf.write(_SETTINGS.format(port=server.port, wal_level=wal_level))
+            if durable:
+                conf.write("fsync = on\nfull_page_writes = on\n")
         server.start()
         yield server
     finally:

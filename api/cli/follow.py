@@ -109,6 +109,12 @@ def _initial_import(
     created = not exists or (earlier is not None and earlier.created_publication)
     if not exists:
         source.create_publication(publication, info)
+    if earlier is None and source.slot_state() is not None:
+        raise SyncRefused(
+            f"the source already has a slot {source.slot} that this ledger did not make: "
+            "give another --slot, or drop that slot on the source"
+        )
+    state.begin_import(options.table, publication, created, 0)  # the slot is ours from now
     source.drop_slot()  # a slot left by an import that did not finish
     slot = create_slot(options.source, source.slot)
     try:

@@ -105,6 +105,8 @@ def import_command(
         drop_sync_slot(source, table, slot)
         return
     if follow:
+        if dry_run:
+            fail("--dry-run cannot follow: it records nothing")
         options = FollowOptions(
             source, table, slot, publication, jobs, batch_size, report, until_idle
         )

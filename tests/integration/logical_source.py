@@ -110,3 +110,18 @@ def follow_process(
     command = [sys.executable, "-c", _MAIN, "import", "--from", source, "--follow", *args]
     with (data_dir / "follow.log").open("ab") as log:  # the process keeps its own copy
         return subprocess.Popen(command, env=env, stdout=log, stderr=subprocess.STDOUT)
+
+
+@contextmanager
+def source_database(server: Server) -> Iterator[str]:
+    """:func:`new_source_database`, its slots dropped after (slot names are the
+    cluster's, not the database's)."""
+    url = new_source_database(server)
+    try:
+        yield url
+    finally:
+        with psycopg.connect(url, autocommit=True) as conn:
+            conn.execute(
+                "SELECT pg_drop_replication_slot(slot_name) FROM pg_replication_slots "
+                "WHERE database = current_database()"
+            )

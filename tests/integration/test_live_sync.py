@@ -20,7 +20,11 @@ import pytest
 from domain.application import ExportLedger
 from domain.ids import aggregate_id
 from tests.integration.import_helpers import run_import, source_rows
-from tests.integration.logical_source import new_source_database, source_cluster, stored_position
+from tests.integration.logical_source import (
+    source_cluster,
+    source_database,
+    stored_position,
+)
 from tests.integration.readmodel_helpers import catch_up, rows_by_export_id
 from tests.integration.standby import Server, server_binaries
 from tests.seed_table import copy_rows, seed_rows
@@ -37,8 +41,9 @@ def cluster() -> Iterator[Server]:
 
 
 @pytest.fixture
-def source(cluster: Server) -> str:
-    return new_source_database(cluster)
+def source(cluster: Server) -> Iterator[str]:
+    with source_database(cluster) as url:
+        yield url
 
 
 def follow(url: str, source: str, tmp_path: Path, *args: str) -> Any:

@@ -16,8 +16,8 @@ import pytest
 
 from tests.integration.logical_source import (
     follow_process,
-    new_source_database,
     source_cluster,
+    source_database,
     stored_position,
     wait_for,
 )
@@ -42,6 +42,12 @@ def cluster() -> Iterator[Server]:
     assert BIN is not None
     with source_cluster(BIN) as server:
         yield server
+
+
+@pytest.fixture
+def source(cluster: Server) -> Iterator[str]:
+    with source_database(cluster) as url:
+        yield url
 
 
 def burst(source: str, exports: list[str]) -> None:
@@ -81,9 +87,8 @@ def source_stamps(url: str) -> Counter[tuple[str, int]]:
 
 
 def test_kill_9_during_a_burst_then_every_change_exactly_once(
-    database_url: str, cluster: Server, tmp_path: Path
+    database_url: str, source: str, tmp_path: Path
 ) -> None:
-    source = new_source_database(cluster)
     follow(database_url, source, tmp_path)
     follower = follow_process(database_url, source, tmp_path, "--batch-size", "100")
     exports: list[str] = []
@@ -114,9 +119,8 @@ def test_kill_9_during_a_burst_then_every_change_exactly_once(
 
 
 def test_a_source_that_crashed_and_restarted_is_followed_on(
-    database_url: str, cluster: Server, tmp_path: Path
+    database_url: str, cluster: Server, source: str, tmp_path: Path
 ) -> None:
-    source = new_source_database(cluster)
     follow(database_url, source, tmp_path, "--slot", "restarted")
     first = insert_queued(source)
     follow(database_url, source, tmp_path, "--slot", "restarted")
@@ -129,3 +133,27 @@ def test_a_source_that_crashed_and_restarted_is_followed_on(
     assert topics(database_url, first) == ["Imported", "ProcessingStarted"]
     assert topics(database_url, second) == ["Imported"]
     assert_read_table_equals_source(database_url, source)
+
+
+def test_sigterm_finishes_the_batch_in_hand_and_stops(
+    database_url: str, source: str, tmp_path: Path
+) -> None:
+    follow(database_url, source, tmp_path, "--slot", "terminated")
+    follower = follow_process(database_url, source, tmp_path, "--slot", "terminated")
+    try:
+        exports = [insert_queued(source) for _ in range(20)]
+        wait_for(
+            lambda: (
+                (stored_position(database_url, "terminated") or {}).get("changes_applied", 0) >= 20
+            ),
+            "the follower to record the inserts",
+        )
+        follower.send_signal(signal.SIGTERM)
+        assert follower.wait(timeout=60) == 0
+    finally:
+        if follower.poll() is None:
+            follower.kill()
+            follower.wait()
+    log = (tmp_path / "follow.log").read_text()
+    assert "stopped: 20 changes recorded, 0 refused" in log
+    assert all(topics(database_url, export_id) == ["Imported"] for export_id in exports)

@@ -14,7 +14,7 @@ from typer.testing import Result
 
 from api.cli.main import app
 from tests.integration.import_helpers import run_import, runner
-from tests.integration.logical_source import new_source_database, source_cluster
+from tests.integration.logical_source import new_source_database, source_cluster, source_database
 from tests.integration.standby import Server, server_binaries
 from tests.integration.test_live_sync import (
     assert_read_table_equals_source,
@@ -37,8 +37,9 @@ def cluster() -> Iterator[Server]:
 
 
 @pytest.fixture
-def source(cluster: Server) -> str:
-    return new_source_database(cluster)
+def source(cluster: Server) -> Iterator[str]:
+    with source_database(cluster) as url:
+        yield url
 
 
 def refused(result: Result, message: str) -> None:
@@ -146,3 +147,37 @@ def test_drop_slot_removes_the_slot_and_its_publication(
         assert conn.execute("SELECT count(*) FROM pg_publication").fetchone() == (0,)
     follow(database_url, source, tmp_path)  # a new slot: the rows are imported again
     assert_read_table_equals_source(database_url, source)
+
+
+def test_a_slot_past_the_stored_position_means_lost_changes(
+    database_url: str, source: str, tmp_path: Path
+) -> None:
+    follow(database_url, source, tmp_path)
+    insert_queued(source)
+    with psycopg.connect(source, autocommit=True) as conn:  # someone consumes the change
+        conn.execute(
+            "SELECT count(*) FROM pg_logical_slot_get_binary_changes('export_ledger_export_logs',"
+            " NULL, NULL, 'proto_version', '1', 'publication_names', 'export_ledger_export_logs')"
+        )
+    result = follow_once(database_url, source, tmp_path)
+    refused(result, "is past the ledger's stored position: changes were lost")
+
+
+def test_a_dropped_slot_means_lost_changes(database_url: str, source: str, tmp_path: Path) -> None:
+    follow(database_url, source, tmp_path)
+    execute(source, "SELECT pg_drop_replication_slot('export_ledger_export_logs')")
+    refused(follow_once(database_url, source, tmp_path), "has no slot export_ledger_export_logs")
+
+
+def test_a_slot_the_ledger_did_not_make_is_left_alone(
+    database_url: str, source: str, tmp_path: Path
+) -> None:
+    execute(source, "SELECT pg_create_logical_replication_slot('theirs', 'pgoutput')")
+    result = follow_once(database_url, source, tmp_path, "--slot", "theirs")
+    refused(result, "already has a slot theirs that this ledger did not make")
+    with psycopg.connect(source) as conn:
+        assert conn.execute("SELECT count(*) FROM pg_replication_slots").fetchone() == (1,)
+
+
+def test_follow_refuses_a_dry_run(database_url: str, source: str, tmp_path: Path) -> None:
+    refused(follow_once(database_url, source, tmp_path, "--dry-run"), "--dry-run cannot follow")

@@ -65,7 +65,10 @@ class Follower:
     on_progress: Callable[[FollowProgress], None] = lambda _: None
     on_warning: Callable[[str], None] = lambda _: None
     progress: FollowProgress = field(default_factory=FollowProgress)
+    watch_interval: float = 2.0
     _last_idle_move: float = field(default_factory=time.monotonic)
+    _last_watch: float = 0.0
+    _wal_status: str | None = None
     exports: ExportCopies = field(init=False)
 
     def __post_init__(self) -> None:
@@ -195,6 +198,11 @@ class Follower:
         return True
 
     def _watch_slot(self, upto: int) -> None:
+        """Every ``watch_interval``: the slot's WAL status checked, the lag stored."""
+        now = time.monotonic()
+        if now - self._last_watch < self.watch_interval:
+            return
+        self._last_watch = now
         slot = self.source.slot_state()
         if slot is None:
             raise SyncRefused(f"the slot {self.source.slot} was dropped: import again")
@@ -203,7 +211,8 @@ class Follower:
                 f"the source removed WAL the slot {self.source.slot} still needed (wal_status "
                 "lost): changes are lost; run import --drop-slot, then import --follow again"
             )
-        if slot.wal_status == "unreserved":
+        warned, self._wal_status = self._wal_status, slot.wal_status
+        if slot.wal_status == "unreserved" and warned != "unreserved":
             self.on_warning(
                 f"the slot {self.source.slot} is past max_slot_wal_keep_size: follow faster "
                 "or its WAL will be removed"

@@ -106,13 +106,8 @@ CASES = [
     case(1, "not an audit export header", "verify-export", "{files}/long-line"),
     case(1, "longer than", "verify-export", "{files}/audit-long-field.csv"),
     case(1, "position is out of range", "verify-export", "{files}/audit-huge-position.jsonl"),
-    case(
-        0,
-        "matches the sealed log",
-        "verify-export",
-        f"{{files}}/{NOT_UTF8}.jsonl",
-        PYTHONIOENCODING="utf-8:strict",
-    ),
+    case(0, "matches the sealed log", "verify-export", f"{{files}}/{NOT_UTF8}.jsonl",
+         PYTHONIOENCODING="utf-8:strict"),
     # settings
     case(2, "cannot reach", "status", EXPORT_LEDGER_DATABASE_URL="postgresql://u@127.0.0.1:1/x"),
     case(2, "is not a directory", "seal", EXPORT_LEDGER_DATA_DIR="{files}/empty"),

@@ -85,6 +85,7 @@ def with_triggers_off(
             conn.execute(f"ALTER TABLE {table} ENABLE TRIGGER USER")
 
 
+
 @pytest.fixture
 def exports(ledger: ExportLedger, database_url: str) -> dict[str, str]:
     return populate(ledger, database_url)

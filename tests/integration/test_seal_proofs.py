@@ -32,6 +32,7 @@ from tests.integration.test_seal import populate, seal_all, stored_events
 Conn = psycopg.Connection[Any]
 
 
+
 @pytest.fixture
 def exports(ledger: ExportLedger, database_url: str, signer: Ed25519Signer) -> dict[str, str]:
     found = populate(ledger, database_url)

@@ -25,6 +25,7 @@ from tests.integration.test_tamper import change_state, position
 runner = CliRunner()
 
 
+
 @pytest.fixture
 def exports(ledger: ExportLedger, database_url: str, signer: Ed25519Signer) -> dict[str, str]:
     found = populate(ledger, database_url)

@@ -9,6 +9,7 @@ position; a crash during the initial import makes a new slot and imports again.
 
 from __future__ import annotations
 
+import contextlib
 import json
 import signal
 import threading
@@ -20,8 +21,11 @@ from pathlib import Path
 from types import FrameType
 from typing import IO
 
+import psycopg
+
 from api.cli.output import err, errors, fail, opened, out
 from api.wiring.bootstrap import Runtime
+from domain.exceptions import ExportLedgerError
 from domain.imports import SourceRow
 from domain.source_changes import Refusal
 from projections.importer import EventTableExports, ImportReport
@@ -101,6 +105,8 @@ def _initial_import(
     refusals: Refusals,
 ) -> tuple[Stored, TableInfo]:
     info = source.check_can_follow(new_slot=True)
+    with SourceTable(options.source, options.table):
+        pass  # the seed's columns, checked before a slot starts keeping WAL
     earlier = state.stored()
     publication = options.publication or source.slot
     exists = source.check_publication(publication, info)
@@ -127,8 +133,11 @@ def _initial_import(
                 rt, rows, options.jobs, options.batch_size, refuse, shared_snapshot_required=True
             )
             state.map_source_ids(source.source_ids(rows.conn))
-    finally:
+    except BaseException:
         slot.close()
+        _undo_slot(source, state, publication if not exists else None)
+        raise
+    slot.close()
     state.start_following()
     counts = ", ".join(f"{n:,} {outcome}" for outcome, n in sorted(result.counts.items()))
     err.print(
@@ -139,6 +148,16 @@ def _initial_import(
     stored = state.stored()
     assert stored is not None
     return stored, info
+
+
+def _undo_slot(source: LogicalSource, state: SyncState, publication: str | None) -> None:
+    """An initial import that failed or was stopped leaves no slot keeping WAL (a kill -9
+    does: the next run makes the slot again)."""
+    with contextlib.suppress(ExportLedgerError, psycopg.Error):
+        source.drop_slot()
+        if publication is not None:
+            source.drop_publication(publication)
+        state.forget()
 
 
 def _follow(

@@ -37,8 +37,12 @@ from tests.benchmarks.support import (
     run_cli,
     start_cli,
 )
-from tests.integration.logical_source import source_cluster, stored_position, wait_for
-from tests.integration.standby import server_binaries
+from tests.integration.logical_source import (
+    source_binaries,
+    source_cluster,
+    stored_position,
+    wait_for,
+)
 from tests.seed_table import copy_rows, create_table, seed_row
 
 NAME = "live_sync"
@@ -58,7 +62,7 @@ _UPDATE = "UPDATE export_logs SET expires_at = expires_at + interval '1 second' 
 
 
 def run(admin_url: str, scale: str) -> BenchResult:
-    binaries = server_binaries()
+    binaries = source_binaries()
     if binaries is None:
         raise RuntimeError("no PostgreSQL server programs for the source cluster")
     with (

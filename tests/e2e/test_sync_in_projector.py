@@ -11,11 +11,15 @@ from fastapi import FastAPI
 from fastapi.testclient import TestClient
 
 from tests.integration.import_helpers import run_import
-from tests.integration.logical_source import source_cluster, source_database, wait_for
-from tests.integration.standby import server_binaries
+from tests.integration.logical_source import (
+    source_binaries,
+    source_cluster,
+    source_database,
+    wait_for,
+)
 from tests.integration.test_live_sync import execute, insert_queued, topics
 
-BIN = server_binaries()
+BIN = source_binaries()
 
 
 @pytest.mark.skipif(BIN is None, reason="no PostgreSQL server programs")

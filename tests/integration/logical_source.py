@@ -19,7 +19,13 @@ from typing import Any
 import psycopg
 
 from tests import pg
-from tests.integration.standby import Server, _service_user, _wait_stopped, free_port
+from tests.integration.standby import (
+    Server,
+    _service_user,
+    _wait_stopped,
+    free_port,
+    server_binaries,
+)
 
 _MAIN = "from api.cli.main import main; main()"
 _SETTINGS = """
@@ -34,6 +40,13 @@ full_page_writes = off
 shared_buffers = 32MB
 max_connections = 60
 """
+
+
+def source_binaries() -> Path | None:
+    """The server programs of the source cluster: EXPORT_LEDGER_TEST_SOURCE_BIN (e.g. the
+    pgserver wheel's PostgreSQL 16), else those the replica tests use."""
+    given = os.environ.get("EXPORT_LEDGER_TEST_SOURCE_BIN")
+    return Path(given) if given else server_binaries()
 
 
 @contextmanager

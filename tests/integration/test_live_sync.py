@@ -21,15 +21,16 @@ from domain.application import ExportLedger
 from domain.ids import aggregate_id
 from tests.integration.import_helpers import run_import, source_rows
 from tests.integration.logical_source import (
+    source_binaries,
     source_cluster,
     source_database,
     stored_position,
 )
 from tests.integration.readmodel_helpers import catch_up, rows_by_export_id
-from tests.integration.standby import Server, server_binaries
+from tests.integration.standby import Server
 from tests.seed_table import copy_rows, seed_rows
 
-BIN = server_binaries()
+BIN = source_binaries()
 pytestmark = pytest.mark.skipif(BIN is None, reason="no PostgreSQL server programs")
 
 

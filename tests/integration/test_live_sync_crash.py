@@ -16,12 +16,13 @@ import pytest
 
 from tests.integration.logical_source import (
     follow_process,
+    source_binaries,
     source_cluster,
     source_database,
     stored_position,
     wait_for,
 )
-from tests.integration.standby import Server, server_binaries
+from tests.integration.standby import Server
 from tests.integration.test_live_sync import (
     assert_read_table_equals_source,
     execute,
@@ -30,7 +31,7 @@ from tests.integration.test_live_sync import (
     topics,
 )
 
-BIN = server_binaries()
+BIN = source_binaries()
 pytestmark = pytest.mark.skipif(BIN is None, reason="no PostgreSQL server programs")
 ROWS = 500
 EXPIRY_CHANGES = 7  # per row: 500 inserts + 500 + 500 (one transaction) + 3,500 = 5,000

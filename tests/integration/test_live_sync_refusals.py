@@ -14,8 +14,13 @@ from typer.testing import Result
 
 from api.cli.main import app
 from tests.integration.import_helpers import run_import, runner
-from tests.integration.logical_source import new_source_database, source_cluster, source_database
-from tests.integration.standby import Server, server_binaries
+from tests.integration.logical_source import (
+    new_source_database,
+    source_binaries,
+    source_cluster,
+    source_database,
+)
+from tests.integration.standby import Server
 from tests.integration.test_live_sync import (
     assert_read_table_equals_source,
     complete,
@@ -25,7 +30,7 @@ from tests.integration.test_live_sync import (
     topics,
 )
 
-BIN = server_binaries()
+BIN = source_binaries()
 pytestmark = pytest.mark.skipif(BIN is None, reason="no PostgreSQL server programs")
 
 
@@ -181,3 +186,16 @@ def test_a_slot_the_ledger_did_not_make_is_left_alone(
 
 def test_follow_refuses_a_dry_run(database_url: str, source: str, tmp_path: Path) -> None:
     refused(follow_once(database_url, source, tmp_path, "--dry-run"), "--dry-run cannot follow")
+
+
+def test_an_initial_import_that_fails_leaves_no_slot(
+    database_url: str, source: str, tmp_path: Path
+) -> None:
+    insert_queued(source)
+    result = follow_once(database_url, source, tmp_path, "--report", "/nonexistent/dir/report")
+    refused(result, "cannot write the report /nonexistent/dir/report")
+    with psycopg.connect(source) as conn:
+        assert conn.execute("SELECT count(*) FROM pg_replication_slots").fetchone() == (0,)
+        assert conn.execute("SELECT count(*) FROM pg_publication").fetchone() == (0,)
+    with psycopg.connect(database_url) as conn:
+        assert conn.execute("SELECT count(*) FROM sync_positions").fetchone() == (0,)

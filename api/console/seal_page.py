@@ -12,6 +12,7 @@ from api.console.session import AdminDep
 from api.http.deps import ServicesDep
 from api.http.routes.metrics import ledger_positions
 from api.wiring.witnesses import current_report
+from projections.importing.sync_status import sync_statuses
 from projections.proofs import latest_checkpoint
 from projections.sessions import pooled_session
 from sql import query
@@ -32,6 +33,7 @@ def seal_page(request: Request, principal: AdminDep, services: ServicesDep) -> R
             if services.settings.witnesses
             else None
         )
+        syncs = sync_statuses(conn)
 
     def count() -> list[tuple[str, int]]:
         with pooled_session(services.reads, ADMIN_ROLE) as conn:
@@ -51,6 +53,7 @@ def seal_page(request: Request, principal: AdminDep, services: ServicesDep) -> R
         checkpoint=checkpoint,
         signature_problem=checkpoint.signature_problem() if checkpoint else None,
         witnessing=witnessing,
+        syncs=syncs,
         counts=counted.counts,
         counted_at=counted.at,
         total=sum(exports for _, exports in counted.counts),

@@ -36,6 +36,8 @@ from projections.importing.sync_position import BatchEnd, Stored, SyncState
 
 OnRefused = Callable[[Refusal], None]
 _ATTEMPTS = 5
+NEAR_WAL_LIMIT_BYTES = 64 * 1024 * 1024
+"""Warn when the source may remove the slot's WAL within this many more bytes."""
 
 
 @dataclass
@@ -211,11 +213,14 @@ class Follower:
                 f"the source removed WAL the slot {self.source.slot} still needed (wal_status "
                 "lost): changes are lost; run import --drop-slot, then import --follow again"
             )
-        warned, self._wal_status = self._wal_status, slot.wal_status
-        if slot.wal_status == "unreserved" and warned != "unreserved":
+        near = slot.safe_wal_size is not None and slot.safe_wal_size < NEAR_WAL_LIMIT_BYTES
+        status = "unreserved" if near else slot.wal_status
+        warned, self._wal_status = self._wal_status, status
+        if status == "unreserved" and warned != "unreserved":
             self.on_warning(
-                f"the slot {self.source.slot} is past max_slot_wal_keep_size: follow faster "
-                "or its WAL will be removed"
+                f"the slot {self.source.slot} is at or near max_slot_wal_keep_size "
+                f"({slot.wal_status}, {slot.safe_wal_size} bytes to spare): follow faster or "
+                "its WAL will be removed"
             )
         lag = max(upto - self.stored.end_lsn, 0) if self.stored.done else None
         self.state.record_lag(lag, slot.wal_status)

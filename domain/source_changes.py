@@ -132,9 +132,12 @@ def plan_changes(
     found: Mapping[str, ExportLog],
     export_of: Mapping[str, str],
     actor: str = SYNC_ACTOR,
+    unrecordable: Mapping[str, str] | None = None,
 ) -> ChangePlan:
     """Plan each change in order on its export as ``found`` (stored) or an earlier
-    change left it; ``export_of`` maps source ids to export ids as stored."""
+    change left it; ``export_of`` maps source ids to export ids as stored. The changes
+    of the exports in ``unrecordable`` (an erased data subject's) are refused with the
+    reason given, and leave no divergence: there is nothing left to compare."""
     plan = ChangePlan()
 
     def current(export_id: str) -> ExportLog | None:
@@ -143,6 +146,10 @@ def plan_changes(
     for change in changes:
         mapped = None if change.source_id in plan.unmapped else export_of.get(change.source_id)
         mapped = plan.mapped.get(change.source_id, mapped)
+        named = mapped or _text(change.values.get("export_id"))
+        if unrecordable and named is not None and named in unrecordable:
+            plan.refused.append(Refusal(change, named, unrecordable[named]))
+            continue
         try:
             export = _plan_one(change, mapped, current, actor)
         except (InvalidExport, IllegalTransition, ExportOnHold, SourceSchemaChanged) as error:

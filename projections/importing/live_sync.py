@@ -25,8 +25,9 @@ from typing import Any
 
 from domain.application import ExportLedger
 from domain.change_stream import ChangeStream, Transaction
-from domain.exceptions import ConcurrentModification
+from domain.exceptions import ConcurrentModification, SubjectErased
 from domain.model import ExportLog
+from domain.privacy import SUBJECT_ATTRIBUTE
 from domain.source_changes import Change, ChangePlan, Position, Refusal, plan_changes
 from domain.sync import SyncPlan, read_exports_by_id
 from projections.importer import EventTableExports
@@ -134,12 +135,19 @@ class Follower:
     def _commit(self, batch: list[Change], end: BatchEnd) -> int:
         """The batch planned and appended with the position after it; re-planned when
         another writer changed one of its exports meanwhile."""
+        unrecordable: dict[str, str] = {}
         for attempt in range(_ATTEMPTS):
-            plan = self._plan(batch)
+            plan = self._plan(batch, unrecordable)
             try:
                 self.stored = self._append(plan, end)
             except ConcurrentModification:
                 self.exports.forget(plan.exports)
+                if attempt + 1 == _ATTEMPTS:
+                    raise
+                continue
+            except SubjectErased:
+                self.exports.forget(plan.exports)
+                unrecordable.update(self._unsealable(batch, unrecordable))
                 if attempt + 1 == _ATTEMPTS:
                     raise
                 continue
@@ -168,7 +176,23 @@ class Follower:
         self.ledger.append_plan(SyncPlan(exports=plan.exports), also=write_state)
         return written[-1]
 
-    def _plan(self, batch: list[Change]) -> ChangePlan:
+    def _unsealable(self, batch: list[Change], known: dict[str, str]) -> dict[str, str]:
+        """The exports of the batch whose events cannot be sealed (their data subject
+        was erased), with the reason: found by mapping each export's events alone."""
+        plan = self._plan(batch, known)
+        found: dict[str, str] = {}
+        for export_id, export in plan.exports.items():
+            for pending in export.pending_events:
+                vars(pending)[SUBJECT_ATTRIBUTE] = export.user_id
+                try:
+                    self.ledger.mapper.to_stored_event(pending)
+                except SubjectErased as error:
+                    found[export_id] = str(error)
+                    break
+        self.exports.forget(plan.exports)  # planned on, never appended
+        return found
+
+    def _plan(self, batch: list[Change], unrecordable: dict[str, str] | None = None) -> ChangePlan:
         if not batch:
             return ChangePlan()
         export_of = self.state.exports_of([c.source_id for c in batch])
@@ -180,7 +204,7 @@ class Follower:
                 if isinstance(value, str):
                     into.add(value)
         found = self.exports.current(export_ids, self._read_exports(user_ids))
-        return plan_changes(batch, found, export_of)
+        return plan_changes(batch, found, export_of, unrecordable=unrecordable)
 
     def _read_exports(self, user_ids: set[str]) -> Callable[[set[str]], dict[str, ExportLog]]:
         def read(export_ids: set[str]) -> dict[str, ExportLog]:

@@ -199,3 +199,33 @@ def test_an_initial_import_that_fails_leaves_no_slot(
         assert conn.execute("SELECT count(*) FROM pg_publication").fetchone() == (0,)
     with psycopg.connect(database_url) as conn:
         assert conn.execute("SELECT count(*) FROM sync_positions").fetchone() == (0,)
+
+
+def test_changes_of_an_erased_subject_are_refused_and_the_follow_goes_on(
+    database_url: str, source: str, tmp_path: Path
+) -> None:
+    follow(database_url, source, tmp_path)
+    erased, kept = insert_queued(source), insert_queued(source)
+    follow(database_url, source, tmp_path)
+    with psycopg.connect(source) as conn:
+        row = conn.execute("SELECT user_id FROM export_logs WHERE export_id = %s", (erased,))
+        (user_id,) = row.fetchone() or (None,)
+    env = {"EXPORT_LEDGER_DATABASE_URL": database_url, "EXPORT_LEDGER_DATA_DIR": str(tmp_path)}
+    erasure = runner.invoke(app, ["erase", str(user_id)], env=env)
+    assert erasure.exit_code == 0, erasure.output
+    for export_id in (erased, kept):
+        execute(source, "UPDATE export_logs SET status = 'processing' WHERE export_id = %s",
+                export_id)  # fmt: skip
+    again = str(uuid.uuid4())  # a new export of the erased subject: nothing can seal it
+    execute(
+        source,
+        "INSERT INTO export_logs (export_id, user_id, format, config, conversation_count, status)"
+        " VALUES (%s, %s, 'json', '{}', 1, 'queued')",
+        again, user_id,
+    )  # fmt: skip
+    result = follow(database_url, source, tmp_path)
+    assert f"(export {erased}): user_id, config of export" in result.stderr
+    assert f"(export {again}): data subject" in result.stderr and "was erased" in result.stderr
+    assert topics(database_url, erased) == ["Imported"]
+    assert topics(database_url, again) == []
+    assert topics(database_url, kept) == ["Imported", "ProcessingStarted"]

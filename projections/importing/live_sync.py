@@ -72,6 +72,7 @@ class Follower:
     _last_idle_move: float = field(default_factory=time.monotonic)
     _last_watch: float = 0.0
     _wal_status: str | None = None
+    _advanced: int = 0
     exports: ExportCopies = field(init=False)
 
     def __post_init__(self) -> None:
@@ -213,8 +214,11 @@ class Follower:
         return read
 
     def _advance(self) -> None:
-        if self.stored.done:
+        """The slot moved to the stored position, when that is a whole transaction's end
+        and past where it was last moved (each advance decodes WAL on the source)."""
+        if self.stored.done and self.stored.end_lsn > self._advanced:
             self.source.advance(self.stored.end_lsn)
+            self._advanced = self.stored.end_lsn
 
     def _idle_due(self) -> bool:
         now = time.monotonic()

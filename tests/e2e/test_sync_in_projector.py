@@ -23,8 +23,9 @@ BIN = source_binaries()
 
 
 @pytest.mark.skipif(BIN is None, reason="no PostgreSQL server programs")
+@pytest.mark.parametrize("elected", [False, True])
 def test_the_projector_follows_the_source(
-    database_url: str, make_app: Callable[..., FastAPI], tmp_path: Path
+    database_url: str, make_app: Callable[..., FastAPI], tmp_path: Path, elected: bool
 ) -> None:
     assert BIN is not None
     with source_cluster(BIN) as server, source_database(server) as source:
@@ -32,7 +33,7 @@ def test_the_projector_follows_the_source(
             database_url, source, tmp_path, "--follow", "--until-idle", "--jobs", "1"
         )
         assert setup.exit_code == 0, setup.output
-        with TestClient(make_app(sync_from=source)):
+        with TestClient(make_app(sync_from=source, projector_election=elected)):
             export_id = insert_queued(source)
             execute(source, "UPDATE export_logs SET status = 'processing' WHERE export_id = %s",
                     export_id)  # fmt: skip

@@ -13,11 +13,13 @@ import os
 import socket
 import threading
 import time
+from collections.abc import Callable
 from typing import Any
 
 import psycopg
 
 from projections.db.database import Database
+from projections.importing.sync_worker import SyncWorker
 from projections.readmodel.follower import Follower
 from projections.tlog.keys import KeyRing, Signer
 from projections.tlog.sealer import Sealer
@@ -40,9 +42,14 @@ class Projector:
         batch_size: int = 1000,
         origin: str | None = None,
         cosigners: Cosigners | None = None,
+        sync: Callable[[], SyncWorker] | None = None,
     ) -> None:
         self.db = db
-        self._workers: list[Follower | Sealer | Cosigners] = [Follower(db, batch_size=batch_size)]
+        self._workers: list[Follower | Sealer | Cosigners | SyncWorker] = [
+            Follower(db, batch_size=batch_size)
+        ]
+        if sync is not None:  # the live sync of EXPORT_LEDGER_SYNC_FROM
+            self._workers.append(sync())
         if signer is not None:
             self._workers.append(Sealer(db, signer, origin=origin))
         self.cosigners = cosigners
@@ -70,7 +77,7 @@ class Projector:
         for thread in self._threads:
             thread.join(timeout=10)
 
-    def _run(self, worker: Follower | Sealer | Cosigners) -> None:
+    def _run(self, worker: Follower | Sealer | Cosigners | SyncWorker) -> None:
         backoff = 1.0
         while not self._stopping.is_set():
             started = time.monotonic()
@@ -168,8 +175,10 @@ class ElectedProjector:
         origin: str | None = None,
         cosigners: Cosigners | None = None,
         name: str | None = None,
+        sync: Callable[[], SyncWorker] | None = None,
     ) -> None:
         self.db = db
+        self._sync = sync
         self.name = name or process_name()
         self.origin = origin
         self.cosigners = cosigners
@@ -220,6 +229,7 @@ class ElectedProjector:
                     batch_size=self._batch_size,
                     origin=self.origin,
                     cosigners=self.cosigners,
+                    sync=self._sync,
                 )
                 self._projector.start()
                 try:

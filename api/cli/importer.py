@@ -12,9 +12,12 @@ from typing import Annotated
 
 import typer
 
+from api.cli.follow import FollowOptions, drop_sync_slot, follow_source
 from api.cli.output import err, errors, fail, opened, out
 from api.cli.progress import progress_bar
+from api.wiring.bootstrap import Runtime
 from api.wiring.database import ledger_env
+from domain.exceptions import ConfigurationError
 from domain.ledger.application import ExportLedger
 from domain.sync.rows import SourceRow
 from projections.importing.importer import OUTCOMES, EventTableExports, ImportReport, import_table
@@ -54,6 +57,35 @@ def import_command(
             min=1, max=MAX_JOBS, help="Processes that import (default: one per CPU, at most 4)."
         ),
     ] = None,
+    follow: Annotated[
+        bool,
+        typer.Option(
+            "--follow", help="Then follow the table's changes by logical decoding (README)."
+        ),
+    ] = False,
+    slot: Annotated[
+        str | None,
+        typer.Option(metavar="NAME", help="The replication slot (default export_ledger_TABLE)."),
+    ] = None,
+    publication: Annotated[
+        str | None,
+        typer.Option(
+            metavar="NAME",
+            help="An existing publication of the table (default: one the follow creates).",
+        ),
+    ] = None,
+    until_idle: Annotated[
+        bool,
+        typer.Option(
+            "--until-idle", help="With --follow: stop once every committed change is recorded."
+        ),
+    ] = False,
+    drop_slot: Annotated[
+        bool,
+        typer.Option(
+            "--drop-slot", help="Drop the follow's slot (and the publication it created)."
+        ),
+    ] = False,
 ) -> None:
     """Record every row of the seed's export_logs table as the ledger's events.
 
@@ -64,36 +96,66 @@ def import_command(
     with its reason, on stderr or in --report FILE; the import still exits 0 and
     says how many it refused. Exit 2 when the source cannot be read. --jobs
     processes share one snapshot of the source, each importing the rows of its
-    part (by export_id).
+    part (by export_id). --follow then records every committed change of the
+    table as it happens, until SIGTERM; --drop-slot ends a follow for good.
     """
     with errors():
         table_identifier(table)
+    if drop_slot:
+        drop_sync_slot(source, table, slot)
+        return
+    if follow:
+        if dry_run:
+            fail("--dry-run cannot follow: it records nothing")
+        options = FollowOptions(
+            source, table, slot, publication, jobs, batch_size, report, until_idle
+        )
+        follow_source(options, import_rows, refusals)
+        return
     with (
         errors(),
         SourceTable(source, table) as rows,
-        _refusals(report) as refuse,
+        refusals(report) as refuse,
         opened() as rt,
     ):
-        label = f"{'checking' if dry_run else 'importing'} {table}"
-        processes = jobs or default_jobs()
-        snapshot = rows.export_snapshot() if processes > 1 else None
-        if processes > 1 and snapshot is None:
-            err.print("the source cannot share its snapshot: importing in one process")
-        with progress_bar(label, rows.count()) as advance:
-            if snapshot is None:
-                with EventTableExports(rt.database) as known:
-                    result = import_table(
-                        rt.ledger, rows, known,
-                        batch_size=batch_size, dry_run=dry_run, on_rows=advance,
-                        on_refused=refuse,
-                    )  # fmt: skip
-            else:
-                opener = partial(_process_ledger, rt.database.url, rt.settings.lock_timeout_seconds)
-                result = import_in_parallel(
-                    rows, snapshot, rt.database, opener, jobs=processes,
+        result = import_rows(rt, rows, jobs, batch_size, refuse, dry_run=dry_run)
+    _print_report(result, report)
+
+
+def import_rows(
+    rt: Runtime,
+    rows: SourceTable,
+    jobs: int | None,
+    batch_size: int,
+    refuse: Refuse,
+    *,
+    dry_run: bool = False,
+    shared_snapshot_required: bool = False,
+) -> ImportReport:
+    """Every row of the open ``rows`` into the ledger, in ``jobs`` processes sharing its
+    snapshot (one process when the source will not share it, unless that is required)."""
+    label = f"{'checking' if dry_run else 'importing'} {rows.name}"
+    processes = jobs or default_jobs()
+    snapshot = rows.export_snapshot() if processes > 1 else None
+    if processes > 1 and snapshot is None:
+        if shared_snapshot_required:
+            raise ConfigurationError(
+                "the source cannot share the slot's snapshot with other processes: "
+                "give --jobs 1 to import in one process"
+            )
+        err.print("the source cannot share its snapshot: importing in one process")
+    with progress_bar(label, rows.count()) as advance:
+        if snapshot is None:
+            with EventTableExports(rt.database) as known:
+                return import_table(
+                    rt.ledger, rows, known,
                     batch_size=batch_size, dry_run=dry_run, on_rows=advance, on_refused=refuse,
                 )  # fmt: skip
-    _print_report(result, report)
+        opener = partial(_process_ledger, rt.database.url, rt.settings.lock_timeout_seconds)
+        return import_in_parallel(
+            rows, snapshot, rt.database, opener, jobs=processes,
+            batch_size=batch_size, dry_run=dry_run, on_rows=advance, on_refused=refuse,
+        )  # fmt: skip
 
 
 def default_jobs() -> int:
@@ -107,7 +169,7 @@ def _process_ledger(url: str, lock_timeout_seconds: int) -> ExportLedger:
 
 
 @contextmanager
-def _refusals(report: Path | None) -> Iterator[Refuse]:
+def refusals(report: Path | None) -> Iterator[Refuse]:
     """Where refused rows go: one JSON line each in ``report``, else one line on stderr."""
     if report is None:
 

@@ -20,6 +20,12 @@ from api.wiring.settings import Settings
 from api.wiring.signing import KeyRing
 from api.wiring.witnesses import current_report, report_lines
 from projections.db.database import Database
+from projections.importing.sync_status import (
+    Diverged,
+    SyncStatus,
+    diverged_exports,
+    sync_statuses,
+)
 from projections.projector import projector_holder
 from projections.readmodel.store import head_position
 from projections.reads.positions import ledger_positions
@@ -41,6 +47,8 @@ class Status:
     checkpoint: Checkpoint | None
     witnessing: Report | None = None
     projector: str | None = None
+    syncs: tuple[SyncStatus, ...] = ()
+    diverged: tuple[Diverged, ...] = ()
 
 
 def gather_status(db: Database, settings: Settings | None = None) -> Status:
@@ -59,6 +67,8 @@ def gather_status(db: Database, settings: Settings | None = None) -> Status:
             checkpoint=latest_checkpoint(conn),
             witnessing=current_report(conn, settings) if settings and settings.witnesses else None,
             projector=projector_holder(conn),
+            syncs=tuple(sync_statuses(conn)),
+            diverged=tuple(diverged_exports(conn)),
         )
 
 
@@ -124,9 +134,37 @@ def status_table(found: Status, embedded: bool, secrets: Sequence[tuple[str, str
         )
         for name, line in report_lines(report):
             table.add_row(f"  {name}", escape(line))
+    for row in sync_rows(found):
+        table.add_row(*row)
     for name, where in secrets:
         table.add_row(name, escape(where))
     return table
+
+
+def sync_rows(found: Status) -> list[tuple[str, Text]]:
+    """One row per live sync (its position and lag), one per diverged export."""
+    rows = []
+    for sync in found.syncs:
+        behind = f"{sync.lag_bytes:,} bytes" if sync.lag_bytes is not None else "unknown"
+        age = (
+            f", last commit applied {sync.lag_seconds:.1f} s after it was made"
+            if (sync.lag_seconds is not None)
+            else ""
+        )
+        warn = sync.wal_status in ("unreserved", "lost") or sync.diverged > 0
+        text = (
+            f"{sync.table} by slot {sync.slot} ({sync.phase}): at {sync.end_lsn}, "
+            f"{sync.changes_applied:,} changes, {behind} behind the source{age}; "
+            f"wal_status {sync.wal_status or 'unknown'}; {sync.diverged:,} diverged exports"
+        )
+        rows.append(("live sync", Text(text, style="yellow" if warn else "")))
+    for d in found.diverged:
+        text = (
+            f"{d.export_id} (source row {d.source_id}, slot {d.slot}) at {d.position}: source "
+            f"says {d.source_status}, ledger holds {d.ledger_status}: {d.reason}"
+        )
+        rows.append(("  diverged", Text(text, style="yellow")))
+    return rows
 
 
 def _lagging(position: int, head: int) -> Text:

@@ -9,6 +9,7 @@ app asks for all of them at start-up; a CLI command only for what it uses.
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from contextlib import ExitStack
 from functools import cached_property
 
@@ -21,6 +22,7 @@ from api.wiring.witnesses import configured, post
 from domain.ledger.application import ExportLedger
 from projections.db.closable import Closable
 from projections.db.database import Database
+from projections.importing.sync_worker import SyncWorker
 from projections.projector import ElectedProjector, Projector, process_name
 from projections.reads.positions import PositionWatcher
 from projections.reads.read_store import ReadStore
@@ -93,10 +95,20 @@ class Runtime(Closable):
             batch_size=batch_size,
             origin=self.settings.log_origin,
             cosigners=cosigners,
+            sync=self._sync_worker() if self.settings.sync_from else None,
         ).start()
         self.projector = projector
         self._closing.callback(projector.stop)
         return projector
+
+    def _sync_worker(self) -> Callable[[], SyncWorker]:
+        """The live sync of EXPORT_LEDGER_SYNC_FROM, made anew for each projector."""
+        settings = self.settings
+        assert settings.sync_from is not None
+        source = settings.sync_from
+        return lambda: SyncWorker(
+            source, settings.sync_table, settings.sync_slot, self.database, lambda: self.ledger
+        )
 
     def open_for_serving(self, *, projector: bool) -> Runtime:
         """Open now what a server uses on every request, so no user's request pays for it."""

@@ -7,7 +7,7 @@ Selected through the library's ``PERSISTENCE_MODULE`` setting (this module's
 from __future__ import annotations
 
 import time
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from typing import Any
 from uuid import UUID
 
@@ -19,6 +19,7 @@ from eventsourcing.persistence import (
     StoredEvent,
 )
 from eventsourcing.utils import Environment, retry
+from psycopg import Cursor
 from psycopg.conninfo import conninfo_to_dict
 from psycopg.sql import Identifier
 
@@ -181,10 +182,16 @@ class LedgerRecorder(postgres.PostgresApplicationRecorder):
             return self._fetch_ids_after_insert_events(curs, stored_events, **kwargs)
 
     @retry((InterfaceError, OperationalError), max_attempts=10, wait=0.2)
-    def insert_events_in_bulk(self, stored_events: Sequence[StoredEvent]) -> None:
+    def insert_events_in_bulk(
+        self,
+        stored_events: Sequence[StoredEvent],
+        also: Callable[[Cursor[Any]], object] | None = None,
+    ) -> None:
         """Many events in one transaction under the same lock and NOTIFY as
         ``insert_events``, sent with COPY (several times faster for an import's
-        batches). A duplicate (originator_id, originator_version) fails them all."""
+        batches). A duplicate (originator_id, originator_version) fails them all.
+        ``also`` runs on the same cursor before the commit (a live sync stores its
+        position with the events it recorded)."""
         with (
             self.datastore.get_connection() as conn,
             conn.transaction(),
@@ -196,6 +203,8 @@ class LedgerRecorder(postgres.PostgresApplicationRecorder):
                 copy.set_types(["uuid", "int8", "text", "bytea"])
                 for e in stored_events:
                     copy.write_row((e.originator_id, e.originator_version, e.topic, e.state))
+            if also is not None:
+                also(curs)
 
     def select_event_positions(self, originator_id: UUID) -> dict[int, int]:
         """Log position (notification id) of each version of one aggregate."""

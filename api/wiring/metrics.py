@@ -11,7 +11,7 @@ from __future__ import annotations
 import functools
 import logging
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
 from typing import Any
 
 from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram, generate_latest
@@ -19,6 +19,7 @@ from prometheus_client.exposition import CONTENT_TYPE_LATEST
 
 from domain.exports.views import ExportState
 from domain.ledger.application import ExportLedger
+from projections.importing.sync_status import SyncLag
 from projections.reads.positions import LedgerPositions
 from projections.tlog.witnessing import Report
 
@@ -94,6 +95,21 @@ class Metrics:
         self.job_running = Gauge(
             "export_ledger_job_running", "1 while a rebuild or verify runs.", ["job"], registry=r
         )
+
+        self.sync_lag_bytes = Gauge(
+            "export_ledger_sync_lag_bytes",
+            "WAL bytes a live sync's stored position is behind its source.", ["slot"], registry=r,
+        )  # fmt: skip
+        self.sync_lag_seconds = Gauge(
+            "export_ledger_sync_lag_seconds",
+            "Seconds from the source's commit to the ledger's, for the last change applied.",
+            ["slot"], registry=r,
+        )  # fmt: skip
+
+    def observe_syncs(self, syncs: Iterable[SyncLag]) -> None:
+        for sync in syncs:
+            self.sync_lag_bytes.labels(sync.slot).set(sync.lag_bytes or 0)
+            self.sync_lag_seconds.labels(sync.slot).set(sync.lag_seconds or 0.0)
 
     def observe_request(self, method: str, route: str, status: int, seconds: float) -> None:
         self.requests.labels(method, route, str(status)).inc()

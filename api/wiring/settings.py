@@ -71,6 +71,18 @@ class Settings(BaseSettings):
         description="the API saves concurrent commands in shared transactions (each response "
         "still waits for its own commit)",
     )
+    sync_from: str | None = Field(
+        default=None,
+        description="PostgreSQL URL of a source whose table the projector follows by logical "
+        "decoding (README: live sync); its slot must have been set up by import --follow",
+    )
+    sync_table: str = Field(
+        default="export_logs", description="the table EXPORT_LEDGER_SYNC_FROM follows"
+    )
+    sync_slot: str | None = Field(
+        default=None,
+        description="the slot EXPORT_LEDGER_SYNC_FROM follows (default export_ledger_TABLE)",
+    )
     projector_election: bool = Field(
         default=False,
         description="serve runs its follower and sealer only while it holds the projector "

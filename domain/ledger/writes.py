@@ -19,6 +19,7 @@ from eventsourcing.utils import resolve_topic
 
 from domain.exceptions import (
     ConcurrentModification,
+    ConfigurationError,
     ExportNotFound,
 )
 from domain.exports.model import SYSTEM_ACTOR, ExportLog, IdempotencyClaim
@@ -178,15 +179,19 @@ class LedgerWrites(SubjectCommands):
         )
         return plan_rows(rows, found, actor)
 
-    def append_plan(self, plan: SyncPlan) -> None:
+    def append_plan(self, plan: SyncPlan, also: Callable[[Any], object] | None = None) -> None:
         """A plan's events in one append (its rows were checked for NUL characters);
-        ConcurrentModification when one of its exports changed since it was planned."""
+        ConcurrentModification when one of its exports changed since it was planned.
+        ``also`` runs in the append's transaction, on its cursor (the bulk recorder's
+        only: ConfigurationError without one)."""
         events = [e for export in plan.exports.values() for e in export.collect_events()]
         if not events:
             return
+        if also is not None and not isinstance(self.recorder, BulkRecorder):
+            raise ConfigurationError("this event store cannot record a live sync's position")
         with translated_errors("import batch"):
             if isinstance(self.recorder, BulkRecorder):
-                self.recorder.insert_events_in_bulk(self._stored(events))
+                self.recorder.insert_events_in_bulk(self._stored(events), also)
             else:
                 self.events.put(events)
 

@@ -9,9 +9,9 @@ same table, lock and transaction as every other append, only sent faster.
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
-from typing import Protocol, runtime_checkable
+from typing import Any, Protocol, runtime_checkable
 from uuid import UUID
 
 from eventsourcing.application import project_aggregate
@@ -49,7 +49,9 @@ class StoredExports(Protocol):
 class BulkRecorder(Protocol):
     """A recorder that can append many events in one transaction quickly."""
 
-    def insert_events_in_bulk(self, stored_events: Sequence[StoredEvent]) -> None: ...
+    def insert_events_in_bulk(
+        self, stored_events: Sequence[StoredEvent], also: Callable[[Any], object] | None = None
+    ) -> None: ...
 
 
 @dataclass
@@ -82,13 +84,26 @@ def read_exports(
 ) -> dict[str, ExportLog]:
     """The stored exports the rows name, by export id, from one call to ``known``;
     each rebuilt from its events as the library's repository does."""
-    ids = list({aggregate_id(row.export_id) for row in rows if isinstance(row.export_id, str)})
+    export_ids = [row.export_id for row in rows if isinstance(row.export_id, str)]
+    user_ids = [row.user_id for row in rows if isinstance(row.user_id, str)]
+    return read_exports_by_id(known, mapper, export_ids, user_ids)
+
+
+def read_exports_by_id(
+    known: StoredExports,
+    mapper: Mapper[UUID],
+    export_ids: Iterable[str],
+    user_ids: Iterable[str] = (),
+) -> dict[str, ExportLog]:
+    """The stored exports of ``export_ids`` (those that exist), by export id; the
+    keys of ``user_ids`` fetched at once when the mapper seals personal fields."""
+    ids = list({aggregate_id(export_id) for export_id in export_ids})
     by_export: dict[UUID, list[StoredEvent]] = {}
     for originator_id, version, topic, state in known.stored_events(ids):
         stored = StoredEvent(originator_id, version, topic, state)
         by_export.setdefault(originator_id, []).append(stored)
     if by_export and isinstance(mapper, PrivacyMapper):
-        mapper.prepare_reading(r.user_id for r in rows if isinstance(r.user_id, str))
+        mapper.prepare_reading(user_ids)
     found: dict[str, ExportLog] = {}
     for stored_events in by_export.values():
         export = project_aggregate(None, map(mapper.to_domain_event, stored_events))

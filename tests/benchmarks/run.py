@@ -46,6 +46,7 @@ BENCHMARKS = (
     "write_path",
     "privacy",
     "rest_v1",
+    "live_sync",
 )
 
 

@@ -52,9 +52,10 @@ MAY_IMPORT: dict[str, set[str]] = {
         "sql",
     },
     "projections.importing": {"domain", "projections.db", "projections.readmodel", "sql"},
-    "projections.projector": {
+        "projections.projector": {
         "domain",
         "projections.db",
+        "projections.importing",
         "projections.readmodel",
         "projections.tlog",
         "sql",

@@ -11,6 +11,7 @@ from api.http.console.rendering import console_of, redirect, render
 from api.http.console.session import AdminDep
 from api.http.deps import ServicesDep
 from api.wiring.witnesses import current_report
+from projections.importing.sync_status import sync_statuses
 from projections.reads.positions import ledger_positions
 from projections.reads.sessions import pooled_session
 from projections.tlog.checkpoints import latest_checkpoint
@@ -33,6 +34,7 @@ def seal_page(request: Request, principal: AdminDep, services: ServicesDep) -> R
             if services.settings.witnesses
             else None
         )
+        syncs = sync_statuses(conn)
 
     def count() -> list[tuple[str, int]]:
         with pooled_session(services.reads, ADMIN_ROLE) as conn:
@@ -52,6 +54,7 @@ def seal_page(request: Request, principal: AdminDep, services: ServicesDep) -> R
         checkpoint=checkpoint,
         signature_problem=checkpoint.signature_problem() if checkpoint else None,
         witnessing=witnessing,
+        syncs=syncs,
         counts=counted.counts,
         counted_at=counted.at,
         total=sum(exports for _, exports in counted.counts),

@@ -7,6 +7,7 @@ from fastapi import APIRouter, Depends, Response
 from api.http.deps import ServicesDep, known_query_only
 from api.wiring.metrics import CONTENT_TYPE
 from api.wiring.witnesses import current_report
+from projections.importing.sync_status import sync_lags
 from projections.reads.positions import ledger_positions
 from projections.reads.sessions import pooled_session
 from sql.names import READER_ROLE
@@ -18,6 +19,7 @@ router = APIRouter(tags=["operations"], dependencies=[Depends(known_query_only)]
 def metrics(services: ServicesDep) -> Response:
     with pooled_session(services.reads, READER_ROLE) as conn:
         positions = ledger_positions(conn, services.ledger.head_position())
+        services.metrics.observe_syncs(sync_lags(conn))
     services.metrics.observe_positions(positions)
     if services.settings.witnesses:
         with pooled_session(services.reads, READER_ROLE) as conn:

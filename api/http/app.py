@@ -21,6 +21,7 @@ from api.console import mount as console
 from api.http import problems, schemas_commands
 from api.http.routes import audit as audit_routes
 from api.http.routes import downloads, exports, health, history, holds, subjects
+from api.http.routes import events as events_routes
 from api.http.routes import metrics as metrics_route
 from api.http.routes import seal as seal_routes
 from api.http.routes import tlog as tlog_routes
@@ -156,6 +157,7 @@ def create_app(
             {"name": "subjects", "description": "Data subjects: erasure and access."},
             {"name": "ledger", "description": "The signed Merkle seal and its proofs."},
             {"name": "audit", "description": "The compliance export of the log."},
+            {"name": "events", "description": "The log's events as CloudEvents: feed, stream."},
             {"name": "health", "description": "Liveness and readiness probes."},
         ],
     )
@@ -167,6 +169,7 @@ def create_app(
     app.include_router(seal_routes.router)
     app.include_router(tlog_routes.router)
     app.include_router(audit_routes.router)
+    app.include_router(events_routes.router)
     app.include_router(metrics_route.router)
     console.install(app, settings, metrics)
     app.openapi = _openapi_builder(app)  # type: ignore[method-assign]

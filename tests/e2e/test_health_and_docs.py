@@ -50,6 +50,7 @@ def test_openapi_documents_every_response(client: TestClient) -> None:
         "/api/ledger/checkpoint",
         "/api/ledger/consistency",
         "/api/audit/events",
+        "/api/events",
         "/api/exports/{export_id}/holds",
         "/api/exports/{export_id}/holds/{hold_id}",
         "/api/subjects/{user_id}/erasure",
@@ -84,6 +85,8 @@ def _check_response(name: str, code: str, response: dict[str, Any]) -> None:
         assert content[PROBLEM]["example"]["status"] == int(code)
     elif name == "GET /api/audit/events":
         assert {"application/x-ndjson", "text/csv"} <= set(content), (name, code)
+    elif name == "GET /api/events":
+        assert "application/x-ndjson" in content, (name, code)
     elif name == "GET /api/subjects/{user_id}/report":
         assert "application/x-ndjson" in content, (name, code)
     elif name == "GET /checkpoint":

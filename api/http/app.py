@@ -20,7 +20,7 @@ from starlette.types import ASGIApp, Message, Receive, Scope, Send
 from api.console import mount as console
 from api.http import problems, schemas_commands
 from api.http.routes import audit as audit_routes
-from api.http.routes import downloads, exports, health, history, holds, subjects
+from api.http.routes import downloads, events_stream, exports, health, history, holds, subjects
 from api.http.routes import events as events_routes
 from api.http.routes import metrics as metrics_route
 from api.http.routes import seal as seal_routes
@@ -142,6 +142,7 @@ def create_app(
         try:
             yield
         finally:
+            await events_stream.close_watcher(app)
             await anyio.to_thread.run_sync(services.close)
 
     app = FastAPI(
@@ -170,6 +171,7 @@ def create_app(
     app.include_router(tlog_routes.router)
     app.include_router(audit_routes.router)
     app.include_router(events_routes.router)
+    app.include_router(events_stream.router)
     app.include_router(metrics_route.router)
     console.install(app, settings, metrics)
     app.openapi = _openapi_builder(app)  # type: ignore[method-assign]

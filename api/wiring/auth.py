@@ -30,6 +30,8 @@ from projections.reads import Principal
 
 ADMIN_ROLE = "admin"
 AUDITOR_ROLE = "auditor"
+SESSION_COOKIE = "export_ledger_session"
+"""The console's session cookie (the bearer token); the event stream accepts it too."""
 SECRET_FILE = "jwt-secret"
 _ASYMMETRIC = ("RS256", "RS384", "RS512", "ES256", "ES384", "PS256")
 _TTL = re.compile(r"^\s*([0-9]+)\s*([smhd]?)\s*$")

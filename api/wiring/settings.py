@@ -105,6 +105,9 @@ class Settings(BaseSettings):
         default=5.0, gt=0, le=120, description="how long a request waits for a connection"
     )
     max_body_bytes: int = Field(default=64 * 1024, ge=1024, le=16 * 1024 * 1024)
+    events_heartbeat_seconds: float = Field(
+        default=15.0, ge=0.1, le=300, description="heartbeat interval of /api/events/stream"
+    )
     ui_dev_sign_in: bool = Field(
         default=True,
         description="offer the console's dev sign-in (any user or admin, no token); only ever "

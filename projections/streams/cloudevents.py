@@ -24,7 +24,7 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from dataclasses import dataclass
-from typing import Any, NamedTuple
+from typing import Any, Literal, NamedTuple, get_args
 from uuid import UUID
 
 import orjson
@@ -58,7 +58,13 @@ TYPES: dict[str, str] = {
 }
 """The stored topic of every streamed event class, and its CloudEvent type."""
 TOPICS: dict[str, str] = {name: topic for topic, name in TYPES.items()}
-EVENT_TYPES: tuple[str, ...] = tuple(TOPICS)
+CloudEventType = Literal[
+    "export.requested", "export.imported", "export.processing_started", "export.completed",
+    "export.failed", "export.retried", "export.downloaded", "export.expiry_changed",
+    "export.expired", "export.deleted", "export.hold_placed", "export.hold_released",
+    "subject.erased",
+]  # fmt: skip
+EVENT_TYPES: tuple[str, ...] = get_args(CloudEventType)
 _META = ("timestamp", "originator_topic", "class_version", SUBJECT)
 WITHHELD = "withheld"
 

@@ -137,3 +137,13 @@ class NotMigrated(ExportLedgerError, LookupError):
 
 class SealedLogDamaged(ExportLedgerError, LookupError):
     """The sealed log lacks subtree nodes its leaves need (verify tells what changed)."""
+
+
+class InvalidSink(ExportLedgerError, ValueError):
+    """A webhook sink that may not be added: a bad name or a target not allowed."""
+
+
+class SinkNotFound(ExportLedgerError, LookupError):
+    def __init__(self, name: str) -> None:
+        super().__init__(f"no sink {name!r}")
+        self.name = name

@@ -21,6 +21,7 @@ from projections.follower import Follower
 from projections.keys import KeyRing, Signer
 from projections.logins import connect_login
 from projections.sealer import Sealer
+from projections.sinks.sender import SinkSenders, SinkSettings
 from projections.witnessing import Cosigners
 from sql import statement
 from sql.names import EVENTS_CHANNEL, PROJECTOR_ROLE
@@ -40,14 +41,19 @@ class Projector:
         batch_size: int = 1000,
         origin: str | None = None,
         cosigners: Cosigners | None = None,
+        sinks: SinkSettings | None = None,
     ) -> None:
         self.url = url
-        self._workers: list[Follower | Sealer | Cosigners] = [Follower(url, batch_size=batch_size)]
+        self._workers: list[Follower | Sealer | Cosigners | SinkSenders] = [
+            Follower(url, batch_size=batch_size)
+        ]
         if signer is not None:
             self._workers.append(Sealer(url, signer, origin=origin))
         self.cosigners = cosigners
         if signer is not None and cosigners is not None:
             self._workers.append(cosigners)
+        if sinks is not None:
+            self._workers.append(SinkSenders(url, sinks))
         self._stopping = threading.Event()
         self._threads = [
             threading.Thread(target=self._run, args=(w,), name=type(w).__name__, daemon=True)
@@ -70,7 +76,7 @@ class Projector:
         for thread in self._threads:
             thread.join(timeout=10)
 
-    def _run(self, worker: Follower | Sealer | Cosigners) -> None:
+    def _run(self, worker: Follower | Sealer | Cosigners | SinkSenders) -> None:
         backoff = 1.0
         while not self._stopping.is_set():
             started = time.monotonic()
@@ -139,12 +145,14 @@ class ElectedProjector:
         origin: str | None = None,
         cosigners: Cosigners | None = None,
         name: str | None = None,
+        sinks: SinkSettings | None = None,
     ) -> None:
         self.url = url
         self.name = name or process_name()
         self.origin = origin
         self.cosigners = cosigners
         """The witnesses' cosigners, run by whichever projector this process starts."""
+        self.sinks = sinks
         self.holder: str | None = None
         """The process holding the lock when last looked (this one's name while it leads)."""
         self._signer = signer
@@ -203,6 +211,7 @@ class ElectedProjector:
                     batch_size=self._batch_size,
                     origin=self.origin,
                     cosigners=self.cosigners,
+                    sinks=self.sinks,
                 )
                 self._projector.start()
                 try:

@@ -18,11 +18,13 @@ from api.wiring.database import Database, migrate, open_database, open_ledger
 from api.wiring.metrics import Metrics, observe_commands
 from api.wiring.settings import Settings
 from api.wiring.signing import KeyRing
+from api.wiring.sink_key import sink_key
 from api.wiring.witnesses import configured, post
 from domain.application import ExportLedger
 from projections.follower import PositionWatcher
 from projections.reads import ReadStore
 from projections.runner import ElectedProjector, Projector, process_name
+from projections.sinks.sender import SinkSettings
 from projections.witnessing import Cosigners
 
 
@@ -102,6 +104,7 @@ class Runtime:
             batch_size=batch_size,
             origin=self.settings.log_origin,
             cosigners=cosigners,
+            sinks=SinkSettings(sink_key(self.settings), origin=self.settings.log_origin),
         ).start()
         self.projector = projector
         self._closing.callback(projector.stop)

@@ -40,6 +40,16 @@ class Settings(BaseSettings):
         default_factory=default_data_dir,
         description="where the embedded server keeps its data and generated secrets",
     )
+    sink_key_file: Path | None = Field(
+        default=None,
+        description="the key (32 random bytes, base64) webhook sinks' secrets are sealed "
+        "under; unset: generated once (0600) in the data directory",
+    )
+    sink_hosts: str = Field(
+        default="",
+        description="comma-separated hosts webhook sinks may send to over https "
+        "(none by default; http:// only to loopback)",
+    )
     signing_key_file: Path | None = Field(
         default=None,
         description="Ed25519 PEM key that signs checkpoints; unset: generated once (0600) "

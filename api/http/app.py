@@ -24,6 +24,7 @@ from api.http.routes import downloads, events_stream, exports, health, history, 
 from api.http.routes import events as events_routes
 from api.http.routes import metrics as metrics_route
 from api.http.routes import seal as seal_routes
+from api.http.routes import sinks as sinks_routes
 from api.http.routes import tlog as tlog_routes
 from api.wiring.auth import verifier_for
 from api.wiring.bootstrap import Runtime, bootstrap
@@ -159,6 +160,7 @@ def create_app(
             {"name": "ledger", "description": "The signed Merkle seal and its proofs."},
             {"name": "audit", "description": "The compliance export of the log."},
             {"name": "events", "description": "The log's events as CloudEvents: feed, stream."},
+            {"name": "sinks", "description": "Webhook sinks the events are delivered to."},
             {"name": "health", "description": "Liveness and readiness probes."},
         ],
     )
@@ -172,6 +174,7 @@ def create_app(
     app.include_router(audit_routes.router)
     app.include_router(events_routes.router)
     app.include_router(events_stream.router)
+    app.include_router(sinks_routes.router)
     app.include_router(metrics_route.router)
     console.install(app, settings, metrics)
     app.openapi = _openapi_builder(app)  # type: ignore[method-assign]

@@ -9,7 +9,7 @@ from typing import Any
 
 import psycopg
 
-from domain.exceptions import InvalidSink, SinkNotFound
+from domain.exceptions import InvalidSink, SinkExists, SinkNotFound
 from projections.sinks.targets import check_name, check_target, new_secret, seal_secret
 from projections.streams.cloudevents import topics_of
 from sql import statement
@@ -60,9 +60,9 @@ def add(
     try:
         topics_of(sink.types)
     except ValueError as error:
-        raise InvalidSink(str(error)) from None
+        raise InvalidSink(str(error), "types") from None
     if sink.user_id is not None and not 0 < len(sink.user_id) <= 200:
-        raise InvalidSink("a user id is 1 to 200 characters")
+        raise InvalidSink("a user id is 1 to 200 characters", "user_id")
     secret = new_secret()
     with conn.transaction():
         found = conn.execute(statement("read_model", "head_position")).fetchone()
@@ -74,7 +74,7 @@ def add(
              "secret": seal_secret(key, sink.name, secret), "cursor": head},
         ).fetchone()  # fmt: skip
     if row is None:
-        raise InvalidSink(f"there is a sink {sink.name!r} already")
+        raise SinkExists(sink.name)
     return secret
 
 

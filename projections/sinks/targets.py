@@ -34,7 +34,7 @@ _LOOPBACK_NAMES = {"localhost"}
 def check_name(name: str) -> str:
     if not _NAME.match(name):
         raise InvalidSink(
-            f"a sink's name is 1 to 40 lower-case letters, digits, '-' or '_': {name!r}"
+            f"a sink's name is 1 to 40 lower-case letters, digits, '-' or '_': {name!r}", "name"
         )
     return name
 

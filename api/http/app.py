@@ -18,7 +18,7 @@ from fastapi import FastAPI
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from api.console import mount as console
-from api.http import problems, schemas_commands
+from api.http import problems, schemas_commands, tracing
 from api.http.routes import audit as audit_routes
 from api.http.routes import downloads, events_stream, exports, health, history, holds, subjects
 from api.http.routes import events as events_routes
@@ -145,6 +145,7 @@ def create_app(
         finally:
             await events_stream.close_watcher(app)
             await anyio.to_thread.run_sync(services.close)
+            await anyio.to_thread.run_sync(tracing.flush)
 
     app = FastAPI(
         title="Export Ledger",
@@ -177,6 +178,7 @@ def create_app(
     app.include_router(sinks_routes.router)
     app.include_router(metrics_route.router)
     console.install(app, settings, metrics)
+    tracing.install(app)
     app.openapi = _openapi_builder(app)  # type: ignore[method-assign]
     return app
 

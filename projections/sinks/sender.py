@@ -31,6 +31,7 @@ from uuid import uuid4
 import httpx
 import orjson
 import psycopg
+from opentelemetry import trace
 from standardwebhooks import Webhook
 
 from projections.follow import projector_connection
@@ -42,6 +43,7 @@ from sql import statement
 from sql.names import ADMIN_ROLE, EVENTS_CHANNEL
 
 log = logging.getLogger(__name__)
+tracer = trace.get_tracer(__name__)
 
 
 @dataclass(frozen=True, slots=True)
@@ -202,7 +204,11 @@ class Sender:
         how = feed.rendering(reader, self.settings.origin, sink.personal)
         events = [render(r, how) for r in feed.rows(reader, query, sink.batch_last)]
         body = orjson.dumps(events)
-        status, error = self._send(client, sink, body)
+        attributes: dict[str, str | int] = {"sink.name": sink.name, "sink.events": len(events),
+                      "sink.attempt": sink.attempts + 1}  # fmt: skip
+        with tracer.start_as_current_span("sink delivery", attributes=attributes) as span:
+            status, error = self._send(client, sink, body)
+            span.set_attribute("http.response.status_code", status or 0)
         result = {**self.lease, "batch_id": sink.batch_id, "first": sink.batch_first,
                   "last": sink.batch_last, "events": len(events),
                   "attempt": sink.attempts + 1, "status": status, "error": error}  # fmt: skip

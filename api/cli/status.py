@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 import psycopg
 import typer
@@ -22,6 +22,8 @@ from api.wiring.witnesses import current_report, report_lines
 from projections.logins import connect_login
 from projections.runner import projector_holder
 from projections.sealer import Checkpoint, latest_checkpoint
+from projections.sinks import store as sink_store
+from projections.sinks.store import SinkState
 from projections.store import head_position
 from projections.witnessing import Report
 from sql import query
@@ -40,6 +42,7 @@ class Status:
     checkpoint: Checkpoint | None
     witnessing: Report | None = None
     projector: str | None = None
+    sinks: list[SinkState] = field(default_factory=list)
 
 
 def gather_status(url: str, settings: Settings | None = None) -> Status:
@@ -59,6 +62,7 @@ def gather_status(url: str, settings: Settings | None = None) -> Status:
             checkpoint=latest_checkpoint(conn),
             witnessing=current_report(conn, settings) if settings and settings.witnesses else None,
             projector=projector_holder(conn),
+            sinks=sink_store.listed(conn),
         )
 
 
@@ -124,6 +128,11 @@ def status_table(found: Status, embedded: bool, secrets: Sequence[tuple[str, str
         )
         for name, line in report_lines(report):
             table.add_row(f"  {name}", escape(line))
+    for sink in found.sinks:
+        failing = f", {sink.attempts} failed attempts: {sink.last_error}" if sink.attempts else ""
+        line = f"{sink.state}, cursor {sink.cursor:,}, lag {sink.lag(found.head):,}{failing}"
+        table.add_row(f"sink {sink.name}", Text(line, style="" if sink.state == "active"
+                                                else "yellow"))  # fmt: skip
     for name, where in secrets:
         table.add_row(name, escape(where))
     return table

@@ -102,6 +102,18 @@ class Metrics:
         self.job_running = Gauge(
             "export_ledger_job_running", "1 while a rebuild or verify runs.", ["job"], registry=r
         )
+        self.sink_lag = Gauge(
+            "export_ledger_sink_lag_positions", "Positions after a webhook sink's cursor.",
+            ["sink"], registry=r,
+        )  # fmt: skip
+        self.sink_attempts = Gauge(
+            "export_ledger_sink_failed_attempts", "Failed attempts of a sink's current batch.",
+            ["sink"], registry=r,
+        )  # fmt: skip
+        self.sink_failing = Gauge(
+            "export_ledger_sink_failing", "1 while a webhook sink is marked failing.", ["sink"],
+            registry=r,
+        )  # fmt: skip
 
     def observe_request(self, method: str, route: str, status: int, seconds: float) -> None:
         self.requests.labels(method, route, str(status)).inc()
@@ -120,6 +132,13 @@ class Metrics:
             self.witness_size.labels(w.name).set(w.cosigned_size)
             self.witness_lag.labels(w.name).set(w.lag)
         self.witnessed.set(1 if found.witnessed else 0)
+
+    def observe_sinks(self, sinks: list[tuple[str, str, int, int]]) -> None:
+        """(name, state, lag, attempts) of every sink."""
+        for name, state, lag, attempts in sinks:
+            self.sink_lag.labels(name).set(lag)
+            self.sink_attempts.labels(name).set(attempts)
+            self.sink_failing.labels(name).set(1 if state == "failing" else 0)
 
     def job(self, name: str) -> JobProgress:
         for gauge in (self.job_done, self.job_total):

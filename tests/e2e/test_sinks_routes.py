@@ -4,10 +4,12 @@ a 409, an unknown one a 404; nobody else may touch them."""
 
 from __future__ import annotations
 
+import time
+
 from fastapi.testclient import TestClient
 
 from api.wiring.auth import issue_token
-from tests.e2e.helpers import ADMIN, SECRET, USER_A, assert_problem
+from tests.e2e.helpers import ADMIN, SECRET, USER_A, assert_problem, export_body
 
 URL = "/api/sinks"
 AUDITOR = {"Authorization": f"Bearer {issue_token(SECRET, 'auditor-1', auditor=True)}"}
@@ -45,3 +47,22 @@ def test_only_admins_touch_sinks(client: TestClient) -> None:
     for headers, status in ((USER_A, 403), (AUDITOR, 403), ({}, 401)):
         assert_problem(client.get(URL, headers=headers), status)
         assert_problem(client.post(URL, json=BODY, headers=headers), status)
+
+
+def test_a_failing_sink_shows_in_readyz_and_metrics(client: TestClient) -> None:
+    assert client.post(URL, json={**BODY, "types": []}, headers=ADMIN).status_code == 201
+    created = client.post("/api/exports", json=export_body(), headers=USER_A)
+    assert created.status_code == 201
+    deadline = time.monotonic() + 60
+    while True:  # nothing listens on port 9: the in-process sender's attempt fails
+        sinks = client.get("/readyz").json()["sinks"]
+        if sinks and sinks[0]["attempts"] > 0:
+            break
+        assert time.monotonic() < deadline, sinks
+        time.sleep(0.1)
+    assert sinks[0]["name"] == "siem" and sinks[0]["lag"] >= 1
+    metrics = client.get("/metrics").text
+    assert 'export_ledger_sink_failed_attempts{sink="siem"}' in metrics
+    assert 'export_ledger_sink_lag_positions{sink="siem"}' in metrics
+    listed = client.get(URL, headers=ADMIN).json()["sinks"][0]
+    assert listed["last_error"] and listed["cursor"] < int(created.headers["X-Ledger-Position"])

@@ -44,6 +44,9 @@ def test_the_sink_commands(ledger: ExportLedger, database_url: str, tmp_path: Pa
     assert cli(database_url, tmp_path, "replay", "siem", "--from", "1").exit_code == 0
     assert json.loads(cli(database_url, tmp_path, "list", "--json").stdout)[0]["cursor"] == 0
     assert "siem" in cli(database_url, tmp_path, "list").stdout
+    env = {"EXPORT_LEDGER_DATABASE_URL": database_url, "EXPORT_LEDGER_DATA_DIR": str(tmp_path)}
+    shown = runner.invoke(app, ["status"], env=env)
+    assert shown.exit_code == 0 and "sink siem" in shown.stdout, shown.output
     assert cli(database_url, tmp_path, "remove", "siem").exit_code == 0
     assert json.loads(cli(database_url, tmp_path, "list", "--json").stdout) == []
 

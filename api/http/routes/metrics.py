@@ -10,15 +10,22 @@ from api.wiring.witnesses import current_report
 from domain.application import ExportLedger
 from projections.reads import ReadStore
 from projections.sessions import pooled_session
+from projections.sinks import store as sink_store
 from sql import query
-from sql.names import READER_ROLE
+from sql.names import ADMIN_ROLE, READER_ROLE
 
 router = APIRouter(tags=["operations"], dependencies=[Depends(known_query_only)])
 
 
 @router.get("/metrics", include_in_schema=False)
 def metrics(services: ServicesDep) -> Response:
-    services.metrics.observe_positions(ledger_positions(services.ledger, services.reads))
+    positions = ledger_positions(services.ledger, services.reads)
+    services.metrics.observe_positions(positions)
+    with pooled_session(services.reads, ADMIN_ROLE) as conn:
+        found_sinks = sink_store.listed(conn)
+    services.metrics.observe_sinks(
+        [(s.name, s.state, s.lag(positions.head), s.attempts) for s in found_sinks]
+    )
     if services.settings.witnesses:
         with pooled_session(services.reads, READER_ROLE) as conn:
             found = current_report(conn, services.settings, services.projector)

@@ -15,10 +15,12 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
+from opentelemetry import trace
 from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram, generate_latest
 from prometheus_client.exposition import CONTENT_TYPE_LATEST
 
 from domain.application import ExportLedger
+from domain.ids import is_export_id
 from domain.views import ExportState
 from projections.witnessing import Report
 
@@ -171,6 +173,9 @@ class JobProgress:
         self.done.inc(n)
 
 
+_tracer = trace.get_tracer("export_ledger.commands")
+
+
 def observe_commands(ledger: ExportLedger, metrics: Metrics) -> ExportLedger:
     """Counts and logs every command the ledger runs, replacing its command methods
     on this instance only."""
@@ -184,11 +189,16 @@ def _observed(name: str, method: Callable[..., Any], metrics: Metrics) -> Callab
     def observed(*args: Any, **kwargs: Any) -> Any:
         started = time.perf_counter()
         target = args[0] if args and isinstance(args[0], str) else None
-        try:
-            result = method(*args, **kwargs)
-        except Exception as error:
-            _record(metrics, name, type(error).__name__, started, target, None)
-            raise
+        with _tracer.start_as_current_span(f"command {name}") as span:
+            if target is not None and is_export_id(target):  # never a user id
+                span.set_attribute("export.id", target)
+            try:
+                result = method(*args, **kwargs)
+            except Exception as error:
+                _record(metrics, name, type(error).__name__, started, target, None)
+                raise
+            if isinstance(result, ExportState):
+                span.set_attribute("export.id", result.export_id)
         if isinstance(result, ExportState):
             _record(metrics, name, "ok", started, result.export_id, result.position)
         else:

@@ -121,6 +121,8 @@ def test_a_requests_spans_reach_the_collector_with_sql_children(
             parent = by_id[parent.parent_span_id]
         assert parent.span_id == route.span_id
     assert all(SECRET_USER.encode() not in body for body in collector.bodies)
+    command = next(s for s in spans if s.name == "command request_export")
+    assert attribute(command, "export.id") == created.json()["export_id"]
     trace_ids = {json.loads(line).get("trace_id") for line in log.splitlines()
                  if line.startswith("{")}  # fmt: skip
     assert route.trace_id.hex() in trace_ids

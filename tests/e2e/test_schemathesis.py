@@ -62,7 +62,6 @@ CROSS_FIELD_RULES = [
     "GET /api/ledger/consistency",  # from after to
     "GET /api/audit/events",  # from after to
     "GET /api/events",  # after ahead of the head
-    "POST /api/sinks",  # a target outside the allow-list, a name taken
 ]
 CONFIG = schemathesis.Config.from_dict(
     {
@@ -87,9 +86,12 @@ APP = Running(
     )
 )
 # The event stream never ends by itself: it is tested on its own, against a real server
-# (tests/e2e/test_events_stream.py).
-schema = schemathesis.openapi.from_asgi("/openapi.json", APP, config=CONFIG).exclude(
-    path="/api/events/stream"
+# (tests/e2e/test_events_stream.py). A webhook sink the fuzzer added would have the server
+# POST events to whatever loopback port it drew: sinks are added by their own tests.
+schema = (
+    schemathesis.openapi.from_asgi("/openapi.json", APP, config=CONFIG)
+    .exclude(path="/api/events/stream")
+    .exclude(method="POST", path="/api/sinks")
 )
 FUZZING = settings(
     max_examples=EXAMPLES_PER_OPERATION,

@@ -45,6 +45,7 @@ BENCHMARKS = (
     "ha",
     "write_path",
     "privacy",
+    "events_feed",
 )
 
 

@@ -137,3 +137,22 @@ class NotMigrated(ExportLedgerError, LookupError):
 
 class SealedLogDamaged(ExportLedgerError, LookupError):
     """The sealed log lacks subtree nodes its leaves need (verify tells what changed)."""
+
+
+class InvalidSink(ExportLedgerError, ValueError):
+    """A webhook sink that may not be added: a bad name or a target not allowed."""
+
+    def __init__(self, message: str, field: str = "url") -> None:
+        super().__init__(message)
+        self.field = field
+
+
+class SinkExists(InvalidSink):
+    def __init__(self, name: str) -> None:
+        super().__init__(f"there is a sink {name!r} already", "name")
+
+
+class SinkNotFound(ExportLedgerError, LookupError):
+    def __init__(self, name: str) -> None:
+        super().__init__(f"no sink {name!r}")
+        self.name = name

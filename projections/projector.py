@@ -21,6 +21,7 @@ import psycopg
 from projections.db.database import Database
 from projections.importing.sync_worker import SyncWorker
 from projections.readmodel.follower import Follower
+from projections.sinks.sender import SinkSenders, SinkSettings
 from projections.tlog.keys import KeyRing, Signer
 from projections.tlog.sealer import Sealer
 from projections.tlog.witnessing import Cosigners
@@ -43,9 +44,10 @@ class Projector:
         origin: str | None = None,
         cosigners: Cosigners | None = None,
         sync: Callable[[], SyncWorker] | None = None,
+        sinks: SinkSettings | None = None,
     ) -> None:
         self.db = db
-        self._workers: list[Follower | Sealer | Cosigners | SyncWorker] = [
+        self._workers: list[Follower | Sealer | Cosigners | SyncWorker | SinkSenders] = [
             Follower(db, batch_size=batch_size)
         ]
         if sync is not None:  # the live sync of EXPORT_LEDGER_SYNC_FROM
@@ -55,6 +57,8 @@ class Projector:
         self.cosigners = cosigners
         if signer is not None and cosigners is not None:
             self._workers.append(cosigners)
+        if sinks is not None:
+            self._workers.append(SinkSenders(db, sinks))
         self._stopping = threading.Event()
         self._threads = [
             threading.Thread(target=self._run, args=(w,), name=type(w).__name__, daemon=True)
@@ -77,7 +81,7 @@ class Projector:
         for thread in self._threads:
             thread.join(timeout=10)
 
-    def _run(self, worker: Follower | Sealer | Cosigners | SyncWorker) -> None:
+    def _run(self, worker: Follower | Sealer | Cosigners | SyncWorker | SinkSenders) -> None:
         backoff = 1.0
         while not self._stopping.is_set():
             started = time.monotonic()
@@ -176,6 +180,7 @@ class ElectedProjector:
         cosigners: Cosigners | None = None,
         name: str | None = None,
         sync: Callable[[], SyncWorker] | None = None,
+        sinks: SinkSettings | None = None,
     ) -> None:
         self.db = db
         self._sync = sync
@@ -183,6 +188,7 @@ class ElectedProjector:
         self.origin = origin
         self.cosigners = cosigners
         """The witnesses' cosigners, run by whichever projector this process starts."""
+        self.sinks = sinks
         self.holder: str | None = None
         """The process holding the lock when last looked (this one's name while it leads)."""
         self._signer = signer
@@ -230,6 +236,7 @@ class ElectedProjector:
                     origin=self.origin,
                     cosigners=self.cosigners,
                     sync=self._sync,
+                    sinks=self.sinks,
                 )
                 self._projector.start()
                 try:

@@ -5,8 +5,9 @@ from __future__ import annotations
 import random
 from collections import Counter
 from collections.abc import Callable, Iterator
-from datetime import UTC, datetime, timedelta
+from datetime import datetime, timedelta
 
+from api.cli.demo_history import DemoClock, recorded_at
 from domain.exports.ids import new_export_id
 from domain.exports.model import SYSTEM_ACTOR, ExportLog
 from domain.exports.values import ExportFormat
@@ -36,19 +37,24 @@ def seed(
     batch_size: int = 100,
     rng: random.Random | None = None,
     on_batch: Callable[[int], None] = lambda _: None,
+    spread: timedelta | None = None,
 ) -> Counter[str]:
     """Create ``exports`` exports in batches of one transaction each.
 
     Returns how many ended in each status; ``on_batch`` is told how many
-    exports each committed batch held (for a progress bar).
+    exports each committed batch held (for a progress bar). With ``spread``, each
+    export's events are recorded at plausible times over that much of the past
+    (api/cli/demo_history.py); without, now.
     """
     rng = rng or random.Random()
     statuses: Counter[str] = Counter()
-    for size in _batches(exports, batch_size):
-        batch = [_one_export(rng, users) for _ in range(size)]
-        ledger.save(*batch)
-        statuses.update(str(export.status) for export in batch)
-        on_batch(size)
+    clock = DemoClock(spread)
+    with recorded_at(clock):
+        for size in _batches(exports, batch_size):
+            batch = [_one_export(rng, users, clock) for _ in range(size)]
+            ledger.save(*batch)
+            statuses.update(str(export.status) for export in batch)
+            on_batch(size)
     return statuses
 
 
@@ -58,8 +64,9 @@ def _batches(total: int, size: int) -> Iterator[int]:
         total -= size
 
 
-def _one_export(rng: random.Random, users: int) -> ExportLog:
+def _one_export(rng: random.Random, users: int, clock: DemoClock) -> ExportLog:
     user = f"user-{rng.randrange(users):05d}"
+    clock.begin(rng)
     export = ExportLog(
         export_id=new_export_id(),
         user_id=user,
@@ -70,16 +77,15 @@ def _one_export(rng: random.Random, users: int) -> ExportLog:
     )
     (lifecycle,) = rng.choices([steps for _, steps in _LIFECYCLES], weights=_WEIGHTS)
     for step in lifecycle:
-        _apply(export, step, rng)
+        _apply(export, step, rng, clock.step(step, rng))
     return export
 
 
-def _apply(export: ExportLog, step: str, rng: random.Random) -> None:
-    now = datetime.now(UTC)
+def _apply(export: ExportLog, step: str, rng: random.Random, now: datetime) -> None:
     if step == "start":
         export.start_processing(SYSTEM_ACTOR)
     elif step in ("complete", "due"):
-        lifetime = timedelta(days=rng.randint(1, 30)) if step == "complete" else -timedelta(hours=1)
+        lifetime = timedelta(days=rng.randint(7, 30)) if step == "complete" else -timedelta(hours=1)
         size = export.conversation_count * rng.randint(200, 4000)
         export.complete(
             SYSTEM_ACTOR,

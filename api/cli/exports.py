@@ -5,7 +5,7 @@ from __future__ import annotations
 import json
 import time
 from dataclasses import asdict
-from datetime import datetime
+from datetime import datetime, timedelta
 from typing import Annotated, Any
 
 import typer
@@ -22,14 +22,20 @@ commands = typer.Typer()
 def demo(
     exports: Annotated[int, typer.Option(min=1, max=10_000_000, help="How many exports.")] = 1000,
     users: Annotated[int, typer.Option(min=1, help="Spread over this many users.")] = 200,
+    weeks: Annotated[
+        int, typer.Option(min=0, max=520, help="Spread the history over this many past weeks.")
+    ] = 4,
 ) -> None:
     """Seed N exports with realistic mixed lifecycles, through the application."""
     from api.cli.demo import seed
 
     started = time.perf_counter()
+    spread = timedelta(weeks=weeks) if weeks else None
     with errors(), opened() as rt, progress_bar("seeding exports", exports) as bar:
-        counts = seed(rt.ledger, exports, users=users, on_batch=bar)
+        counts = seed(rt.ledger, exports, users=users, on_batch=bar, spread=spread)
     elapsed = time.perf_counter() - started
+    if spread is not None:
+        out.print(f"demo only: events are recorded at times over the last {weeks} weeks")
     table = Table(title=f"{exports} exports seeded in {elapsed:.1f} s")
     table.add_column("status")
     table.add_column("exports", justify="right")

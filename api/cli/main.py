@@ -24,6 +24,7 @@ from api.cli import (
     projection,
     seal,
     server,
+    sinks,
     status,
     witness,
 )
@@ -66,7 +67,7 @@ app = typer.Typer(
     no_args_is_help=True,
     pretty_exceptions_enable=False,
 )
-for group in (status, exports, importer, projection, seal, keys, audit, privacy, server):
+for group in (status, exports, importer, projection, seal, keys, audit, privacy, server, sinks):
     app.add_typer(group.commands)
 app.add_typer(witness.commands, name="witness")
 

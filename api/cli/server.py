@@ -118,6 +118,9 @@ def _can_listen(host: str, port: int) -> None:
 def token(
     user: Annotated[str, typer.Option("--user", help="The user id (the token's 'sub').")],
     admin: Annotated[bool, typer.Option("--admin", help="Give the token the admin role.")] = False,
+    auditor: Annotated[
+        bool, typer.Option("--auditor", help="Give the token the read-only auditor role.")
+    ] = False,
     ttl: Annotated[
         str, typer.Option(help=f"Lifetime: 90s, 15m, 1h, 7d; at most {MAX_TTL.days}d.")
     ] = "1h",
@@ -136,6 +139,7 @@ def token(
             secret,
             user,
             admin=admin,
+            auditor=auditor,
             ttl=lifetime,
             audience=config.jwt_audience,
             issuer=config.jwt_issuer,

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 import psycopg
 import typer
@@ -29,6 +29,8 @@ from projections.importing.sync_status import (
 from projections.projector import projector_holder
 from projections.readmodel.store import head_position
 from projections.reads.positions import ledger_positions
+from projections.sinks import store as sink_store
+from projections.sinks.store import SinkState
 from projections.tlog.checkpoints import Checkpoint, latest_checkpoint
 from projections.tlog.witnessing import Report
 from sql import query
@@ -49,6 +51,7 @@ class Status:
     projector: str | None = None
     syncs: tuple[SyncStatus, ...] = ()
     diverged: tuple[Diverged, ...] = ()
+    sinks: list[SinkState] = field(default_factory=list)
 
 
 def gather_status(db: Database, settings: Settings | None = None) -> Status:
@@ -69,6 +72,7 @@ def gather_status(db: Database, settings: Settings | None = None) -> Status:
             projector=projector_holder(conn),
             syncs=tuple(sync_statuses(conn)),
             diverged=tuple(diverged_exports(conn)),
+            sinks=sink_store.listed(conn),
         )
 
 
@@ -136,6 +140,11 @@ def status_table(found: Status, embedded: bool, secrets: Sequence[tuple[str, str
             table.add_row(f"  {name}", escape(line))
     for row in sync_rows(found):
         table.add_row(*row)
+    for sink in found.sinks:
+        failing = f", {sink.attempts} failed attempts: {sink.last_error}" if sink.attempts else ""
+        line = f"{sink.state}, cursor {sink.cursor:,}, lag {sink.lag(found.head):,}{failing}"
+        table.add_row(f"sink {sink.name}", Text(line, style="" if sink.state == "active"
+                                                else "yellow"))  # fmt: skip
     for name, where in secrets:
         table.add_row(name, escape(where))
     return table

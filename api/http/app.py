@@ -17,12 +17,24 @@ import anyio.to_thread
 from fastapi import FastAPI
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
-from api.http import problems, schemas_commands
+from api.http import problems, schemas_commands, tracing
 from api.http.console import mount as console
 from api.http.routes import audit as audit_routes
-from api.http.routes import auth_v1, downloads, exports, health, history, holds, rest_v1, subjects
+from api.http.routes import (
+    auth_v1,
+    downloads,
+    events_stream,
+    exports,
+    health,
+    history,
+    holds,
+    rest_v1,
+    subjects,
+)
+from api.http.routes import events as events_routes
 from api.http.routes import metrics as metrics_route
 from api.http.routes import seal as seal_routes
+from api.http.routes import sinks as sinks_routes
 from api.http.routes import tlog as tlog_routes
 from api.wiring.auth import verifier_for
 from api.wiring.bootstrap import Runtime, bootstrap
@@ -141,7 +153,9 @@ def create_app(
         try:
             yield
         finally:
+            await events_stream.close_watcher(app)
             await anyio.to_thread.run_sync(services.close)
+            await anyio.to_thread.run_sync(tracing.flush)
 
     app = FastAPI(
         title="Export Ledger",
@@ -156,6 +170,8 @@ def create_app(
             {"name": "subjects", "description": "Data subjects: erasure and access."},
             {"name": "ledger", "description": "The signed Merkle seal and its proofs."},
             {"name": "audit", "description": "The compliance export of the log."},
+            {"name": "events", "description": "The log's events as CloudEvents: feed, stream."},
+            {"name": "sinks", "description": "Webhook sinks the events are delivered to."},
             {"name": "health", "description": "Liveness and readiness probes."},
         ],
     )
@@ -167,10 +183,14 @@ def create_app(
     app.include_router(seal_routes.router)
     app.include_router(tlog_routes.router)
     app.include_router(audit_routes.router)
+    app.include_router(events_routes.router)
+    app.include_router(events_stream.router)
+    app.include_router(sinks_routes.router)
     app.include_router(metrics_route.router)
     app.include_router(rest_v1.router)  # the Supabase-compatible surface
     app.include_router(auth_v1.router)
     console.install(app, settings, metrics)
+    tracing.install(app)
     app.openapi = _openapi_builder(app)  # type: ignore[method-assign]
     return app
 

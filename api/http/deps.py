@@ -96,7 +96,8 @@ ReadsDep = Annotated[ReadStore, Depends(get_reads)]
 bearer = HTTPBearer(
     auto_error=False,
     bearerFormat="JWT",
-    description="A JWT whose 'sub' is the user id; a 'role' claim of 'admin' makes an admin.",
+    description="A JWT whose 'sub' is the user id; a 'role' claim of 'admin' makes an admin, "
+    "'auditor' a read-only auditor.",
 )
 
 
@@ -122,7 +123,12 @@ async def current_principal(
     except KeysUnavailable:
         raise unavailable("the token signing keys cannot be fetched") from None
     request.state.user_id = principal.user_id  # for the request's log line
+    if principal.auditor and request.method not in _READS:
+        raise Problem(403, "auditors may only read")
     return principal
+
+
+_READS = frozenset({"GET", "HEAD", "OPTIONS"})
 
 
 PrincipalDep = Annotated[Principal, Depends(current_principal)]

@@ -29,6 +29,9 @@ from domain.exceptions import ConfigurationError
 from projections.reads.read_store import Principal
 
 ADMIN_ROLE = "admin"
+AUDITOR_ROLE = "auditor"
+SESSION_COOKIE = "export_ledger_session"
+"""The console's session cookie (the bearer token); the event stream accepts it too."""
 SECRET_FILE = "jwt-secret"
 _ASYMMETRIC = ("RS256", "RS384", "RS512", "ES256", "ES384", "PS256")
 _TTL = re.compile(r"^\s*([0-9]+)\s*([smhd]?)\s*$")
@@ -147,7 +150,8 @@ def _principal(claims: dict[str, Any]) -> Principal:
     subject = claims.get("sub")
     if not isinstance(subject, str) or not valid_user_id(subject):
         raise InvalidToken("the token's 'sub' must be a user id of 1 to 200 printable characters")
-    return Principal(user_id=subject, admin=claims.get("role") == ADMIN_ROLE)
+    role = claims.get("role")
+    return Principal(user_id=subject, admin=role == ADMIN_ROLE, auditor=role == AUDITOR_ROLE)
 
 
 def valid_user_id(text: str) -> bool:
@@ -159,18 +163,19 @@ def issue_token(
     user_id: str,
     *,
     admin: bool = False,
+    auditor: bool = False,
     ttl: timedelta = timedelta(hours=1),
     audience: str | None = None,
     issuer: str | None = None,
     now: datetime | None = None,
 ) -> str:
-    """An HS256 token for ``user_id``, valid for ``ttl``."""
+    """An HS256 token for ``user_id``, valid for ``ttl`` (admin wins over auditor)."""
     if not valid_user_id(user_id):
         raise ConfigurationError("the user id must be 1 to 200 printable characters")
     moment = now or datetime.now(UTC)
     claims: dict[str, Any] = {"sub": user_id, "iat": moment, "exp": moment + ttl}
-    if admin:
-        claims["role"] = ADMIN_ROLE
+    if admin or auditor:
+        claims["role"] = ADMIN_ROLE if admin else AUDITOR_ROLE
     if audience:
         claims["aud"] = audience
     if issuer:

@@ -18,6 +18,7 @@ from api.wiring.database import migrate, open_database, open_ledger
 from api.wiring.metrics import Metrics, observe_commands
 from api.wiring.settings import Settings
 from api.wiring.signing import KeyRing
+from api.wiring.sink_key import sink_key
 from api.wiring.witnesses import configured, post
 from domain.ledger.application import ExportLedger
 from projections.db.closable import Closable
@@ -26,6 +27,7 @@ from projections.importing.sync_worker import SyncWorker
 from projections.projector import ElectedProjector, Projector, process_name
 from projections.reads.positions import PositionWatcher
 from projections.reads.read_store import ReadStore
+from projections.sinks.sender import SinkSettings
 from projections.tlog.witnessing import Cosigners
 
 
@@ -96,6 +98,7 @@ class Runtime(Closable):
             origin=self.settings.log_origin,
             cosigners=cosigners,
             sync=self._sync_worker() if self.settings.sync_from else None,
+            sinks=SinkSettings(sink_key(self.settings), origin=self.settings.log_origin),
         ).start()
         self.projector = projector
         self._closing.callback(projector.stop)

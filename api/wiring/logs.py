@@ -19,6 +19,7 @@ from datetime import UTC, datetime
 from typing import Any, TextIO
 
 import orjson
+from opentelemetry import trace
 from starlette.datastructures import MutableHeaders
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
@@ -41,6 +42,9 @@ class JsonFormatter(logging.Formatter):
             "message": record.getMessage(),
         }
         line.update(getattr(record, "fields", {}))
+        span = trace.get_current_span().get_span_context()
+        if span.is_valid:  # only when tracing is on (api/http/tracing.py)
+            line["trace_id"] = format(span.trace_id, "032x")
         if record.exc_info:
             line["error"] = self.formatException(record.exc_info)
         try:

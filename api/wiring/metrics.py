@@ -14,9 +14,11 @@ import time
 from collections.abc import Callable, Iterable
 from typing import Any
 
+from opentelemetry import trace
 from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram, generate_latest
 from prometheus_client.exposition import CONTENT_TYPE_LATEST
 
+from domain.exports.ids import is_export_id
 from domain.exports.views import ExportState
 from domain.ledger.application import ExportLedger
 from projections.importing.sync_status import SyncLag
@@ -95,6 +97,18 @@ class Metrics:
         self.job_running = Gauge(
             "export_ledger_job_running", "1 while a rebuild or verify runs.", ["job"], registry=r
         )
+        self.sink_lag = Gauge(
+            "export_ledger_sink_lag_positions", "Positions after a webhook sink's cursor.",
+            ["sink"], registry=r,
+        )  # fmt: skip
+        self.sink_attempts = Gauge(
+            "export_ledger_sink_failed_attempts", "Failed attempts of a sink's current batch.",
+            ["sink"], registry=r,
+        )  # fmt: skip
+        self.sink_failing = Gauge(
+            "export_ledger_sink_failing", "1 while a webhook sink is marked failing.", ["sink"],
+            registry=r,
+        )  # fmt: skip
 
         self.sync_lag_bytes = Gauge(
             "export_ledger_sync_lag_bytes",
@@ -129,6 +143,13 @@ class Metrics:
             self.witness_lag.labels(w.name).set(w.lag)
         self.witnessed.set(1 if found.witnessed else 0)
 
+    def observe_sinks(self, sinks: list[tuple[str, str, int, int]]) -> None:
+        """(name, state, lag, attempts) of every sink."""
+        for name, state, lag, attempts in sinks:
+            self.sink_lag.labels(name).set(lag)
+            self.sink_attempts.labels(name).set(attempts)
+            self.sink_failing.labels(name).set(1 if state == "failing" else 0)
+
     def job(self, name: str) -> JobProgress:
         for gauge in (self.job_done, self.job_total):
             gauge.labels(name).set(0)
@@ -160,6 +181,9 @@ class JobProgress:
         self.done.inc(n)
 
 
+_tracer = trace.get_tracer("export_ledger.commands")
+
+
 def observe_commands(ledger: ExportLedger, metrics: Metrics) -> ExportLedger:
     """Counts and logs every command the ledger runs, replacing its command methods
     on this instance only."""
@@ -173,11 +197,16 @@ def _observed(name: str, method: Callable[..., Any], metrics: Metrics) -> Callab
     def observed(*args: Any, **kwargs: Any) -> Any:
         started = time.perf_counter()
         target = args[0] if args and isinstance(args[0], str) else None
-        try:
-            result = method(*args, **kwargs)
-        except Exception as error:
-            _record(metrics, name, type(error).__name__, started, target, None)
-            raise
+        with _tracer.start_as_current_span(f"command {name}") as span:
+            if target is not None and is_export_id(target):  # never a user id
+                span.set_attribute("export.id", target)
+            try:
+                result = method(*args, **kwargs)
+            except Exception as error:
+                _record(metrics, name, type(error).__name__, started, target, None)
+                raise
+            if isinstance(result, ExportState):
+                span.set_attribute("export.id", result.export_id)
         if isinstance(result, ExportState):
             _record(metrics, name, "ok", started, result.export_id, result.position)
         else:

@@ -40,6 +40,16 @@ class Settings(BaseSettings):
         default_factory=default_data_dir,
         description="where the embedded server keeps its data and generated secrets",
     )
+    sink_key_file: Path | None = Field(
+        default=None,
+        description="the key (32 random bytes, base64) webhook sinks' secrets are sealed "
+        "under; unset: generated once (0600) in the data directory",
+    )
+    sink_hosts: str = Field(
+        default="",
+        description="comma-separated hosts webhook sinks may send to over https "
+        "(none by default; http:// only to loopback)",
+    )
     signing_key_file: Path | None = Field(
         default=None,
         description="Ed25519 PEM key that signs checkpoints; unset: generated once (0600) "
@@ -117,6 +127,9 @@ class Settings(BaseSettings):
         default=5.0, gt=0, le=120, description="how long a request waits for a connection"
     )
     max_body_bytes: int = Field(default=64 * 1024, ge=1024, le=16 * 1024 * 1024)
+    events_heartbeat_seconds: float = Field(
+        default=15.0, ge=0.1, le=300, description="heartbeat interval of /api/events/stream"
+    )
     ui_dev_sign_in: bool = Field(
         default=True,
         description="offer the console's dev sign-in (any user or admin, no token); only ever "

@@ -50,6 +50,8 @@ class Principal:
 
     user_id: str
     admin: bool = False
+    auditor: bool = False
+    """Reads the event feed and stream (read-only; sees no personal data)."""
 
 
 @dataclass(frozen=True, slots=True)

@@ -47,6 +47,7 @@ BENCHMARKS = (
     "privacy",
     "rest_v1",
     "live_sync",
+    "events_feed",
 )
 
 

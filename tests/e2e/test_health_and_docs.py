@@ -50,6 +50,13 @@ def test_openapi_documents_every_response(client: TestClient) -> None:
         "/api/ledger/checkpoint",
         "/api/ledger/consistency",
         "/api/audit/events",
+        "/api/events",
+        "/api/events/stream",
+        "/api/sinks",
+        "/api/sinks/{name}",
+        "/api/sinks/{name}/pause",
+        "/api/sinks/{name}/resume",
+        "/api/sinks/{name}/replay",
         "/api/exports/{export_id}/holds",
         "/api/exports/{export_id}/holds/{hold_id}",
         "/api/subjects/{user_id}/erasure",
@@ -84,6 +91,10 @@ def _check_response(name: str, code: str, response: dict[str, Any]) -> None:
         assert content[PROBLEM]["example"]["status"] == int(code)
     elif name == "GET /api/audit/events":
         assert {"application/x-ndjson", "text/csv"} <= set(content), (name, code)
+    elif name == "GET /api/events":
+        assert "application/x-ndjson" in content, (name, code)
+    elif name == "GET /api/events/stream":
+        assert "text/event-stream" in content, (name, code)
     elif name == "GET /api/subjects/{user_id}/report":
         assert "application/x-ndjson" in content, (name, code)
     elif name == "GET /checkpoint":

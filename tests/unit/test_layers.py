@@ -52,11 +52,20 @@ MAY_IMPORT: dict[str, set[str]] = {
         "sql",
     },
     "projections.importing": {"domain", "projections.db", "projections.readmodel", "sql"},
-        "projections.projector": {
+    "projections.streams": {
+        "domain",
+        "projections.db",
+        "projections.subject_keys",
+        "projections.tlog",
+        "sql",
+    },
+    "projections.sinks": {"domain", "projections.db", "projections.streams", "sql"},
+    "projections.projector": {
         "domain",
         "projections.db",
         "projections.importing",
         "projections.readmodel",
+        "projections.sinks",
         "projections.tlog",
         "sql",
     },

@@ -3,9 +3,11 @@ buttons that run ``rebuild --check`` and ``verify`` in the background."""
 
 from __future__ import annotations
 
+from datetime import UTC, datetime
+
 from fastapi import APIRouter, Request, Response
 
-from api.http.console import session
+from api.http.console import charts, session
 from api.http.console.jobs import JOB_NAMES
 from api.http.console.rendering import console_of, redirect, render
 from api.http.console.session import AdminDep
@@ -14,6 +16,7 @@ from api.wiring.witnesses import current_report
 from projections.importing.sync_status import sync_statuses
 from projections.reads.positions import ledger_positions
 from projections.reads.sessions import pooled_session
+from projections.sinks import store as sinks
 from projections.tlog.checkpoints import latest_checkpoint
 from sql import query
 from sql.names import ADMIN_ROLE, READER_ROLE
@@ -35,6 +38,13 @@ def seal_page(request: Request, principal: AdminDep, services: ServicesDep) -> R
             else None
         )
         syncs = sync_statuses(conn)
+        events = charts.hourly_events(conn, datetime.now(UTC))
+        lags = [
+            ("projection", max(positions.head - positions.projected, 0)),
+            ("sealer", max(positions.head - positions.sealed, 0)),
+            *((f"sink {s.name}", s.lag(positions.head)) for s in sinks.listed(conn)),
+            *((f"witness {w.name}", w.lag) for w in (witnessing.witnesses if witnessing else [])),
+        ]
 
     def count() -> list[tuple[str, int]]:
         with pooled_session(services.reads, ADMIN_ROLE) as conn:
@@ -62,6 +72,10 @@ def seal_page(request: Request, principal: AdminDep, services: ServicesDep) -> R
         last=jobs.last,
         job_names=JOB_NAMES,
         refresh=running is not None,
+        events=events,
+        events_svg=charts.hourly_svg(events),
+        lags=lags,
+        lags_svg=charts.lags_svg(lags),
     )
 
 

@@ -15,12 +15,12 @@ from urllib.parse import parse_qs, urlsplit
 from fastapi import Depends, Request, Response
 
 from api.http.deps import services_of
-from api.wiring.auth import InvalidToken, KeysUnavailable
+from api.wiring.auth import SESSION_COOKIE, InvalidToken, KeysUnavailable
 from api.wiring.settings import Settings
 from projections.reads.read_store import Principal
 
-COOKIE = "export_ledger_session"
-COOKIE_PATH = "/ui"
+COOKIE = SESSION_COOKIE
+COOKIE_PATH = "/"  # the console's pages and the event stream (EventSource sends no header)
 
 
 class SignInRequired(Exception):

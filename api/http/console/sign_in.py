@@ -75,6 +75,7 @@ async def dev_sign_in(request: Request) -> Response:
         secret,
         user,
         admin=form.get("role") == "admin",
+        auditor=form.get("role") == "auditor",
         ttl=DEV_TOKEN_TTL,
         audience=settings.jwt_audience,
         issuer=settings.jwt_issuer,

@@ -13,7 +13,8 @@ from api.http.problems import unavailable
 from api.wiring.witnesses import current_report
 from projections.projector import process_name
 from projections.reads.sessions import pooled_session
-from sql.names import READER_ROLE
+from projections.sinks import store as sink_store
+from sql.names import ADMIN_ROLE, READER_ROLE
 
 
 class Health(BaseModel):
@@ -61,6 +62,13 @@ class Witnessing(BaseModel):
     witnesses: list[WitnessStatus]
 
 
+class SinkStatus(BaseModel):
+    name: str
+    state: Literal["active", "paused", "failing"]
+    lag: int = Field(description="Positions after the sink's cursor up to the head.")
+    attempts: int = Field(description="Failed attempts of its current batch.")
+
+
 class Ready(BaseModel):
     model_config = ConfigDict(
         json_schema_extra={
@@ -86,6 +94,11 @@ class Ready(BaseModel):
         default=None,
         description="The witnesses (EXPORT_LEDGER_WITNESSES); a witness that is behind or down "
         "does not make the service unready.",
+    )
+    sinks: list[SinkStatus] = Field(
+        default_factory=list,
+        description="The webhook sinks; a failing or lagging sink does not make the service "
+        "unready.",
     )
 
 
@@ -131,7 +144,19 @@ def readyz(services: ServicesDep) -> Ready:
             for replica in services.reads.replicas.statuses()
         ],
         witnessing=_witnessing(services),
+        sinks=_sinks(services, head),
     )
+
+
+def _sinks(services: Services, head: int) -> list[SinkStatus]:
+    with pooled_session(services.reads, ADMIN_ROLE) as conn:
+        found = sink_store.listed(conn)
+    return [
+        SinkStatus.model_validate(
+            {"name": s.name, "state": s.state, "lag": s.lag(head), "attempts": s.attempts}
+        )
+        for s in found
+    ]
 
 
 def _witnessing(services: Services) -> Witnessing | None:

@@ -18,7 +18,7 @@ def sign_in(client: TestClient, user: str, *, admin: bool = False) -> None:
     )
     assert response.status_code == 303, response.text
     cookie = response.headers["set-cookie"]
-    assert "HttpOnly" in cookie and "SameSite=strict" in cookie and "Path=/ui" in cookie
+    assert "HttpOnly" in cookie and "SameSite=strict" in cookie and "Path=/;" in cookie + ";"
 
 
 def csrf_of(html: str) -> str:

@@ -1,0 +1,82 @@
+"""OpenTelemetry traces of the HTTP requests and their SQL, exported over OTLP/HTTP.
+
+On only when ``OTEL_EXPORTER_OTLP_ENDPOINT`` or ``OTEL_EXPORTER_OTLP_TRACES_ENDPOINT`` is
+set (the SDK's own default would export to localhost); the other standard ``OTEL_*``
+variables (service name, resource attributes, headers, batch delays, sampler) apply as
+the SDK reads them. No user id reaches a span: a route's path carries ``{user_id}`` in
+place of the id, and a ``user_id=`` query value is replaced; SQL spans carry the
+statement's text, never its parameters. The trace id appears in the JSON log lines
+(api/wiring/logs.py).
+"""
+
+from __future__ import annotations
+
+import os
+import re
+from collections.abc import Mapping
+from typing import Any
+
+from fastapi import FastAPI
+from opentelemetry import trace
+from opentelemetry.exporter.otlp.proto.http.trace_exporter import OTLPSpanExporter
+from opentelemetry.instrumentation.fastapi import FastAPIInstrumentor
+from opentelemetry.instrumentation.psycopg import PsycopgInstrumentor
+from opentelemetry.sdk.resources import Resource
+from opentelemetry.sdk.trace import TracerProvider
+from opentelemetry.sdk.trace.export import BatchSpanProcessor
+
+ENDPOINTS = ("OTEL_EXPORTER_OTLP_ENDPOINT", "OTEL_EXPORTER_OTLP_TRACES_ENDPOINT")
+DEFAULT_SERVICE = "export-ledger"
+_USER_PATH = re.compile(r"^(/api/subjects/)[^/?#]+")
+_USER_QUERY = re.compile(r"(^|[?&])(user_id=)[^&#]*")
+_URL_ATTRIBUTES = ("http.target", "url.path", "url.query", "http.url", "url.full")
+_provider: TracerProvider | None = None
+
+
+def enabled(env: Mapping[str, str] = os.environ) -> bool:
+    return any(env.get(name) for name in ENDPOINTS)
+
+
+def scrub(text: str) -> str:
+    """A path, query or URL without the user ids it may carry."""
+    path_start = text.find("/api/")
+    if path_start > 0:
+        return text[:path_start] + scrub(text[path_start:])
+    text = _USER_PATH.sub(r"\1{user_id}", text)
+    return _USER_QUERY.sub(r"\1\2[scrubbed]", text)
+
+
+def _scrub_span(span: Any, _: Any) -> None:
+    """The server span's URL attributes, scrubbed (set before this hook runs)."""
+    attributes = getattr(span, "attributes", None) or {}
+    for name in _URL_ATTRIBUTES:
+        value = attributes.get(name)
+        if isinstance(value, str):
+            span.set_attribute(name, scrub(value))
+
+
+def install(app: FastAPI) -> TracerProvider | None:
+    """Trace ``app`` and every psycopg connection made from now on, when configured."""
+    global _provider
+    if not enabled():
+        return None
+    if _provider is None:
+        resource = Resource.create({"service.name": os.environ.get("OTEL_SERVICE_NAME")
+                                    or DEFAULT_SERVICE})  # fmt: skip
+        _provider = TracerProvider(resource=resource)
+        _provider.add_span_processor(BatchSpanProcessor(OTLPSpanExporter()))
+        trace.set_tracer_provider(_provider)
+        PsycopgInstrumentor().instrument(tracer_provider=_provider, skip_dep_check=True)
+    FastAPIInstrumentor.instrument_app(
+        app,
+        tracer_provider=_provider,
+        server_request_hook=_scrub_span,
+        exclude_spans=["receive", "send"],
+    )
+    return _provider
+
+
+def flush() -> None:
+    """Export what is buffered (at shutdown)."""
+    if _provider is not None:
+        _provider.force_flush(timeout_millis=5000)

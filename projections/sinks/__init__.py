@@ -1,0 +1,1 @@
+"""Webhook sinks: the ledger's events delivered to HTTP receivers, signed (Standard Webhooks)."""

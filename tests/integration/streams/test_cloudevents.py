@@ -24,9 +24,9 @@ from projections.streams.cloudevents import EVENT_TYPES
 from projections.subject_keys import ReadModelSubjects
 from projections.tlog.sealer import row_leaf_hash
 from sql.names import ADMIN_ROLE, EVENTS_TABLE
+from tests.integration.ledger.test_stored_events_v1 import FIXTURE
 from tests.integration.readmodel_helpers import catch_up
-from tests.integration.test_seal import seal_all, stored_events
-from tests.integration.test_stored_events_v1 import FIXTURE
+from tests.integration.tlog.test_seal import seal_all, stored_events
 
 ALICE, BOB = "alice-7f3c-user", "bob-91d2-user"
 SECRET_URL = "s3://exports/private-file-of-bob.csv"

@@ -79,6 +79,7 @@ class Follower:
             self.catch_up,
             stopping=self.stopping,
             on_batch=lambda folded: on_batch(folded, self.position),
+            name="follower batch",
         )
 
     def stop(self) -> None:

@@ -215,6 +215,7 @@ class Sealer:
             stopping=self.stopping,
             on_batch=lambda sealed: on_batch(sealed, self.tree_size),
             min_interval=self.min_interval,
+            name="seal",
         )
 
     def stop(self) -> None:

@@ -23,6 +23,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 import psycopg
+from opentelemetry import trace
 
 from domain.exceptions import ExportLedgerError
 from domain.tlog import notes
@@ -35,6 +36,7 @@ from sql.names import SEALED_CHANNEL
 Connection = psycopg.Connection[Any]
 Post = Callable[[str, bytes], tuple[int, bytes]]  # (URL, body) -> (status, body); OSError
 log = logging.getLogger("export_ledger.witnessing")
+_tracer = trace.get_tracer("export_ledger")
 
 
 @dataclass(frozen=True, slots=True)
@@ -120,9 +122,14 @@ class Cosigners:
             try:
                 proof = consistency_proof(conn, old, latest.tree_size) if old else []
                 conn.commit()
-                status, body = self.post(
-                    witness.url + "/add-checkpoint", add_checkpoint_body(old, proof, note)
-                )
+                with _tracer.start_as_current_span(
+                    "witness add-checkpoint",
+                    attributes={"witness.name": witness.name, "ledger.tree_size": latest.tree_size},
+                ) as span:
+                    status, body = self.post(
+                        witness.url + "/add-checkpoint", add_checkpoint_body(old, proof, note)
+                    )
+                    span.set_attribute("http.response.status_code", status)
             except (OSError, ValueError, ExportLedgerError) as error:
                 conn.rollback()
                 attempt.error = f"{type(error).__name__}: {error}"

@@ -1,6 +1,7 @@
 """OpenTelemetry: a server with OTEL_EXPORTER_OTLP_ENDPOINT set sends its spans to a real
 OTLP/HTTP receiver (an HTTP server decoding the protobuf): a request's span is the parent
-of its SQL spans, no span carries a user id, and the JSON log lines carry the trace id.
+of its SQL spans, the projector's batches and seals are spans of their own, no span
+carries a user id, and the JSON log lines carry the trace id.
 Without the variable, nothing is sent."""
 
 from __future__ import annotations
@@ -105,8 +106,9 @@ def test_a_requests_spans_reach_the_collector_with_sql_children(
                 assert listed.status_code == 200
                 report = client.get(f"/api/subjects/{SECRET_USER}/report", headers=admin)
                 assert report.status_code == 200
+            wanted = {"GET /api/subjects/{user_id}/report", "follower batch", "seal"}
             deadline = time.monotonic() + 60
-            while not any(s.name == "GET /api/subjects/{user_id}/report" for s in collector.spans):
+            while not wanted <= {s.name for s in collector.spans}:
                 assert time.monotonic() < deadline, [s.name for s in collector.spans]
                 time.sleep(0.1)
         log = server.log.read_text()
@@ -121,6 +123,8 @@ def test_a_requests_spans_reach_the_collector_with_sql_children(
             parent = by_id[parent.parent_span_id]
         assert parent.span_id == route.span_id
     assert all(SECRET_USER.encode() not in body for body in collector.bodies)
+    for name in ("follower batch", "seal"):  # the projector's work, as spans of its own
+        assert all(attribute(s, "ledger.events") >= 1 for s in spans if s.name == name)
     command = next(s for s in spans if s.name == "command request_export")
     assert attribute(command, "export.id") == created.json()["export_id"]
     trace_ids = {json.loads(line).get("trace_id") for line in log.splitlines()

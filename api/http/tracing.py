@@ -13,7 +13,7 @@ from __future__ import annotations
 
 import os
 import re
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from typing import Any
 
 from fastapi import FastAPI
@@ -24,6 +24,15 @@ from opentelemetry.instrumentation.psycopg import PsycopgInstrumentor
 from opentelemetry.sdk.resources import Resource
 from opentelemetry.sdk.trace import TracerProvider
 from opentelemetry.sdk.trace.export import BatchSpanProcessor
+from opentelemetry.sdk.trace.sampling import (
+    Decision,
+    Sampler,
+    SamplingResult,
+    _get_from_env_or_default,
+)
+from opentelemetry.trace import Link, SpanKind, get_current_span
+from opentelemetry.trace.span import TraceState
+from opentelemetry.util.types import Attributes
 
 ENDPOINTS = ("OTEL_EXPORTER_OTLP_ENDPOINT", "OTEL_EXPORTER_OTLP_TRACES_ENDPOINT")
 DEFAULT_SERVICE = "export-ledger"
@@ -55,6 +64,36 @@ def _scrub_span(span: Any, _: Any) -> None:
             span.set_attribute(name, scrub(value))
 
 
+class QuietRoots(Sampler):
+    """The configured sampler (``OTEL_TRACES_SAMPLER``), but for client spans with no
+    parent: SQL outside any request, command, batch or delivery, which is the projector's
+    and the watchers' polling and would otherwise be a steady stream of one-statement
+    traces (the psycopg instrumentation's spans are clients; ours are not)."""
+
+    def __init__(self, base: Sampler) -> None:
+        self.base = base
+
+    def should_sample(
+        self,
+        parent_context: Any,
+        trace_id: int,
+        name: str,
+        kind: SpanKind | None = None,
+        attributes: Attributes = None,
+        links: Sequence[Link] | None = None,
+        trace_state: TraceState | None = None,
+    ) -> SamplingResult:
+        parent = get_current_span(parent_context).get_span_context()
+        if not parent.is_valid and kind == SpanKind.CLIENT:  # SQL: a database client span
+            return SamplingResult(Decision.DROP)
+        return self.base.should_sample(
+            parent_context, trace_id, name, kind, attributes, links, trace_state
+        )
+
+    def get_description(self) -> str:
+        return f"QuietRoots({self.base.get_description()})"
+
+
 def install(app: FastAPI) -> TracerProvider | None:
     """Trace ``app`` and every psycopg connection made from now on, when configured."""
     global _provider
@@ -63,7 +102,9 @@ def install(app: FastAPI) -> TracerProvider | None:
     if _provider is None:
         resource = Resource.create({"service.name": os.environ.get("OTEL_SERVICE_NAME")
                                     or DEFAULT_SERVICE})  # fmt: skip
-        _provider = TracerProvider(resource=resource)
+        _provider = TracerProvider(
+            resource=resource, sampler=QuietRoots(_get_from_env_or_default())
+        )
         _provider.add_span_processor(BatchSpanProcessor(OTLPSpanExporter()))
         trace.set_tracer_provider(_provider)
         PsycopgInstrumentor().instrument(tracer_provider=_provider, skip_dep_check=True)

@@ -48,6 +48,7 @@ BENCHMARKS = (
     "rest_v1",
     "live_sync",
     "events_feed",
+    "event_delivery",
 )
 
 

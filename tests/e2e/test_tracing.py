@@ -123,6 +123,8 @@ def test_a_requests_spans_reach_the_collector_with_sql_children(
             parent = by_id[parent.parent_span_id]
         assert parent.span_id == route.span_id
     assert all(SECRET_USER.encode() not in body for body in collector.bodies)
+    polling = [s.name for s in spans if attribute(s, "db.system") and not s.parent_span_id]
+    assert not polling, polling  # SQL outside any request or batch is not traced
     for name in ("follower batch", "seal"):  # the projector's work, as spans of its own
         assert all(attribute(s, "ledger.events") >= 1 for s in spans if s.name == name)
     command = next(s for s in spans if s.name == "command request_export")

@@ -30,7 +30,7 @@ def add(client: TestClient, csrf: str, **fields: str) -> str:
     """Adds a sink through the form; the result page's secret."""
     data = {"csrf": csrf, "name": "siem", "url": HOOK, "type:export.completed": "1", **fields}
     added = client.post(PAGE, data=data, follow_redirects=False)
-    assert added.status_code == 201, added.text
+    assert added.status_code == 201 and "location" not in added.headers, added.text
     match = re.search(r'id="secret">(whsec_[A-Za-z0-9+/=]+)<', added.text)
     assert match, added.text
     return match[1]
@@ -48,6 +48,7 @@ def test_non_admins_get_no_page(client: TestClient) -> None:
     page = client.get(PAGE)
     assert page.status_code == 403 and "for admins only" in page.text
     assert "Add a sink" not in page.text and 'href="/ui/sinks"' not in page.text
+    assert 'href="/ui/sinks"' not in client.get("/ui/exports").text  # no link in the navigation
     assert client.post(PAGE, data={"name": "x", "url": HOOK}).status_code == 403
     assert client.post(f"{PAGE}/x/pause", data={}).status_code == 403
 
@@ -82,7 +83,9 @@ def test_add_shows_the_secret_once(client: TestClient, caplog: pytest.LogCapture
     sinks = client.get("/api/sinks", headers=ADMIN).json()["sinks"]
     assert [(s["name"], s["user_id"], s["personal"]) for s in sinks] == [("siem", "user-a", True)]
     assert sinks[0]["types"] == ["export.completed"] and secret not in str(sinks)
-    assert secret not in caplog.text
+    assert "POST /ui/sinks 201" in caplog.text  # the request log line is there, not the secret
+    assert secret not in caplog.text and secret not in str([r.__dict__ for r in caplog.records])
+    assert 'href="/ui/sinks" aria-current="page"' in listing.text
     ledger = client.get("/ui/ledger")
     assert 'href="/ui/sinks"' in ledger.text and "sink siem" in ledger.text
 

@@ -83,6 +83,8 @@ def sinks_page(request: Request, principal: AdminDep, services: ServicesDep) -> 
 async def add_sink(request: Request, principal: AdminDep, services: ServicesDep) -> Response:
     form = await session.read_form(request)
     session.check_post(console_of(request).csrf_key, request, form)
+    if any(field not in form for field in _FIELDS):  # a missing user would mean every user
+        raise session.PageError(400, "The form is incomplete; reload the page and try again.")
     types = tuple(
         k.removeprefix(TYPE_FIELD) for k, v in form.items() if k.startswith(TYPE_FIELD) and v
     )

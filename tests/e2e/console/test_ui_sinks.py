@@ -17,6 +17,7 @@ from tests.e2e.helpers import ADMIN
 
 PAGE = "/ui/sinks"
 HOOK = "http://127.0.0.1:9/hook"  # nothing listens on port 9
+FORM = {"name": "siem", "url": HOOK, "user_id": ""}
 
 
 def admin_page(client: TestClient) -> str:
@@ -28,7 +29,8 @@ def admin_page(client: TestClient) -> str:
 
 def add(client: TestClient, csrf: str, **fields: str) -> str:
     """Adds a sink through the form; the result page's secret."""
-    data = {"csrf": csrf, "name": "siem", "url": HOOK, "type:export.completed": "1", **fields}
+    data = {"csrf": csrf, "name": "siem", "url": HOOK, "user_id": "", **fields}
+    data.setdefault("type:export.completed", "1")
     added = client.post(PAGE, data=data, follow_redirects=False)
     assert added.status_code == 201 and "location" not in added.headers, added.text
     match = re.search(r'id="secret">(whsec_[A-Za-z0-9+/=]+)<', added.text)
@@ -55,7 +57,7 @@ def test_non_admins_get_no_page(client: TestClient) -> None:
 
 def test_forms_need_csrf_and_this_origin(client: TestClient) -> None:
     csrf = admin_page(client)
-    body = {"name": "siem", "url": HOOK}
+    body = FORM
     assert client.post(PAGE, data={**body, "csrf": "0" * 40}).status_code == 403
     assert client.post(PAGE, data=body).status_code == 403
     foreign = {"Origin": "https://evil.example"}
@@ -119,14 +121,16 @@ def test_refused_input_says_why(client: TestClient) -> None:
         "ftp://127.0.0.1/h": "not &#39;ftp&#39;",
     }
     for url, reason in refusals.items():
-        page = client.post(PAGE, data={"csrf": csrf, "name": "siem", "url": url})
+        page = client.post(PAGE, data={**FORM, "csrf": csrf, "url": url})
         assert page.status_code == 422 and reason in page.text, page.text
         assert 'role="alert"' in page.text and "whsec_" not in page.text
-    bad_name = client.post(PAGE, data={"csrf": csrf, "name": "Not A Name", "url": HOOK})
+    bad_name = client.post(PAGE, data={**FORM, "csrf": csrf, "name": "Not A Name"})
     assert bad_name.status_code == 422 and "a sink&#39;s name is" in bad_name.text
     add(client, csrf)
-    twice = client.post(PAGE, data={"csrf": csrf, "name": "siem", "url": HOOK})
+    twice = client.post(PAGE, data={**FORM, "csrf": csrf})
     assert twice.status_code == 409 and "siem" in twice.text and "whsec_" not in twice.text
+    partial = client.post(PAGE, data={"csrf": csrf, "name": "siem", "url": HOOK})
+    assert partial.status_code == 400 and "incomplete" in partial.text
     unknown = client.post(f"{PAGE}/other/pause", data={"csrf": csrf})
     assert unknown.status_code == 404 and "There is no sink" in unknown.text
     bad_from = client.post(f"{PAGE}/siem/replay", data={"csrf": csrf, "from": "0"})

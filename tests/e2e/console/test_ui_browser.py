@@ -236,3 +236,25 @@ def test_keyboard_only_sign_in(page: Any) -> None:
     page.keyboard.press("Enter")
     page.wait_for_url("**/ui/exports")
     assert page.get_by_text("Signed in as").is_visible()
+
+
+def test_admin_adds_pauses_and_removes_a_sink(page: Any) -> None:
+    sign_in(page, "admin-1", admin=True, start="/ui/ledger")
+    page.get_by_role("link", name="Manage the webhook sinks").click()
+    page.wait_for_url("**/ui/sinks")
+    page.get_by_label("Name", exact=True).fill("browser-hook")
+    page.get_by_label("URL").fill("http://127.0.0.1:9/hook")  # nothing listens on port 9
+    page.get_by_label("export.completed").check()
+    page.get_by_role("button", name="Add sink").click()
+    secret = page.locator("#secret").inner_text()
+    assert secret.startswith("whsec_") and "/ui/sinks" in page.url and "whsec" not in page.url
+    page.get_by_role("link", name="Back to the sinks").click()
+    row = page.locator("#sink-browser-hook")
+    assert "export.completed" in row.inner_text() and secret not in page.content()
+    shot(page, "sinks")
+    row.get_by_role("button", name="Pause browser-hook").click()
+    assert page.locator("#notice").inner_text() == "Sink browser-hook paused."
+    assert page.locator("#sink-browser-hook .badge").inner_text() == "paused"
+    page.locator("#sink-browser-hook").get_by_role("button", name="Remove browser-hook").click()
+    assert page.locator("#notice").inner_text() == "Sink browser-hook removed."
+    assert page.locator("#sink-browser-hook").count() == 0

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from typing import Literal
 
+import psycopg
 from fastapi import APIRouter, Depends
 from pydantic import BaseModel, ConfigDict, Field
 
@@ -149,14 +150,21 @@ def readyz(services: ServicesDep) -> Ready:
 
 
 def _sinks(services: Services, head: int) -> list[SinkStatus]:
-    with pooled_session(services.reads, ADMIN_ROLE) as conn:
-        found = sink_store.listed(conn)
+    try:
+        found = _listed_sinks(services)
+    except psycopg.OperationalError:  # a pooled connection the server ended: once more
+        found = _listed_sinks(services)
     return [
         SinkStatus.model_validate(
             {"name": s.name, "state": s.state, "lag": s.lag(head), "attempts": s.attempts}
         )
         for s in found
     ]
+
+
+def _listed_sinks(services: Services) -> list[sink_store.SinkState]:
+    with pooled_session(services.reads, ADMIN_ROLE) as conn:
+        return sink_store.listed(conn)
 
 
 def _witnessing(services: Services) -> Witnessing | None:

@@ -140,7 +140,7 @@ def test_a_new_row_no_export_can_be_is_refused_and_the_rest_recorded(
 ) -> None:
     change_source(
         source_url,
-        "UPDATE export_logs SET config = config || '{\"includeMetadata\": \"yes\"}' "
+        'UPDATE export_logs SET config = config || \'{"includeMetadata": "yes"}\' '
         "WHERE export_id = %s",
         one_of(source_url, "queued"),
     )

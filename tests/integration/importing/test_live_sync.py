@@ -9,7 +9,6 @@ import random
 import secrets
 import threading
 import uuid
-from collections.abc import Iterator
 from datetime import datetime
 from pathlib import Path
 from typing import Any
@@ -22,29 +21,13 @@ from domain.ledger.application import ExportLedger
 from tests.integration.import_helpers import run_import, source_rows
 from tests.integration.logical_source import (
     source_binaries,
-    source_cluster,
-    source_database,
     stored_position,
 )
 from tests.integration.readmodel_helpers import catch_up, rows_by_export_id
-from tests.integration.standby import Server
 from tests.seed_table import copy_rows, seed_rows
 
 BIN = source_binaries()
 pytestmark = pytest.mark.skipif(BIN is None, reason="no PostgreSQL server programs")
-
-
-@pytest.fixture(scope="module")
-def cluster() -> Iterator[Server]:
-    assert BIN is not None
-    with source_cluster(BIN) as server:
-        yield server
-
-
-@pytest.fixture
-def source(cluster: Server) -> Iterator[str]:
-    with source_database(cluster) as url:
-        yield url
 
 
 def follow(url: str, source: str, tmp_path: Path, *args: str) -> Any:

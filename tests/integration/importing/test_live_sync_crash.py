@@ -8,7 +8,6 @@ import signal
 import threading
 import uuid
 from collections import Counter
-from collections.abc import Iterator
 from pathlib import Path
 
 import psycopg
@@ -24,8 +23,6 @@ from tests.integration.importing.test_live_sync import (
 from tests.integration.logical_source import (
     follow_process,
     source_binaries,
-    source_cluster,
-    source_database,
     stored_position,
     wait_for,
 )
@@ -36,19 +33,6 @@ pytestmark = pytest.mark.skipif(BIN is None, reason="no PostgreSQL server progra
 ROWS = 500
 EXPIRY_CHANGES = 7  # per row: 500 inserts + 500 + 500 (one transaction) + 3,500 = 5,000
 SLOT = "export_ledger_export_logs"
-
-
-@pytest.fixture(scope="module")
-def cluster() -> Iterator[Server]:
-    assert BIN is not None
-    with source_cluster(BIN) as server:
-        yield server
-
-
-@pytest.fixture
-def source(cluster: Server) -> Iterator[str]:
-    with source_database(cluster) as url:
-        yield url
 
 
 def burst(source: str, exports: list[str]) -> None:

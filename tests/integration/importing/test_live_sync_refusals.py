@@ -5,7 +5,6 @@ it refuses and goes on past (diverged exports, listed in ``status``), and
 from __future__ import annotations
 
 import uuid
-from collections.abc import Iterator
 from pathlib import Path
 
 import psycopg
@@ -26,25 +25,10 @@ from tests.integration.logical_source import (
     new_source_database,
     source_binaries,
     source_cluster,
-    source_database,
 )
-from tests.integration.standby import Server
 
 BIN = source_binaries()
 pytestmark = pytest.mark.skipif(BIN is None, reason="no PostgreSQL server programs")
-
-
-@pytest.fixture(scope="module")
-def cluster() -> Iterator[Server]:
-    assert BIN is not None
-    with source_cluster(BIN) as server:
-        yield server
-
-
-@pytest.fixture
-def source(cluster: Server) -> Iterator[str]:
-    with source_database(cluster) as url:
-        yield url
 
 
 def refused(result: Result, message: str) -> None:

@@ -55,6 +55,11 @@ PERSONAL_FIELDS: dict[str, tuple[str, ...]] = {
 """Per event type, the fields sealed under the subject's key (``actor`` too, on every
 export event, when it is the subject's own user id). Everything else is clear."""
 
+EXPORT_SEALED_FIELDS = ("config", "file_url", "error_message", "reason")
+"""The personal fields sealed under the export's own key (sql/migrations/
+0014_export_keys.sql), so that a retention can shed them while the export's owner
+(``user_id``, and ``actor``, under the subject's key) stays."""
+
 ACTOR = "actor"
 SUBJECT = "subject"
 """The key of the subject's pseudonym in a stored event's state (clear)."""
@@ -78,6 +83,17 @@ def erased_value(field: str, subject: str) -> Any:
     if field == "config":
         return {"erased": True}
     return ERASED_TEXT
+
+
+SHED_TEXT = "[shed]"
+
+
+def shed_value(field: str) -> Any:
+    """What a field shed by a retention reads as: told apart from an erased one, and
+    never another user (``user_id`` is never shed)."""
+    if field == "config":
+        return {"shed": True}
+    return SHED_TEXT
 
 
 def erased_subject(user_id: str) -> str | None:

@@ -67,6 +67,15 @@ class SubjectErased(ExportLedgerError):
         super().__init__(f"data subject {subject} was erased: cannot {what}")
 
 
+class ExportShed(ExportLedgerError):
+    """A retention shed the export's own personal fields (its key is destroyed): none
+    can be recorded for it again, and holds can no longer be placed on it."""
+
+    def __init__(self, export_id: str, what: str = "record personal data") -> None:
+        self.export_id = export_id
+        super().__init__(f"export {export_id} was shed by a retention policy: cannot {what}")
+
+
 class SubjectKeyMissing(ExportLedgerError):
     """A subject who was never erased has no key: the key store lost it (restore it
     from a backup); their sealed fields cannot be read."""

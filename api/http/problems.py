@@ -125,6 +125,7 @@ _DOMAIN: tuple[tuple[type[errors.ExportLedgerError], int, str], ...] = (
     (errors.IllegalTransition, 409, "illegal-transition"),
     (errors.ExportOnHold, 409, "legal-hold"),
     (errors.SubjectErased, 409, "subject-erased"),
+    (errors.ExportShed, 409, "export-shed"),
     (errors.ConcurrentModification, 409, "concurrent-modification"),
     (errors.IdempotencyKeyReused, 409, "idempotency-key-reused"),
     (errors.InvalidExport, 422, "invalid-export"),

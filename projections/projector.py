@@ -17,6 +17,7 @@ from collections.abc import Callable
 from typing import Any
 
 import psycopg
+from opentelemetry.instrumentation.utils import suppress_instrumentation
 
 from projections.db.database import Database
 from projections.importing.sync_worker import SyncWorker
@@ -82,11 +83,16 @@ class Projector:
             thread.join(timeout=10)
 
     def _run(self, worker: Follower | Sealer | Cosigners | SyncWorker | SinkSenders) -> None:
+        """Run ``worker`` until stopped, its SQL untraced: the loops' statements run
+        outside any request, and tracing them (the statement's text, a span dropped by
+        the sampler) cost more per created export than the request's own spans. Their
+        work shows as the spans the workers start themselves (a batch, a delivery)."""
         backoff = 1.0
         while not self._stopping.is_set():
             started = time.monotonic()
             try:
-                worker.run()
+                with suppress_instrumentation():
+                    worker.run()
             except Exception as error:  # keep projecting whatever went wrong
                 log.warning(
                     "%s stopped: %s; restarting in %.0f s", type(worker).__name__, error, backoff

@@ -12,6 +12,7 @@ from dataclasses import dataclass
 from typing import Any
 
 import psycopg
+from opentelemetry.instrumentation.utils import suppress_instrumentation
 
 from projections.db.database import Database
 from projections.db.loop import SAFETY_NET_SECONDS
@@ -93,7 +94,8 @@ class PositionWatcher:
     def _listen(self) -> None:
         while not self._stopping.is_set():
             try:
-                self._listen_once()
+                with suppress_instrumentation():  # its polling is no request's SQL
+                    self._listen_once()
             except psycopg.OperationalError as error:
                 log.warning("position watcher lost its connection: %s; retrying", error)
                 self._ready.set()

@@ -162,6 +162,7 @@ def create_app(
         version=_version(),
         description=DESCRIPTION,
         lifespan=lifespan,
+        telemetry=tracing.FASTAPI_TELEMETRY,
         openapi_tags=[
             {"name": "exports", "description": "Export requests and their lifecycle."},
             {"name": "downloads", "description": "Downloads of exported files."},
@@ -190,7 +191,7 @@ def create_app(
     app.include_router(rest_v1.router)  # the Supabase-compatible surface
     app.include_router(auth_v1.router)
     console.install(app, settings, metrics)
-    tracing.install(app)
+    tracing.install()
     app.openapi = _openapi_builder(app)  # type: ignore[method-assign]
     return app
 

@@ -35,7 +35,10 @@ user), ``list_exports`` (limit 26) and ``count_exports`` (counts up to
 10,001), which is what ``ReadStore.page`` runs per request.
 
 "Deep pages as fast as the first" is checked as the deep page's API req/s
-against the admin first page's, at least 0.9x.
+against the admin first page's, at least 0.9x. At 32 clients the API's p99 is
+held to at most 2x the same SQL's p99 on the pool: an earlier bound of 25 ms
+was missed by the SQL alone (about 58-78 ms at 32 clients, queueing for 2
+cores), so it said nothing of the API.
 """
 
 from __future__ import annotations
@@ -374,7 +377,7 @@ def _figures(details: dict[str, Any]) -> list[Figure]:
                 "ms",
                 "same SQL p99",
                 raw["p99_ms"],
-                targets=(Target("value", "<", 25, "ms"),) if many else (),
+                targets=(Target("ratio", "<=", 2),) if many else (),
             )
         )
     for clients in CLIENTS:

@@ -45,7 +45,6 @@ from __future__ import annotations
 
 import json
 import os
-import random
 import re
 import shutil
 import socket
@@ -68,14 +67,12 @@ from projections.reads.read_store import TOTAL_CAP, encode_cursor
 from sql import query
 from sql.names import ADMIN_ROLE, READER_ROLE
 from tests.benchmarks.report import BenchResult, Figure, Target
+from tests.benchmarks.seeded import seeded_database
 from tests.benchmarks.support import (
     cli_command,
     cli_env,
-    fresh_database,
     hammer,
-    run_cli,
     scalar,
-    seed_ledger,
 )
 
 NAME = "api_lists"
@@ -94,13 +91,8 @@ def run(admin_url: str, scale: str) -> BenchResult:
     if shutil.which("wrk") is None:
         raise RuntimeError("wrk is not installed (apt-get install wrk)")
     details: dict[str, Any] = {"exports": exports, "users": users, "seconds_per_run": DURATION}
-    with fresh_database(admin_url, "bench_api_lists") as url:
-        started = time.perf_counter()
-        seed_ledger(url, exports, users=users, rng=random.Random(exports))
-        details["seed_seconds"] = time.perf_counter() - started
-        details["rebuild_seconds"] = run_cli(["rebuild"], url).seconds
-        with psycopg.connect(url, autocommit=True) as conn:
-            conn.execute("VACUUM ANALYZE export_logs")
+    with seeded_database(admin_url, "bench_api_lists", exports, users) as (url, data):
+        details["data_set"] = data.describe()
         details["rows"] = int(scalar(url, "SELECT count(*) FROM export_logs"))
         queries = _queries(url)
         details["queries"] = {name: q["query"] for name, q in queries.items()}

@@ -19,7 +19,6 @@ Baseline: the API request that reads the same data, timed the same way:
 
 from __future__ import annotations
 
-import random
 import tempfile
 import time
 from datetime import timedelta
@@ -36,13 +35,11 @@ from api.wiring.signing import generate
 from projections.db.database import Database
 from projections.tlog.sealer import Sealer
 from tests.benchmarks.report import BenchResult, Figure, Target
+from tests.benchmarks.seeded import seeded_database
 from tests.benchmarks.support import (
     checkpoint,
-    fresh_database,
     latency_ms,
     percentile,
-    run_cli,
-    seed_ledger,
 )
 
 NAME = "console"
@@ -63,9 +60,8 @@ BASELINES = {
 def run(admin_url: str, scale: str) -> BenchResult:
     exports, users = SCALES[scale]
     details: dict[str, Any] = {"exports": exports, "users": users, "requests": REQUESTS}
-    with fresh_database(admin_url, "bench_console") as url:
-        details["seed_seconds"] = seed_ledger(url, exports, users=users, rng=random.Random(exports))
-        details["rebuild_seconds"] = run_cli(["rebuild"], url).seconds
+    with seeded_database(admin_url, "bench_console", exports, users) as (url, data):
+        details["data_set"] = data.describe()
         details["seal_seconds"] = _seal(url)
         with psycopg.connect(url, autocommit=True) as conn:
             conn.execute("VACUUM ANALYZE")

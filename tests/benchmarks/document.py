@@ -43,6 +43,10 @@ python -m tests.benchmarks.run --write BENCHMARKS.md [--only NAME]... [--scale s
 - Default server: an embedded PostgreSQL (pgserver) in a temporary directory.
   `--database-url` takes an admin URL of a server on which it may create
   databases; each benchmark creates its own database and drops it at the end.
+  Benchmarks that read the same seeded data set (`api_lists` and `console`:
+  1,000,000 exports of 20,000 users; `read_your_writes` and `rest_v1`: 100,000 of
+  2,000) get clones of one template seeded once per run (`tests/benchmarks/seeded.py`),
+  dropped when the run ends.
 - `--scale full` (default) is what the targets are about; `small` is a quick
   check. A small run does not replace a full-scale section unless `--force`.
 - `--wait-quiet CORES`: before each benchmark, wait (up to 15 min) until other

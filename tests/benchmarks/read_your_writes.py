@@ -23,7 +23,6 @@ the head and the tail.
 
 from __future__ import annotations
 
-import random
 import socket
 import threading
 import time
@@ -36,11 +35,9 @@ import psycopg
 from tests.benchmarks.api_lists import SECRET, _serve, _token
 from tests.benchmarks.follower_lag import RATE, WRITERS, _paced_writers
 from tests.benchmarks.report import BenchResult, Figure, Target
+from tests.benchmarks.seeded import seeded_database
 from tests.benchmarks.support import (
-    fresh_database,
     latency_ms,
-    run_cli,
-    seed_ledger,
     start_cli,
 )
 
@@ -54,9 +51,8 @@ Mode = str
 
 def run(admin_url: str, scale: str) -> BenchResult:
     exports, users = SCALES[scale]
-    with fresh_database(admin_url, "bench_ryw") as url:
-        seed_ledger(url, exports, users=users, rng=random.Random(7))
-        run_cli(["rebuild"], url)
+    with seeded_database(admin_url, "bench_ryw", exports, users) as (url, data):
+        details_set = data.describe()
         user, export_id = _busiest_user(url)
         port = _free_port()
         follower = start_cli(["project", "--no-seal"], url)
@@ -70,7 +66,9 @@ def run(admin_url: str, scale: str) -> BenchResult:
         finally:
             follower.terminate()
             follower.wait(timeout=30)
-    return BenchResult(_figures(busy, quiet), {"under_writes": busy, "no_writes": quiet})
+    return BenchResult(
+        _figures(busy, quiet), {"data_set": details_set, "under_writes": busy, "no_writes": quiet}
+    )
 
 
 class _Reader:

@@ -8,7 +8,6 @@ table, the four requests taking turns, strong (read-your-writes) reads on both s
 
 from __future__ import annotations
 
-import random
 import time
 from typing import Any
 
@@ -18,7 +17,8 @@ import jwt
 from tests.benchmarks.api_lists import SECRET, _serve, _token
 from tests.benchmarks.read_your_writes import _busiest_user, _free_port
 from tests.benchmarks.report import BenchResult, Figure, Target
-from tests.benchmarks.support import fresh_database, latency_ms, run_cli, seed_ledger
+from tests.benchmarks.seeded import seeded_database
+from tests.benchmarks.support import latency_ms
 
 NAME = "rest_v1"
 SCALES = {"small": (5_000, 200, 500), "full": (100_000, 2_000, 3_000)}  # exports, users, rounds
@@ -28,9 +28,8 @@ OBJECT = "application/vnd.pgrst.object+json"
 
 def run(admin_url: str, scale: str) -> BenchResult:
     exports, users, rounds = SCALES[scale]
-    with fresh_database(admin_url, "bench_rest_v1") as url:
-        seed_ledger(url, exports, users=users, rng=random.Random(11))
-        run_cli(["rebuild"], url)
+    with seeded_database(admin_url, "bench_rest_v1", exports, users) as (url, data):
+        details_set = data.describe()
         user, export_id = _busiest_user(url)
         port = _free_port()
         with _serve(url, port, {"EXPORT_LEDGER_JWT_SECRET": SECRET}):
@@ -58,7 +57,7 @@ def run(admin_url: str, scale: str) -> BenchResult:
             }
             times = _take_turns(f"http://127.0.0.1:{port}", requests, rounds)
     summary = {name: latency_ms(t) for name, t in times.items()}
-    details = {"exports": exports, "users": users, "rounds": rounds, "latency": summary}
+    details = {"data_set": details_set, "rounds": rounds, "latency": summary}
     return BenchResult(_figures(summary), details)
 
 

@@ -26,6 +26,7 @@ from typing import Any
 from tests.benchmarks import document, records
 from tests.benchmarks.machine import OtherLoad, describe, machine_info, wait_until_quiet
 from tests.benchmarks.report import BenchResult, Figure, markdown, table
+from tests.benchmarks.seeded import drop_templates
 from tests.benchmarks.support import server
 
 BENCHMARKS = (
@@ -61,34 +62,37 @@ def main(argv: list[str] | None = None) -> int:
     with server(args.database_url) as admin_url:
         machine = machine_info(admin_url)
         print(describe(machine), flush=True)
-        for name in selected:
-            if args.wait_quiet is not None:
-                wait_until_quiet(machine["server_postmaster_pid"], args.wait_quiet, 900)
-            print(f"running {name} ({args.scale}) ...", flush=True)
-            started = time.perf_counter()
-            try:
-                module = importlib.import_module(f"tests.benchmarks.{name}")
-                with OtherLoad(machine["server_postmaster_pid"]) as other:
-                    result: BenchResult = module.run(admin_url, args.scale)
-            except Exception:
-                failed = True
-                traceback.print_exc()
-                results[name] = {"error": traceback.format_exc()}
-                continue
-            seconds = time.perf_counter() - started
-            print(table(result.figures), flush=True)
-            print(
-                f"{name} took {seconds:.0f} s; other processes used {other.cores:.2f} of "
-                f"{os.cpu_count()} cores meanwhile\n",
-                flush=True,
-            )
-            figures.extend(result.figures)
-            results[name] = {
-                "seconds": seconds,
-                "other_processes_cores": other.cores,
-                "figures": [f.as_dict() for f in result.figures],
-                "details": result.details,
-            }
+        try:
+            for n, name in enumerate(selected, 1):
+                if args.wait_quiet is not None:
+                    wait_until_quiet(machine["server_postmaster_pid"], args.wait_quiet, 900)
+                print(f"running {name} ({args.scale}, {n} of {len(selected)}) ...", flush=True)
+                started = time.perf_counter()
+                try:
+                    module = importlib.import_module(f"tests.benchmarks.{name}")
+                    with OtherLoad(machine["server_postmaster_pid"]) as other:
+                        result: BenchResult = module.run(admin_url, args.scale)
+                except Exception:
+                    failed = True
+                    traceback.print_exc()
+                    results[name] = {"error": traceback.format_exc()}
+                    continue
+                seconds = time.perf_counter() - started
+                print(table(result.figures), flush=True)
+                print(
+                    f"{name} took {seconds:.0f} s; other processes used {other.cores:.2f} of "
+                    f"{os.cpu_count()} cores meanwhile\n",
+                    flush=True,
+                )
+                figures.extend(result.figures)
+                results[name] = {
+                    "seconds": seconds,
+                    "other_processes_cores": other.cores,
+                    "figures": [f.as_dict() for f in result.figures],
+                    "details": result.details,
+                }
+        finally:
+            drop_templates()  # the seeded data sets' templates, on a given server
     print(table(figures))
     path = _write(args, machine, results, figures)
     print(f"\nresults written to {path}")

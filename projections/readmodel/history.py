@@ -7,8 +7,7 @@ fold, over the stored events grouped by export:
   (export_log_versions, bulk-loaded by the rebuild);
 * :func:`snapshot` writes the whole export_logs as it stood at a moment into a
   table of its own, for offline audit (``export-ledger rebuild --as-of T
-  --into TABLE``), and lists it in ``snapshot_tables``, so that a retention sheds
-  its exports' fields there too (:func:`shed_from_snapshots`).
+  --into TABLE``).
 
 "As it stood at T" means, for each export, the row after its last event
 timestamped at or before T: the version ``ExportLedger.state_as_of`` replays,
@@ -27,10 +26,8 @@ from datetime import datetime
 from typing import Any
 
 import psycopg
-from psycopg.types.json import Jsonb
 
 from domain.exceptions import SnapshotTableRefused
-from domain.privacy import SHED_TEXT, shed_value
 from projections.db.database import Database
 from projections.readmodel.changes import Change
 from projections.readmodel.fold import Row, fold_export
@@ -146,9 +143,6 @@ def snapshot(
             finally:
                 changes.close()  # type: ignore[attr-defined]  # its cursor, in the transaction
             writer.execute(statement("rebuild", "index_read_table"), {"table": table})
-            writer.execute(
-                statement("rebuild", "record_snapshot_table"), {"table": table, "as_of": at}
-            )
     return SnapshotReport(table, at, rows, events, head, time.perf_counter() - started)
 
 
@@ -158,18 +152,3 @@ def _refuse_existing(conn: psycopg.Connection[Any], table: str, replace: bool) -
         raise SnapshotTableRefused(
             f"table {table!r} exists; pass --replace to overwrite it, or choose another name"
         )
-
-
-def shed_from_snapshots(conn: psycopg.Connection[Any], aggregate_ids: list[Any]) -> int:
-    """Shed the retained fields (config, file URL, error message) of these exports'
-    rows in every snapshot table ``snapshot`` wrote that still exists, on ``conn``
-    (the projector's login, in the transaction that folds the retention). Returns
-    the rows changed."""
-    if not aggregate_ids:
-        return 0
-    params = {"config": Jsonb(shed_value("config")), "text": SHED_TEXT, "ids": aggregate_ids}
-    changed = 0
-    for (table,) in conn.execute(statement("rebuild", "snapshot_tables")).fetchall():
-        cursor = conn.execute(statement("rebuild", "shed_snapshot_rows", table=table), params)
-        changed += cursor.rowcount
-    return changed

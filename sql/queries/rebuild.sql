@@ -110,22 +110,3 @@ WHERE v.id IS NULL OR s.id IS NULL
       IS DISTINCT FROM ROW(s.*)
    OR v.valid_from IS DISTINCT FROM s.position
    OR v.valid_from_time IS DISTINCT FROM s.updated_at;
-
--- name: record_snapshot_table
--- List a snapshot table as written (again, with --replace), in its writing transaction.
-INSERT INTO snapshot_tables (table_name, as_of) VALUES (%(table)s, %(as_of)s)
-ON CONFLICT (table_name) DO UPDATE SET as_of = EXCLUDED.as_of, written_at = now();
-
--- name: snapshot_tables
--- The snapshot tables that still exist, by name.
-SELECT table_name FROM snapshot_tables
-WHERE to_regclass(quote_ident(table_name)) IS NOT NULL
-ORDER BY table_name;
-
--- name: shed_snapshot_rows
--- Shed the retained fields of some exports' rows in one snapshot table (a NULL stays NULL).
-UPDATE {table}
-SET config = %(config)s,
-    file_url = CASE WHEN file_url IS NULL THEN NULL ELSE %(text)s END,
-    error_message = CASE WHEN error_message IS NULL THEN NULL ELSE %(text)s END
-WHERE id = ANY(%(ids)s);

@@ -6,7 +6,9 @@ subject's key (no format marker), and the read rows they folded into then (made 
 tests/fixtures/make_stored_events_v2.py). Loaded as they were stored, into a database
 migrated by today's code, their values open, their rows fold again, a rebuild agrees,
 verify passes once sealed, and a retry of the request that had an idempotency key
-finds its export instead of making a twin.
+finds its export instead of making a twin. Their exports keep the subject's key for
+the events they take after (they have no export key), beside new exports sealed under
+their own keys, and a subject access report over both verifies.
 """
 
 from __future__ import annotations
@@ -16,17 +18,23 @@ import json
 from pathlib import Path
 from typing import Any
 
+import orjson
 import psycopg
 import pytest
 from psycopg.rows import dict_row
 
 from api.wiring.signing import Ed25519Signer
 from domain import topics
+from domain.exports.ids import aggregate_id
 from domain.ledger.application import ExportLedger
+from domain.privacy import SEALED
+from projections.audit.export_check import check_export, read_lines
+from projections.audit.subject_report import report_batches
 from projections.audit.verify import verify
 from projections.db.database import Database
 from projections.readmodel.rebuild import rebuild
-from sql.names import EVENTS_TABLE, LIVE_TABLE
+from projections.tlog.checkpoints import checkpoint
+from sql.names import ADMIN_ROLE, EVENTS_TABLE, LIVE_TABLE
 from tests.integration.readmodel_helpers import catch_up
 from tests.integration.tlog.test_seal import seal_all
 
@@ -113,7 +121,9 @@ def test_old_events_fold_rebuild_and_verify(
     assert checked.events == len(v2["events"])
 
 
-def test_old_exports_take_new_commands(v2: dict[str, Any], ledger: ExportLedger) -> None:
+def test_old_exports_take_new_commands(
+    v2: dict[str, Any], ledger: ExportLedger, database_url: str
+) -> None:
     imported = v2["exports"]["imported"]
     ledger.retry(imported, actor="bob")
     ledger.start_processing(imported, actor="worker")
@@ -122,6 +132,41 @@ def test_old_exports_take_new_commands(v2: dict[str, Any], ledger: ExportLedger)
         "bob", "s3://exports/bob-again.csv", 4,
     )  # fmt: skip
     assert ledger.get(imported).config == {"filters": {"name": "bob-seed"}}
+    with psycopg.connect(database_url) as conn:  # it has no key: the old format goes on
+        assert conn.execute("SELECT count(*) FROM export_keys").fetchone() == (0,)
+        stored = conn.execute(
+            f"SELECT convert_from(state, 'UTF8')::jsonb FROM {EVENTS_TABLE}"
+            " WHERE originator_id = %s AND originator_version = 4",
+            (aggregate_id(imported),),
+        ).fetchone()
+    assert stored is not None and set(stored[0]["file_url"]) == {SEALED}
+
+
+def test_old_and_new_exports_side_by_side_rebuild_verify_and_report(
+    v2: dict[str, Any], ledger: ExportLedger, database_url: str, signer: Ed25519Signer
+) -> None:
+    new = ledger.request_export(
+        user_id="alice", format="json", config={"scope": "all"}, conversation_count=1
+    ).export_id
+    ledger.start_processing(new, actor="worker")
+    ledger.complete(new, file_size=1, file_url="s3://exports/alice-new.json")
+    catch_up(database_url)
+    assert not rebuild(Database(database_url), swap=False, history=True).differences.drifted
+    seal_all(database_url, signer)
+    checked = verify(Database(database_url))
+    assert checked.ok, checked.problems.sorted()
+    with Database(database_url).connect(ADMIN_ROLE) as conn, conn.transaction():
+        records = [r for batch in report_batches(conn, "alice") for r in batch]
+        signed = checkpoint(conn, checked.events)
+        assert signed is not None
+        lines = [orjson.dumps(r).decode() for r in records]
+        report = check_export(conn, read_lines(lines), signed)
+    assert report.ok and report.lines == len(records), report.problems.sorted()
+    by = {r["export_id"]: r for r in records if r["type"] == "Requested"}
+    assert by[v2["exports"]["completed"]]["sealed_by"]["config"] == "subject"
+    assert "export_key" not in by[v2["exports"]["completed"]]
+    assert by[new]["sealed_by"]["config"] == "export" and by[new]["export_key"]
+    assert by[new]["opened"]["config"] == {"scope": "all"}
 
 
 def test_a_retry_across_the_upgrade_makes_no_twin(

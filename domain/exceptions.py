@@ -88,6 +88,32 @@ class SubjectKeyMissing(ExportLedgerError):
         )
 
 
+class ExportKeyMissing(SubjectKeyMissing):
+    """An export whose fields were sealed under its own key has none: the key store lost
+    it (a shed or erased key keeps its row); its sealed fields cannot be read."""
+
+    def __init__(self, aggregate_id: str, subject: str) -> None:
+        self.aggregate_id = aggregate_id
+        self.subject = subject
+        ExportLedgerError.__init__(
+            self,
+            f"the key of export {aggregate_id} (subject {subject}) is missing, and it was "
+            "never shed or erased: restore the export_keys table from a backup",
+        )
+
+
+class SealedValueInvalid(ExportLedgerError):
+    """A sealed value does not open under the key its marker names: it was changed, or
+    moved from another export or field (its associated data binds both)."""
+
+    def __init__(self, where: str, field: str, why: str = "does not open under its key") -> None:
+        self.where = where
+        self.field = field
+        super().__init__(
+            f"the sealed {field} of {where} {why}: changed, or moved from another export or field"
+        )
+
+
 class ConcurrentModification(ExportLedgerError):
     """Another command changed the export first; nothing was recorded for this one."""
 

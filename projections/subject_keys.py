@@ -1,9 +1,11 @@
-"""The subject keys in PostgreSQL (sql/migrations/0011_subject_keys.sql).
+"""The subject keys in PostgreSQL (sql/migrations/0011_subject_keys.sql), and with
+them the exports' keys (projections/export_keys.py).
 
-:class:`KeyTable` is the application's key store (domain/privacy.py's
-``SubjectKeys``), as the writer's login. :class:`KeySnapshot` gives the keys to a
-fold that runs on a connection of its own (the follower's batch, the rebuild, verify):
-read in that connection's transaction, so a fold sees the keys as its events.
+:class:`KeyTable` is the application's key store (domain/privacy's ``SubjectKeys``),
+as the writer's login. :class:`KeySnapshot` gives the keys to a fold that runs on a
+connection of its own (the follower's batch, the rebuild, verify): read in that
+connection's transaction, so a fold sees the keys as its events; the subjects' keys
+all at once, the exports' keys by range (those of a batch, or of a rebuild's chunk).
 
 Keys are bytes that never reach a log line or an error message: errors name the
 subject's pseudonym only.
@@ -20,12 +22,14 @@ from uuid import UUID
 import psycopg
 from cryptography.hazmat.primitives.ciphers.aead import AESGCM
 from psycopg.conninfo import make_conninfo
+from psycopg.sql import Composed
 from psycopg_pool import ConnectionPool
 
 from domain import topics
-from domain.exceptions import NotMigrated, SubjectErased, SubjectKeyMissing
-from domain.privacy import pseudonym
+from domain.exceptions import ExportKeyMissing, NotMigrated, SubjectErased, SubjectKeyMissing
+from domain.privacy import ExportKey, pseudonym
 from projections.db.database import Database
+from projections.export_keys import ExportKeyCache, export_key, export_keys_of
 from sql import statement
 from sql.names import ADMIN_ROLE, WRITER_ROLE
 
@@ -39,17 +43,25 @@ once; one by another process is seen here within this time."""
 
 
 class KeySnapshot:
-    """Keys read on ``conn`` as a fold needs them (all at once with :meth:`preload`)."""
+    """Keys read on ``conn`` as a fold needs them: the subjects' all at once with
+    :meth:`preload`, the exports' of each batch or chunk with :meth:`preload_exports`."""
 
     def __init__(self, conn: psycopg.Connection[Any]) -> None:
         self.conn = conn
         self.keys: dict[str, bytes | None] = {}
         self.exports: dict[UUID, str] | None = None
+        self.export_keys: dict[UUID, ExportKey] = {}
 
     def preload(self) -> KeySnapshot:
         rows = self.conn.execute(statement("subjects", "all_keys")).fetchall()
         self.keys = {str(r[0]): _bytes(r[1]) for r in rows}
         self._load_exports()
+        return self
+
+    def preload_exports(self, ids: Collection[UUID]) -> KeySnapshot:
+        """The keys of these exports at hand, in place of those before (one statement;
+        memory stays that of a range)."""
+        self.export_keys = export_keys_of(self.conn, ids)
         return self
 
     def reading_key(self, subject: str) -> bytes | None:
@@ -61,6 +73,17 @@ class KeySnapshot:
                 raise SubjectKeyMissing(subject)
             self.keys[subject] = _bytes(row[0])
         return self.keys[subject]
+
+    def export_reading_key(self, aggregate_id: UUID, subject: str) -> ExportKey:
+        key = self.export_keys.get(aggregate_id)
+        if key is None:  # not in the range preloaded
+            row = self.conn.execute(
+                statement("export_keys", "export_key"), {"id": aggregate_id}
+            ).fetchone()
+            if row is None:
+                raise ExportKeyMissing(str(aggregate_id), subject)
+            key = self.export_keys[aggregate_id] = export_key(row)
+        return key
 
     def erased_export(self, aggregate_id: UUID) -> str | None:
         if self.exports is None:
@@ -99,6 +122,7 @@ class KeyTable:
         self._cache: dict[str, tuple[float, bytes | None]] = {}
         self._exports: tuple[float, dict[UUID, str]] | None = None
         self._lock = threading.Lock()
+        self._export_keys = ExportKeyCache(self._run, CACHE_SECONDS)
 
     @classmethod
     def from_env(cls, env: Mapping[str, str]) -> KeyTable:
@@ -152,13 +176,30 @@ class KeyTable:
         for subject, key in self._rows("writing_keys", {"subjects": wanted, "keys": fresh}):
             self._remember(str(subject), _bytes(key))
 
-    def prepare_reading_keys(self, subjects: Collection[str]) -> None:
-        """One statement fetches the keys ``subjects`` have (a subject without one
-        is left to ``reading_key``, which says so)."""
+    def prepare_reading_keys(
+        self, subjects: Collection[str], exports: Collection[UUID] = ()
+    ) -> None:
+        """A statement fetches the keys ``subjects`` have, another those of ``exports``
+        (one without is left to ``reading_key``, or ``export_reading_key``, which
+        say so)."""
         wanted = sorted(s for s in subjects if self._cached(s) is None)
         if wanted:
             for subject, key in self._rows("reading_keys", {"subjects": wanted}):
                 self._remember(str(subject), _bytes(key))
+        self._export_keys.prepare_reading(exports)
+
+    def export_writing_key(self, aggregate_id: UUID, subject: str, *, make: bool) -> bytes | None:
+        return self._export_keys.writing_key(
+            aggregate_id, subject, make, lambda: self.is_erased(subject)
+        )
+
+    def prepare_export_keys(self, exports: Mapping[UUID, tuple[str, bool]]) -> None:
+        """One statement makes the keys ``exports`` need and fetches the others; one
+        another writer made meanwhile is left to ``export_writing_key``."""
+        self._export_keys.prepare(exports)
+
+    def export_reading_key(self, aggregate_id: UUID, subject: str) -> ExportKey:
+        return self._export_keys.reading_key(aggregate_id, subject)
 
     def reading_key(self, subject: str) -> bytes | None:
         with self._lock:
@@ -186,15 +227,24 @@ class KeyTable:
         return cached[1].get(aggregate_id)
 
     def erase(self, subject: str, exports: list[UUID]) -> bool:
+        """In one transaction: the subject's row made (erased) if it has none, its
+        lock taken (lock_subject), then its key and every export key of theirs
+        destroyed by one statement, and the exports listed as erased."""
         with self.pool.connection() as conn, conn.transaction():
-            row = conn.execute(statement("subjects", "erase_key"), {"subject": subject}).fetchone()
+            made = conn.execute(statement("subjects", "claim_subject"), {"subject": subject})
+            first = made.fetchone() is not None
+            row = conn.execute(statement("subjects", "lock_subject"), {"subject": subject})
+            before = row.fetchone()
+            first = first or (before is not None and before[0] is None)
+            conn.execute(statement("subjects", "erase_key"), {"subject": subject})
             conn.execute(
                 statement("subjects", "add_erased_exports"), {"ids": exports, "subject": subject}
             )
         with self._lock:
             self._cache[subject] = (time.monotonic() + 10**9, None)  # never again, here
             self._exports = None
-        return bool(row and row[0])
+        self._export_keys.forget(subject)
+        return first
 
     def _cached(self, subject: str) -> bytes | None:
         with self._lock:
@@ -214,14 +264,15 @@ class KeyTable:
         return rows[0] if rows else None
 
     def _rows(self, name: str, params: dict[str, Any]) -> list[Sequence[Any]]:
-        """The rows of a named query; a connection lost (a restart, a failover) is
+        return self._run(statement("subjects", name), params)
+
+    def _run(self, query: Composed, params: dict[str, Any]) -> list[Sequence[Any]]:
+        """The rows of a statement; a connection lost (a restart, a failover) is
         retried on a fresh one, as the event store's own writes are."""
         for attempt in range(_ATTEMPTS):
             try:
                 with self.pool.connection() as conn:
-                    rows: list[Sequence[Any]] = conn.execute(
-                        statement("subjects", name), params
-                    ).fetchall()
+                    rows: list[Sequence[Any]] = conn.execute(query, params).fetchall()
                     return rows
             except psycopg.OperationalError:
                 if attempt + 1 == _ATTEMPTS:

@@ -96,14 +96,15 @@ def read_exports_by_id(
     user_ids: Iterable[str] = (),
 ) -> dict[str, ExportLog]:
     """The stored exports of ``export_ids`` (those that exist), by export id; the
-    keys of ``user_ids`` fetched at once when the mapper seals personal fields."""
+    keys of ``user_ids`` and of the exports fetched at once when the mapper seals
+    personal fields."""
     ids = list({aggregate_id(export_id) for export_id in export_ids})
     by_export: dict[UUID, list[StoredEvent]] = {}
     for originator_id, version, topic, state in known.stored_events(ids):
         stored = StoredEvent(originator_id, version, topic, state)
         by_export.setdefault(originator_id, []).append(stored)
     if by_export and isinstance(mapper, PrivacyMapper):
-        mapper.prepare_reading(user_ids)
+        mapper.prepare_reading(user_ids, by_export)
     found: dict[str, ExportLog] = {}
     for stored_events in by_export.values():
         export = project_aggregate(None, map(mapper.to_domain_event, stored_events))

@@ -7,17 +7,18 @@ the projection only needs names and values.
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Iterable, Sequence
 from typing import Any, NamedTuple
 from uuid import UUID
 
 import orjson
 
-from domain.exceptions import SubjectKeyMissing
-from domain.privacy import KeySource, open_state
+from domain.exceptions import ExportKeyMissing, SubjectKeyMissing
+from domain.privacy import KEY_MARKER, ExportKey, KeySource, open_state
 from domain.topics import EXPORT_EVENT_PREFIX
 
 _PREFIX_LENGTH = len(EXPORT_EVENT_PREFIX)
+_MARKED = f'"{KEY_MARKER}"'.encode()
 
 
 class Change(NamedTuple):
@@ -38,11 +39,23 @@ class NoKeys:
     def reading_key(self, subject: str) -> bytes | None:
         raise SubjectKeyMissing(subject)
 
+    def export_reading_key(self, aggregate_id: UUID, subject: str) -> ExportKey:
+        raise ExportKeyMissing(str(aggregate_id), subject)
+
     def erased_export(self, aggregate_id: UUID) -> str | None:
         return None
 
 
 NO_KEYS = NoKeys()
+
+
+def keyed_exports(rows: Iterable[Sequence[Any]]) -> set[UUID]:
+    """The aggregates of the stored-event rows (as :func:`decode` takes them) that hold
+    a value sealed under an export's key: the export keys a fold of them needs (a
+    byte search: rows of events sealed before export keys need none)."""
+    return {
+        row[1] for row in rows if _MARKED in row[4] and str(row[3]).startswith(EXPORT_EVENT_PREFIX)
+    }
 
 
 def decode(row: Sequence[Any], keys: KeySource = NO_KEYS, actor: bool = True) -> Change | None:

@@ -24,7 +24,7 @@ from psycopg.types.json import Jsonb
 from domain import topics
 from domain.exceptions import NotMigrated
 from domain.privacy import erased_value
-from projections.readmodel.changes import Change, decode
+from projections.readmodel.changes import Change, decode, keyed_exports
 from projections.readmodel.fold import COLUMNS, VERSION_COLUMNS, Row, fold_export
 from projections.readmodel.holds import HOLD_EVENTS, write_holds
 from projections.subject_keys import KeySnapshot
@@ -75,7 +75,7 @@ def project_batch(
         ).fetchall()
         if not stored:
             return 0, position
-        keys = KeySnapshot(conn)
+        keys = KeySnapshot(conn).preload_exports(keyed_exports(stored))
         changes = [c for row in stored if (c := decode(row, keys)) is not None]
         write_changes(conn, table, changes, history=history)
         erase_rows(conn, table, [r[4] for r in stored if r[3] == topics.ERASED], history=history)
@@ -123,8 +123,6 @@ def write_changes(
         conn.execute(statement("read_model", "delete_rows", table=table), {"ids": gone})
     if history:
         _record_versions(conn, versions_table(table), list(by_export.values()), versions)
-
-
 
 
 def erase_rows(
@@ -230,6 +228,7 @@ def stream_events_by_aggregate(
     with conn.cursor(name="rebuild_events", binary=True) as cur:
         cur.execute(statement("read_model", "events_by_aggregate"), {"upto": upto})
         for rows in prefetched(cur, chunk):
+            keys.preload_exports(keyed_exports(rows))  # this chunk's exports
             for row in rows:
                 change = decode(row, keys, actor)
                 if change is not None:

@@ -37,7 +37,7 @@ from standardwebhooks import Webhook
 from projections.db.database import Database
 from projections.sinks.targets import open_secret
 from projections.streams import feed
-from projections.streams.cloudevents import BATCH_MEDIA_TYPE, render
+from projections.streams.cloudevents import BATCH_MEDIA_TYPE
 from sql import statement
 from sql.names import ADMIN_ROLE, EVENTS_CHANNEL
 
@@ -201,7 +201,7 @@ class Sender:
         assert sink.batch_first is not None and sink.batch_last is not None
         query = sink.query(sink.batch_first - 1, self.settings.batch)
         how = feed.rendering(reader, self.settings.origin, sink.personal)
-        events = [render(r, how) for r in feed.rows(reader, query, sink.batch_last)]
+        events = feed.rendered(feed.rows(reader, query, sink.batch_last), how)
         body = orjson.dumps(events)
         attributes: dict[str, str | int] = {"sink.name": sink.name, "sink.events": len(events),
                       "sink.attempt": sink.attempts + 1}  # fmt: skip

@@ -13,9 +13,10 @@ Attributes::
 
 ``data`` is pseudonymous: the event's clear fields, ``subject`` (the subject's pseudonym),
 the actor (the pseudonym when the actor is the subject), and under ``withheld`` the
-names of the personal fields (domain/privacy.py) the event carries but the rendering
+names of the personal fields (domain/privacy) the event carries but the rendering
 leaves out. With a :class:`Personal` key source the personal fields are opened instead,
-except those of an erased subject, which stay withheld. Idempotency claims are not
+each under the key its sealed value names, except those whose key is gone (an erased
+subject's, a shed export's), which stay withheld. Idempotency claims are not
 rendered. Nothing rendered is stored: the renderer is pure (the keys are read by the
 caller's key source).
 """
@@ -30,7 +31,18 @@ from uuid import UUID
 import orjson
 
 from domain.exceptions import SubjectKeyMissing
-from domain.privacy import ACTOR, PERSONAL_FIELDS, SEALED, SUBJECT, KeySource, open_value, pseudonym
+from domain.privacy import (
+    ACTOR,
+    BY_EXPORT,
+    PERSONAL_FIELDS,
+    SEALED,
+    SUBJECT,
+    KeySource,
+    open_export_value,
+    open_value,
+    pseudonym,
+    sealed_by,
+)
 from domain.tlog import merkle
 
 SPECVERSION = "1.0"
@@ -172,15 +184,18 @@ def _personal_values(
             clear.pop(ACTOR, None)
         return _plain(clear)
     sealed = {f: v for f in fields if type(v := state.get(f)) is dict and SEALED in v}
-    if not sealed:
-        return {}
-    try:
-        key = keys.reading_key(str(subject))
-    except SubjectKeyMissing:
-        return {}
-    if key is None:
-        return {}
-    return {f: open_value(key, str(subject), f, v) for f, v in sealed.items()}
+    opened: dict[str, Any] = {}
+    for field, value in sealed.items():
+        try:
+            if sealed_by(value, f"export {aggregate}", field) == BY_EXPORT:
+                own = keys.export_reading_key(aggregate, str(subject))
+                if isinstance(own, bytes):  # else shed or erased: withheld
+                    opened[field] = open_export_value(own, aggregate, field, value)
+            elif (key := keys.reading_key(str(subject))) is not None:
+                opened[field] = open_value(key, str(subject), field, value)
+        except SubjectKeyMissing:  # a subject's or an export's key: withheld
+            continue
+    return opened
 
 
 def _plain(state: dict[str, Any]) -> dict[str, Any]:

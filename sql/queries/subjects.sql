@@ -44,13 +44,32 @@ SELECT key, erased_at FROM subject_keys WHERE subject = %(subject)s;
 -- Every subject's key (NULL once erased), for a fold of the whole log.
 SELECT subject, key FROM subject_keys;
 
+-- name: claim_subject
+-- The first of an erasure's statements: a subject without a key row gets an erased one
+-- (a writer making its first key waits for the erasure, then finds it erased); made
+-- says whether this made it.
+INSERT INTO subject_keys (subject, key, erased_at) VALUES (%(subject)s, NULL, now())
+ON CONFLICT (subject) DO NOTHING
+RETURNING true AS made;
+
+-- name: lock_subject
+-- The subject's lock, exclusively, for its erasure: it waits for the statements that
+-- are making the subject's export keys (they share it) and holds off those to come
+-- until the erasure commits (they then find the subject erased). erased_at: before.
+SELECT erased_at FROM subject_keys WHERE subject = %(subject)s FOR UPDATE;
+
 -- name: erase_key
--- Destroy a subject's key (a subject with none gets an erased row); first is false
--- when the subject had been erased before.
-WITH old AS (SELECT erased_at FROM subject_keys WHERE subject = %(subject)s FOR UPDATE)
-INSERT INTO subject_keys AS k (subject, key, erased_at) VALUES (%(subject)s, NULL, now())
-ON CONFLICT (subject) DO UPDATE SET key = NULL, erased_at = coalesce(k.erased_at, now())
-RETURNING NOT EXISTS (SELECT 1 FROM old WHERE erased_at IS NOT NULL) AS first;
+-- Destroy a subject's key and every export key of theirs, in one statement, under the
+-- subject's lock (lock_subject, in the same transaction: this statement's snapshot
+-- sees every export key made before it). A retention's shed key is marked erased too.
+WITH exports AS (
+    UPDATE export_keys SET key = NULL, erased_at = now()
+    WHERE subject = %(subject)s AND erased_at IS NULL
+    RETURNING aggregate_id
+)
+UPDATE subject_keys SET key = NULL, erased_at = coalesce(erased_at, now())
+WHERE subject = %(subject)s
+RETURNING (SELECT count(*) FROM exports) AS export_keys;
 
 -- name: add_erased_exports
 -- List exports as their subject's erased ones.

@@ -32,7 +32,8 @@ MAY_IMPORT: dict[str, set[str]] = {
     "domain.sync": {*_DOMAIN_TOP, "domain.exports"},
     "domain.ledger": {*_DOMAIN_TOP, "domain.exports", "domain.sync"},
     "projections.db": {"domain.exceptions", "sql"},
-    "projections.subject_keys": {*_DOMAIN_TOP, "projections.db", "sql"},
+    "projections.export_keys": {*_DOMAIN_TOP, "sql"},
+    "projections.subject_keys": {*_DOMAIN_TOP, "projections.db", "projections.export_keys", "sql"},
     "projections.readmodel": {
         *_DOMAIN_TOP,
         "domain.exports",

@@ -104,8 +104,9 @@ def erase_subject(
     summary="A data subject's access report (admins, or the subject)",
     description="Every event about the subject in the audit export's format (checkable "
     "with `export-ledger verify-export` against a signed checkpoint), each with its "
-    "personal fields opened (`opened`) and, while the subject is not erased, their data "
-    "key (`subject_key`) to check those values against the sealed state.",
+    "personal fields opened (`opened`), the key each is sealed under (`sealed_by`: "
+    "`subject` or `export`), and the keys while they exist (`subject_key`, `export_key`) "
+    "to check those values against the sealed state (`report_format`: 2).",
     responses={
         200: {
             "description": "The subject's events in log order, one record per line.",

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from uuid import uuid4
+
 import orjson
 
 from domain.privacy import MemoryKeys, seal_state, stored_subject
@@ -9,7 +11,9 @@ from domain.privacy import MemoryKeys, seal_state, stored_subject
 
 def test_a_sealed_state_names_its_subject() -> None:
     keys = MemoryKeys(b"s" * 32)
-    state = seal_state("Requested", {"user_id": "alice", "config": {}}, "alice", keys)
+    state = seal_state(
+        "Requested", uuid4(), {"user_id": "alice", "config": {}}, "alice", keys, first=True
+    )
     assert stored_subject(orjson.dumps(state)) == keys.pseudonym("alice")
 
 

@@ -1,0 +1,238 @@
+"""The sealed-value format, and the sealing and opening of an event's state.
+
+A sealed value is a JSON object in place of the field's value:
+
+    {"_sealed_": base64(nonce + ciphertext)}                      under the subject's key
+    {"_sealed_": base64(nonce + ciphertext), "_key_": "export"}   under the export's key
+
+AES-256-GCM with a fresh 12-byte nonce; the plaintext is the value's JSON. The
+associated data binds where the value belongs: ``<pseudonym>\\0<field>`` under a
+subject's key, ``export:<aggregate id>\\0<field>`` under an export's key (the aggregate
+id as a hyphenated UUID), so a value copied to another export or field does not open
+(:class:`~domain.exceptions.SealedValueInvalid`). A value without ``_key_`` is the
+first format (every field under the subject's key); events stored so keep opening as
+they did, and are never rewritten.
+"""
+
+from __future__ import annotations
+
+import binascii
+import os
+from collections.abc import Mapping
+from typing import Any
+from uuid import UUID
+
+import orjson
+from cryptography.exceptions import InvalidTag
+from cryptography.hazmat.primitives.ciphers.aead import AESGCM
+
+from domain.exceptions import ExportShed, SealedValueInvalid, SubjectErased
+from domain.privacy.keys import ExportKey, KeyGone, KeySource, SubjectKeys
+from domain.privacy.values import (
+    ACTOR,
+    EXPORT_SEALED_FIELDS,
+    PERSONAL_FIELDS,
+    SUBJECT,
+    erased_subject,
+    erased_value,
+    shed_value,
+)
+
+SEALED = "_sealed_"
+KEY_MARKER = "_key_"
+"""Names the key a value was sealed under; absent: the subject's."""
+EXPORT_MARKER = "export"
+BY_SUBJECT, BY_EXPORT = "subject", "export"
+_NONCE = 12
+_EXPORT_FIELDS = frozenset(EXPORT_SEALED_FIELDS)
+
+
+def _subject_aad(subject: str, field: str) -> bytes:
+    return f"{subject}\x00{field}".encode()
+
+
+def _export_aad(aggregate_id: UUID, field: str) -> bytes:
+    return f"export:{aggregate_id}\x00{field}".encode()
+
+
+def seal_value(key: bytes, subject: str, field: str, value: Any) -> dict[str, str]:
+    """A value sealed under its subject's key (unmarked: the first format)."""
+    nonce = os.urandom(_NONCE)
+    sealed = _cipher(key).encrypt(nonce, orjson.dumps(value), _subject_aad(subject, field))
+    return {SEALED: binascii.b2a_base64(nonce + sealed, newline=False).decode()}
+
+
+def seal_export_value(key: bytes, aggregate_id: UUID, field: str, value: Any) -> dict[str, str]:
+    """A value sealed under its export's key, marked so."""
+    nonce = os.urandom(_NONCE)
+    sealed = _cipher(key).encrypt(nonce, orjson.dumps(value), _export_aad(aggregate_id, field))
+    return {
+        SEALED: binascii.b2a_base64(nonce + sealed, newline=False).decode(),
+        KEY_MARKER: EXPORT_MARKER,
+    }
+
+
+def open_value(key: bytes, subject: str, field: str, value: Mapping[str, str]) -> Any:
+    """A value sealed under its subject's key; SealedValueInvalid when it does not open."""
+    return _open(key, _subject_aad(subject, field), value, f"subject {subject}", field)
+
+
+def open_export_value(key: bytes, aggregate_id: UUID, field: str, value: Mapping[str, str]) -> Any:
+    """A value sealed under its export's key; SealedValueInvalid when it does not open."""
+    return _open(key, _export_aad(aggregate_id, field), value, f"export {aggregate_id}", field)
+
+
+def _open(key: bytes, aad: bytes, value: Mapping[str, str], where: str, field: str) -> Any:
+    try:
+        raw = binascii.a2b_base64(value[SEALED])  # base64.b64decode's decoder, without checks
+        plain = _cipher(key).decrypt(raw[:_NONCE], raw[_NONCE:], aad)
+    except (InvalidTag, binascii.Error, ValueError, TypeError):
+        raise SealedValueInvalid(where, field) from None
+    return orjson.loads(plain)
+
+
+def sealed_by(value: Mapping[str, Any], where: str = "an event", field: str = "value") -> str:
+    """Which key a sealed value names: BY_SUBJECT or BY_EXPORT (else SealedValueInvalid)."""
+    marker = value.get(KEY_MARKER)
+    if marker is None:
+        return BY_SUBJECT
+    if marker == EXPORT_MARKER:
+        return BY_EXPORT
+    raise SealedValueInvalid(where, field, f"names an unknown key {str(marker)[:40]!r}")
+
+
+def is_sealed(value: Any) -> bool:
+    return type(value) is dict and SEALED in value
+
+
+# Ciphers by key, in two generations: a key used again is kept while the young one
+# fills; when it is full it becomes the old one (the one before is dropped), so a
+# working set under _GENERATION keys (one per export of a fold's chunk) never misses.
+_GENERATION = 8192
+_young: dict[bytes, AESGCM] = {}
+_old: dict[bytes, AESGCM] = {}
+
+
+def _cipher(key: bytes) -> AESGCM:
+    global _young, _old
+    cipher = _young.get(key)
+    if cipher is None:
+        cipher = _old.get(key) or AESGCM(key)
+        if len(_young) >= _GENERATION:
+            _old, _young = _young, {}
+        _young[key] = cipher
+    return cipher
+
+
+# -- an event's state ---------------------------------------------------------------------
+
+
+def seal_state(
+    event_type: str,
+    aggregate_id: UUID,
+    state: dict[str, Any],
+    user_id: str,
+    keys: SubjectKeys,
+    *,
+    first: bool = False,
+) -> dict[str, Any]:
+    """``state`` with its personal fields sealed, and the subject's pseudonym added:
+    ``user_id`` and ``actor`` under ``user_id``'s key; the export's own fields under the
+    export's key, made with its ``first`` event, or under the subject's key for an
+    export recorded before export keys (it has none). An erased subject's event, or a
+    shed export's, may carry no personal value."""
+    subject = keys.pseudonym(user_id)
+    fields = [f for f in PERSONAL_FIELDS.get(event_type, ()) if state.get(f) is not None]
+    if state.get(ACTOR) == user_id:
+        fields.append(ACTOR)
+    sealed = dict(state)
+    sealed[SUBJECT] = subject
+    if not fields:
+        return sealed
+    what = f"record {', '.join(fields)} of a {event_type} event"
+    if erased_subject(user_id) is not None:
+        raise SubjectErased(subject, what)
+    own = any(f in _EXPORT_FIELDS for f in fields)
+    try:
+        subject_key = keys.writing_key(subject) if first or not own or ACTOR in fields else None
+        export_key = (
+            keys.export_writing_key(aggregate_id, subject, make=first) if own or first else None
+        )
+        if export_key is None and subject_key is None:  # recorded before export keys
+            subject_key = keys.writing_key(subject)
+    except SubjectErased:
+        raise SubjectErased(subject, what) from None
+    except ExportShed:
+        raise ExportShed(str(aggregate_id), what) from None
+    for field in fields:
+        if export_key is not None and field in _EXPORT_FIELDS:
+            sealed[field] = seal_export_value(export_key, aggregate_id, field, state[field])
+        else:
+            assert subject_key is not None
+            sealed[field] = seal_value(subject_key, subject, field, state[field])
+    return sealed
+
+
+# The fields open_state looks at, per event type: built once, not for every event.
+_SEALABLE = {kind: (*fields, ACTOR) for kind, fields in PERSONAL_FIELDS.items()}
+_WITH_ACTOR, _WITHOUT_ACTOR = (_SEALABLE, (ACTOR,)), (PERSONAL_FIELDS, ())
+_UNREAD: Any = object()
+
+
+def open_state(
+    event_type: str,
+    aggregate_id: UUID,
+    state: dict[str, Any],
+    keys: KeySource,
+    actor: bool = True,
+) -> dict[str, Any]:
+    """``state`` (changed in place, and returned) with its sealed fields opened, each
+    under the key its marker names, or shown erased or shed; the pseudonym taken
+    off. A clear event (stored before fields were sealed) of an erased export has its
+    personal fields and actor shown erased. With ``actor`` False the actor is left as
+    stored, for a reader that never uses it: the one field of every export event that
+    may be sealed."""
+    by_type, others = _WITH_ACTOR if actor else _WITHOUT_ACTOR
+    fields = by_type.get(event_type, others)
+    subject = state.pop(SUBJECT, None)
+    if subject is None:
+        erased = keys.erased_export(aggregate_id)
+        if erased is not None:
+            for field in fields:
+                if state.get(field) is not None:
+                    state[field] = erased_value(field, erased)
+        return state
+    key: bytes | None = _UNREAD
+    export_key: ExportKey = _UNREAD
+    for field in fields:
+        value = state.get(field)
+        if type(value) is not dict or SEALED not in value:
+            continue
+        marker = value.get(KEY_MARKER)
+        if marker is None:
+            if key is _UNREAD:
+                key = keys.reading_key(subject)
+            state[field] = (
+                erased_value(field, subject)
+                if key is None
+                else open_value(key, subject, field, value)
+            )
+            continue
+        if marker != EXPORT_MARKER:
+            sealed_by(value, f"export {aggregate_id}", field)  # raises: an unknown key
+        if export_key is _UNREAD:
+            export_key = keys.export_reading_key(aggregate_id, subject)
+        state[field] = opened_export_field(export_key, aggregate_id, subject, field, value)
+    return state
+
+
+def opened_export_field(
+    key: ExportKey, aggregate_id: UUID, subject: str, field: str, value: Mapping[str, str]
+) -> Any:
+    """What a value sealed under its export's key reads as with ``key``."""
+    if key is KeyGone.SHED:
+        return shed_value(field)
+    if key is KeyGone.ERASED:
+        return erased_value(field, subject)
+    assert isinstance(key, bytes)
+    return open_export_value(key, aggregate_id, field, value)

@@ -37,7 +37,7 @@ from uuid import UUID
 import psycopg
 from psycopg import sql
 
-from domain.exceptions import ReadModelError
+from domain.exceptions import ExportKeyMissing, ReadModelError, SealedValueInvalid
 from domain.tlog import merkle
 from projections.audit.artifacts import TOPICS, DownloadCheck
 from projections.db.database import Database
@@ -64,8 +64,10 @@ Labelled = tuple[str, Checkpoint]
 PARALLEL_FROM = 100_000  # events; below this a second process costs more than it saves
 UNKNOWN = 2**63 - 1  # the position of a problem no event can be blamed for
 _FOLDED = "verify_folded"
-_UNFOLDABLE = (ReadModelError, ValueError, LookupError, TypeError,
-               psycopg.DataError, psycopg.IntegrityError)  # fmt: skip
+# ExportKeyMissing, SealedValueInvalid: an event forged or moved from another export,
+# whose values were sealed under that export's key (their associated data binds it).
+_UNFOLDABLE = (ReadModelError, ValueError, LookupError, TypeError, ExportKeyMissing,
+               SealedValueInvalid, psycopg.DataError, psycopg.IntegrityError)  # fmt: skip
 
 
 @dataclass(frozen=True)

@@ -30,7 +30,8 @@ MAY_IMPORT: dict[str, set[str]] = {
     "domain.tlog": set(),
     "domain.exports": _DOMAIN_TOP,
     "domain.sync": {*_DOMAIN_TOP, "domain.exports"},
-    "domain.ledger": {*_DOMAIN_TOP, "domain.exports", "domain.sync"},
+    "domain.retention": {*_DOMAIN_TOP, "domain.exports"},
+    "domain.ledger": {*_DOMAIN_TOP, "domain.exports", "domain.retention", "domain.sync"},
     "projections.db": {"domain.exceptions", "sql"},
     "projections.subject_keys": {*_DOMAIN_TOP, "projections.db", "sql"},
     "projections.readmodel": {

@@ -1,0 +1,17 @@
+-- Retention (domain/ledger/retention.py, sql/migrations/0015_retention.sql).
+
+-- name: candidates
+-- Exports not yet shed, after %(after)s in aggregate id order, from the stored
+-- events (deleted ones too): each with whether it has a key of its own.
+SELECT e.originator_id,
+       EXISTS (SELECT 1 FROM export_keys AS k WHERE k.aggregate_id = e.originator_id)
+FROM exportledger_events AS e
+WHERE e.originator_version = 1
+  AND e.topic = ANY(%(created)s::text[])
+  AND e.originator_id > %(after)s
+  AND NOT EXISTS (
+      SELECT 1 FROM exportledger_events AS r
+      WHERE r.originator_id = e.originator_id AND r.topic = %(applied)s
+  )
+ORDER BY e.originator_id
+LIMIT %(limit)s;

@@ -96,6 +96,11 @@ class RetentionCommands:
         export, events = self._export_and_events(aggregate_id(export_id), export_id)
         return decide(self.retention_policies(), facts_of(export, events))
 
+    def shed_by(self, export_id: str) -> str | None:
+        """The retention policy that shed an export, if one did."""
+        export, _ = self._export_and_events(aggregate_id(export_id), export_id)
+        return export.shed_by()
+
     # -- the run ---------------------------------------------------------------
 
     def retain(

@@ -1,8 +1,12 @@
-"""Candidates for a retention run, from the stored events (deleted exports included)."""
+"""Candidates for a retention run, from the stored events (deleted exports included),
+and the projector's periodic run."""
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+import logging
+import threading
+from collections.abc import Callable, Sequence
+from typing import Any
 from uuid import UUID
 
 from domain import topics
@@ -10,6 +14,7 @@ from projections.db.database import Database
 from sql import statement
 
 _NONE = UUID(int=0)
+log = logging.getLogger("export_ledger.retention")
 
 
 class StoredRetentionCandidates:
@@ -29,3 +34,29 @@ class StoredRetentionCandidates:
         with self.db.projector(autocommit=True) as conn:
             rows = conn.execute(statement("retention", "candidates"), params).fetchall()
         return [(r[0], bool(r[1])) for r in rows]
+
+
+class RetentionJob:
+    """The projector's periodic retention run (a worker of projections/projector.py):
+    ``retain`` once at the start and then every ``every`` seconds, until stopped. Only
+    the projector runs it, so of several elected processes only the lock holder does;
+    a second run at the same time would only find the first one's work done."""
+
+    def __init__(self, retain: Callable[[], Any], every: float) -> None:
+        self.retain = retain
+        self.every = every
+        self._stopping = threading.Event()
+
+    def run(self) -> None:
+        while not self._stopping.is_set():
+            done = self.retain()
+            if done.applied or done.held:
+                log.info(
+                    "retention: shed %d exports (%d sealed before export keys), "
+                    "skipped %d under legal hold",
+                    len(done.applied), done.old_format, len(done.held),
+                )  # fmt: skip
+            self._stopping.wait(self.every)
+
+    def stop(self) -> None:
+        self._stopping.set()

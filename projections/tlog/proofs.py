@@ -45,6 +45,7 @@ EXAMPLES_PER_KIND = 20
 BIGINT_MAX = 2**63 - 1  # positions, versions and tree sizes are PostgreSQL bigints
 
 
+
 @dataclass(frozen=True, slots=True)
 class EventProof:
     position: int

@@ -24,6 +24,7 @@ from domain.exports.ids import aggregate_id, new_hold_id
 from domain.exports.model import SYSTEM_ACTOR, ExportLog
 from domain.exports.rules import aware
 from domain.ledger.reads import _replay, translated_errors
+from domain.privacy import erased_subject
 from domain.retention.due import Decision, decide, facts_of
 from domain.retention.policies import POLICIES_ID, Policy, RetentionPolicies, parse_duration
 
@@ -137,8 +138,8 @@ class RetentionCommands:
         run: RetentionRun,
     ) -> None:
         export, events = self._export_and_events(originator_id)
-        if export.shed_by() is not None:
-            return
+        if export.shed_by() is not None or erased_subject(export.user_id) is not None:
+            return  # shed before, or erased (nothing of it is left to shed)
         decision = decide(policies, facts_of(export, events))
         if decision is None or not decision.is_due(now):
             return

@@ -11,7 +11,7 @@ from collections.abc import Callable, Iterable, Iterator, Sequence
 from typing import Any
 
 from domain.exceptions import ReadModelError
-from domain.privacy import EXPORT_SEALED_FIELDS, shed_value
+from domain.privacy import EXPORT_SEALED_FIELDS, erased_subject, shed_value
 from domain.sync.rows import SEED_COLUMNS
 from projections.readmodel.changes import Change, instant
 
@@ -171,7 +171,11 @@ def _expired(_: dict[str, Any]) -> Row:
 
 
 def shed_row(row: Row) -> Row:
-    """``row`` with its export's own personal fields shed (a NULL stays NULL)."""
+    """``row`` with its export's own personal fields shed (a NULL stays NULL). An erased
+    subject's row stays erased: the follower erases shed rows when ``Erased`` comes, and
+    a rebuild, folding with the key gone, must end the same."""
+    if erased_subject(row["user_id"]) is not None:
+        return row
     return {**row, **{c: shed_value(c) for c in SHED_COLUMNS if row[c] is not None}}
 
 

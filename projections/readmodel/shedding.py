@@ -3,7 +3,8 @@
 The fold (projections/readmodel/fold.py) sheds the row and the versions it makes
 itself; the versions of earlier batches are in the history table already, and are
 shed here, in the same transaction as the fold of RetentionApplied, with the values
-the fold writes (:func:`domain.privacy.shed_value`; a NULL stays NULL).
+the fold writes (:func:`domain.privacy.shed_value`; a NULL stays NULL, and an erased
+subject's versions stay erased, as :func:`projections.readmodel.fold.shed_row` leaves them).
 """
 
 from __future__ import annotations
@@ -14,7 +15,7 @@ from typing import Any
 import psycopg
 from psycopg.types.json import Jsonb
 
-from domain.privacy import shed_value
+from domain.privacy import ERASED_PREFIX, shed_value
 from projections.readmodel.changes import Change
 from projections.readmodel.fold import RETENTION_APPLIED
 from sql import statement
@@ -30,5 +31,6 @@ def shed_versions(conn: psycopg.Connection[Any], history: str, changes: Sequence
         "config": Jsonb(shed_value("config")),
         "file_url": shed_value("file_url"),
         "error_message": shed_value("error_message"),
+        "erased": ERASED_PREFIX + "%",
     }
     conn.execute(statement("retention", "shed_versions", table=history), params)

@@ -18,9 +18,10 @@ LIMIT %(limit)s;
 
 -- name: shed_versions
 -- Shed the export's own personal columns of every stored version of the exports
--- named (a NULL stays NULL), as the fold sheds the versions it makes itself.
+-- named (a NULL stays NULL; an erased subject's stay erased), as the fold sheds the
+-- versions it makes itself.
 UPDATE {table}
 SET config = %(config)s,
     file_url = CASE WHEN file_url IS NULL THEN NULL ELSE %(file_url)s END,
     error_message = CASE WHEN error_message IS NULL THEN NULL ELSE %(error_message)s END
-WHERE id = ANY(%(ids)s::uuid[]);
+WHERE id = ANY(%(ids)s::uuid[]) AND user_id NOT LIKE %(erased)s;

@@ -10,6 +10,7 @@ from rich.table import Table
 from api.cli.output import JsonFlag, errors, opened, out, print_json
 from api.cli.progress import progress_bar
 from domain.ledger.retention import RetentionRun
+from domain.retention.due import OLD_FORMAT
 from domain.retention.policies import Policy, duration_text
 
 commands = typer.Typer()
@@ -17,7 +18,6 @@ policies = typer.Typer(help="Retention policies: when an export's personal field
 commands.add_typer(policies, name="retention")
 
 OPERATOR = "operator"
-OLD_FORMAT = "shed from views, events openable until the subject is erased"
 ByOption = Annotated[str, typer.Option("--by", help="Who does it, for the audit trail.")]
 
 

@@ -17,6 +17,9 @@ from typing import Any
 from domain.retention.policies import Basis, Policy
 
 _COMPLETED = ("completed", "expired")
+OLD_FORMAT = "shed from views, events openable until the subject is erased"
+"""How the reports name exports shed that were sealed before export keys (README:
+Retention): their events still open under their subject's key."""
 
 
 @dataclass(frozen=True, slots=True)

@@ -9,7 +9,10 @@ from collections.abc import Callable, Sequence
 from typing import Any
 from uuid import UUID
 
+import psycopg
+
 from domain import topics
+from domain.retention.due import OLD_FORMAT
 from projections.db.database import Database
 from sql import statement
 
@@ -34,6 +37,19 @@ class StoredRetentionCandidates:
         with self.db.projector(autocommit=True) as conn:
             rows = conn.execute(statement("retention", "candidates"), params).fetchall()
         return [(r[0], bool(r[1])) for r in rows]
+
+
+def retention_summary(conn: psycopg.Connection[Any]) -> str | None:
+    """What ``verify`` says of retention: the exports shed, and how many of them were
+    sealed before export keys (README: Retention); None when none was shed."""
+    row = conn.execute(
+        statement("retention", "shed_counts"), {"applied": topics.RETENTION_APPLIED}
+    ).fetchone()
+    shed, old = (int(row[0]), int(row[1])) if row else (0, 0)
+    if not shed:
+        return None
+    left = f"; {old:,} of them sealed before export keys: {OLD_FORMAT}" if old else ""
+    return f"{shed:,} exports shed by retention{left}"
 
 
 class RetentionJob:

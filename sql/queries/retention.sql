@@ -25,3 +25,13 @@ SET config = %(config)s,
     file_url = CASE WHEN file_url IS NULL THEN NULL ELSE %(file_url)s END,
     error_message = CASE WHEN error_message IS NULL THEN NULL ELSE %(error_message)s END
 WHERE id = ANY(%(ids)s::uuid[]) AND user_id NOT LIKE %(erased)s;
+
+-- name: shed_counts
+-- Exports a retention shed, and of them those with no key of their own (sealed before
+-- export keys: their events still open under their subject's key).
+SELECT count(*) AS shed,
+       count(*) FILTER (
+           WHERE NOT EXISTS (SELECT 1 FROM export_keys AS k WHERE k.aggregate_id = e.originator_id)
+       ) AS old_format
+FROM exportledger_events AS e
+WHERE e.topic = %(applied)s;

@@ -37,6 +37,7 @@ MAY_IMPORT: dict[str, set[str]] = {
     "projections.readmodel": {
         *_DOMAIN_TOP,
         "domain.exports",
+        "domain.retention",
         "domain.sync",
         "projections.db",
         "projections.subject_keys",

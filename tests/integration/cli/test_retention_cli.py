@@ -64,6 +64,12 @@ def test_retain_sheds_due_exports_and_skips_a_held_one(
     assert hold.returncode == 2 and "place a legal hold" in hold.stderr
     again = run_cli(database_url, "retain")
     assert "applied retention to 0 exports" in again.stdout
+    verified = run_cli(database_url, "verify")
+    assert verified.returncode == 0, verified.stdout + verified.stderr
+    assert (
+        "2 exports shed by retention; 2 of them sealed before export keys: shed from views, "
+        "events openable until the subject is erased"
+    ) in verified.stdout
 
     removed = run_cli(database_url, "retention", "remove", policy_id.group(0))
     assert removed.returncode == 0, removed.stderr

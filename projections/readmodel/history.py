@@ -117,7 +117,8 @@ def snapshot(
     """Write export_logs as it stood at ``at`` into ``table`` (same columns,
     indexes and row-level security), folded from every event up to the head of
     one consistent snapshot. The table appears, or replaces the old one, at
-    commit: an interrupted run leaves nothing behind."""
+    commit: an interrupted run leaves nothing behind. The table is tracked, so that a
+    retention sheds its rows too (projections/readmodel/shedding.py)."""
     check_snapshot_table(table)
     if at.tzinfo is None:
         raise SnapshotTableRefused("the moment needs a time zone")
@@ -139,6 +140,7 @@ def snapshot(
             _refuse_existing(writer, table, replace)
             writer.execute(statement("rebuild", "drop_table", table=table))
             writer.execute(statement("rebuild", "create_read_table"), {"table": table})
+            writer.execute(statement("retention", "track_snapshot"), {"name": table, "at": at})
             changes = stream_events_by_aggregate(reader, head, counted)
             try:
                 rows = copy_rows(writer, table, rows_as_of(changes, at))

@@ -1,4 +1,5 @@
-"""A retention's read-table update: the versions stored before RetentionApplied.
+"""A retention's read-table update: the versions stored before RetentionApplied, and
+the snapshots ``rebuild --as-of --into`` made.
 
 The fold (projections/readmodel/fold.py) sheds the row and the versions it makes
 itself; the versions of earlier batches are in the history table already, and are
@@ -19,6 +20,7 @@ from domain.privacy import ERASED_PREFIX, shed_value
 from projections.readmodel.changes import Change
 from projections.readmodel.fold import RETENTION_APPLIED
 from sql import statement
+from sql.names import VERSIONS_TABLE
 
 
 def shed_versions(conn: psycopg.Connection[Any], history: str, changes: Sequence[Change]) -> None:
@@ -34,3 +36,6 @@ def shed_versions(conn: psycopg.Connection[Any], history: str, changes: Sequence
         "erased": ERASED_PREFIX + "%",
     }
     conn.execute(statement("retention", "shed_versions", table=history), params)
+    if history == VERSIONS_TABLE:  # the live tables: the snapshots made of them too
+        for (name,) in conn.execute(statement("retention", "tracked_snapshots")).fetchall():
+            conn.execute(statement("retention", "shed_versions", table=name), params)

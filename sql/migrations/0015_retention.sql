@@ -26,3 +26,14 @@ CREATE OR REPLACE TRIGGER exportledger_events_shed_export_key
     AFTER INSERT ON exportledger_events
     FOR EACH ROW WHEN (NEW.topic = 'domain.model:ExportLog.RetentionApplied')
     EXECUTE FUNCTION export_ledger_shed_export_key();
+
+-- The tables `rebuild --as-of --into` made (projections/readmodel/history.py): a
+-- retention sheds their rows too, as it sheds export_logs' and export_log_versions'
+-- (projections/readmodel/shedding.py). A table dropped since is skipped.
+CREATE TABLE IF NOT EXISTS read_model_snapshots (
+    name text PRIMARY KEY,
+    as_of timestamptz NOT NULL,
+    created_at timestamptz NOT NULL DEFAULT now()
+);
+REVOKE ALL ON read_model_snapshots FROM PUBLIC;
+GRANT SELECT ON read_model_snapshots TO export_ledger_projector, export_ledger_admin;

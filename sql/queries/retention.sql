@@ -35,3 +35,13 @@ SELECT count(*) AS shed,
        ) AS old_format
 FROM exportledger_events AS e
 WHERE e.topic = %(applied)s;
+
+-- name: track_snapshot
+-- A table written by rebuild --as-of --into, for retention to shed its rows too.
+INSERT INTO read_model_snapshots (name, as_of) VALUES (%(name)s, %(at)s)
+ON CONFLICT (name) DO UPDATE SET as_of = EXCLUDED.as_of, created_at = now();
+
+-- name: tracked_snapshots
+-- The snapshot tables that still exist.
+SELECT name FROM read_model_snapshots WHERE to_regclass(quote_ident(name)) IS NOT NULL
+ORDER BY name;

@@ -75,3 +75,24 @@ def test_a_snapshot_as_of_before_the_retention_shows_it_shed(
     assert [(r["export_id"], r["config"], r["file_url"]) for r in rows] == [
         (export_id, {"shed": True}, SHED_TEXT)
     ]
+
+
+def test_a_snapshot_made_before_a_retention_is_shed_by_its_fold(
+    ledger: ExportLedger, database_url: str
+) -> None:
+    export_id = request(ledger, "dave", config={"title": "dave-secret"})
+    complete(ledger, export_id)
+    catch_up(database_url)
+    now = datetime.now(UTC)
+    snapshot(Database(database_url), "kept_snapshot", now)
+    snapshot(Database(database_url), "dropped_snapshot", now)
+    with psycopg.connect(database_url, autocommit=True) as conn:
+        conn.execute("DROP TABLE dropped_snapshot")
+    ledger.set_retention(after="1d", basis="completion", actor="admin")
+    retain_later(ledger, database_url)
+    catch_up(database_url)
+    with psycopg.connect(database_url, autocommit=True, row_factory=dict_row) as conn:
+        rows: list[dict[str, Any]] = conn.execute("SELECT * FROM kept_snapshot").fetchall()
+    assert [(r["config"], r["file_url"], r["user_id"]) for r in rows] == [
+        ({"shed": True}, SHED_TEXT, "dave")
+    ]

@@ -94,6 +94,7 @@ policies = st.lists(
         status=st.sampled_from([None, "completed", "failed"]),
     ),
     max_size=8,
+    unique_by=lambda p: p.policy_id,  # ids are unique, as the ledger makes them
 )
 
 

@@ -11,13 +11,14 @@ its events stay openable under its subject's key until the subject is erased.
 
 from __future__ import annotations
 
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any, Protocol
 from uuid import UUID
 
 from eventsourcing.application import AggregateNotFoundError
+from eventsourcing.persistence import StoredEvent
 
 from domain.exceptions import ConcurrentModification, ExportNotFound
 from domain.exports.ids import aggregate_id, new_hold_id
@@ -27,13 +28,17 @@ from domain.ledger.reads import _replay, translated_errors
 from domain.privacy import erased_subject
 from domain.retention.due import Decision, decide, facts_of
 from domain.retention.policies import POLICIES_ID, Policy, RetentionPolicies, parse_duration
+from domain.sync.batch import StoredRow
 
 
 class RetentionCandidates(Protocol):
     """Exports not yet shed, by aggregate id, after ``after`` in id order; for each,
-    whether it has a key of its own (export_keys)."""
+    whether it has a key of its own (export_keys). ``stored_events``: a page's events,
+    in one call (domain/sync/batch.py's StoredExports)."""
 
     def candidates(self, after: UUID | None, limit: int) -> Sequence[tuple[UUID, bool]]: ...
+
+    def stored_events(self, originator_ids: Sequence[UUID]) -> Iterable[StoredRow]: ...
 
 
 @dataclass(frozen=True, slots=True)
@@ -60,6 +65,7 @@ class RetentionCommands:
 
     repository: Any
     events: Any
+    mapper: Any
     _clock: Callable[[], datetime]
 
     _save: Callable[..., Any]
@@ -121,8 +127,10 @@ class RetentionCommands:
             return run
         after: UUID | None = None
         while candidates := finder.candidates(after, batch_size):
+            loaded = self._page_of(finder, [c[0] for c in candidates])
             for originator_id, own_key in candidates:
-                self._retain_one(originator_id, own_key, policies, moment, dry_run, run)
+                if (found := loaded.get(originator_id)) is not None:
+                    self._retain_one(*found, own_key, policies, moment, dry_run, run)
             run.seen += len(candidates)
             on_seen(len(candidates))
             after = candidates[-1][0]
@@ -130,14 +138,14 @@ class RetentionCommands:
 
     def _retain_one(
         self,
-        originator_id: UUID,
+        export: ExportLog,
+        events: list[Any],
         own_key: bool,
         policies: list[Policy],
         now: datetime,
         dry_run: bool,
         run: RetentionRun,
     ) -> None:
-        export, events = self._export_and_events(originator_id)
         if export.shed_by() is not None or erased_subject(export.user_id) is not None:
             return  # shed before, or erased (nothing of it is left to shed)
         decision = decide(policies, facts_of(export, events))
@@ -154,6 +162,24 @@ class RetentionCommands:
                 return  # changed meanwhile: the next run looks again
         run.applied.append(export.export_id)
         run.old_format += 0 if own_key else 1
+
+    def _page_of(
+        self, finder: RetentionCandidates, ids: list[UUID]
+    ) -> dict[UUID, tuple[ExportLog, list[Any]]]:
+        """A page of exports and their events, read in one call."""
+        stored: dict[UUID, list[StoredEvent]] = {}
+        with translated_errors("retention"):
+            for originator_id, version, topic, state in finder.stored_events(ids):
+                stored.setdefault(originator_id, []).append(
+                    StoredEvent(originator_id, version, topic, state)
+                )
+        page: dict[UUID, tuple[ExportLog, list[Any]]] = {}
+        for originator_id, rows in stored.items():
+            events = [self.mapper.to_domain_event(row) for row in rows]
+            export = _replay(None, events)
+            if isinstance(export, ExportLog):
+                page[originator_id] = (export, events)
+        return page
 
     def _export_and_events(
         self, originator_id: UUID, export_id: str | None = None

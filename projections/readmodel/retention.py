@@ -38,6 +38,11 @@ class StoredRetentionCandidates:
             rows = conn.execute(statement("retention", "candidates"), params).fetchall()
         return [(r[0], bool(r[1])) for r in rows]
 
+    def stored_events(self, originator_ids: Sequence[UUID]) -> list[tuple[UUID, int, str, bytes]]:
+        with self.db.projector(autocommit=True) as conn, conn.cursor(binary=True) as cursor:
+            cursor.execute(statement("retention", "events_of"), {"ids": list(originator_ids)})
+            return [(r[0], int(r[1]), str(r[2]), bytes(r[3])) for r in cursor]
+
 
 def retention_summary(conn: psycopg.Connection[Any]) -> str | None:
     """What ``verify`` says of retention: the exports shed, and how many of them were

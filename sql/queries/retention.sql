@@ -45,3 +45,10 @@ ON CONFLICT (name) DO UPDATE SET as_of = EXCLUDED.as_of, created_at = now();
 -- The snapshot tables that still exist.
 SELECT name FROM read_model_snapshots WHERE to_regclass(quote_ident(name)) IS NOT NULL
 ORDER BY name;
+
+-- name: events_of
+-- The stored events of a page of candidates, in order.
+SELECT originator_id, originator_version, topic, state
+FROM exportledger_events
+WHERE originator_id = ANY(%(ids)s::uuid[])
+ORDER BY originator_id, originator_version;

@@ -3,17 +3,19 @@ it, only the commands that end the export, and none recording a personal field."
 
 from __future__ import annotations
 
-from collections.abc import Callable, Sequence
-from datetime import datetime, timedelta
+from collections.abc import Callable, Iterator, Sequence
+from datetime import UTC, datetime, timedelta
 from uuid import UUID
 
 import pytest
 
 from domain.exceptions import ExportOnHold, ExportShed, InvalidExport, RetentionPolicyNotFound
+from domain.exports.ids import aggregate_id
 from domain.exports.values import Status
 from domain.ledger.application import ExportLedger
 from domain.privacy import SHED_TEXT
 from domain.retention.policies import Basis
+from domain.sync.batch import StoredRow
 
 ExportIn = Callable[[Status], str]
 LATER = timedelta(days=400)
@@ -23,17 +25,19 @@ class AllExports:
     """RetentionCandidates over every export of the ledger (none with a key of its own)."""
 
     def __init__(self, ledger: ExportLedger, ids: Sequence[str]) -> None:
-        from domain.exports.ids import aggregate_id
-
         self.ids = sorted(aggregate_id(i) for i in ids)
+        self.ledger = ledger
 
     def candidates(self, after: UUID | None, limit: int) -> list[tuple[UUID, bool]]:
         return [(i, False) for i in self.ids if after is None or i > after][:limit]
 
+    def stored_events(self, originator_ids: Sequence[UUID]) -> Iterator[StoredRow]:
+        for originator_id in originator_ids:
+            for e in self.ledger.recorder.select_events(originator_id):
+                yield e.originator_id, e.originator_version, e.topic, e.state
+
 
 def now() -> datetime:
-    from datetime import UTC
-
     return datetime.now(UTC) + LATER
 
 

@@ -8,7 +8,7 @@ from typing import Annotated, Literal
 from pydantic import BaseModel, ConfigDict, Field
 
 from api.http.schemas import RequestBody
-from domain.retention.policies import Policy, duration_text
+from domain.retention.policies import DURATION_PATTERN, Policy, duration_text
 
 Basis = Literal["expiry", "completion", "failure", "last-event"]
 POLICY_EXAMPLE_ID = "ret_01JQ8Z6Y4N3M2K1H0G9F8E7D6C"
@@ -23,7 +23,7 @@ class RetentionCreate(RequestBody):
         populate_by_name=True,
         json_schema_extra={"examples": [{"after": "90d", "from": "expiry", "format": "csv"}]},
     )
-    after: Annotated[str, Field(min_length=2, max_length=8, pattern=r"^[0-9]+[hdw]$")]
+    after: Annotated[str, Field(min_length=2, max_length=5, pattern=DURATION_PATTERN)]
     basis: Annotated[Basis, Field(alias="from")]
     format: Literal["json", "jsonl", "csv", "markdown"] | None = None
     status: Literal["queued", "processing", "completed", "failed", "expired", "deleted"] | None = (

@@ -24,9 +24,11 @@ from domain.exports.values import ExportFormat, Status
 POLICIES_ID = uuid5(UUID("2d6f1e8a-93b4-4c0e-b1f7-6a5d0c3e9b42"), "retention policies")
 """The one aggregate holding every policy."""
 
-_DURATION = re.compile(r"^([1-9][0-9]{0,4})([hdw])$")
+_DURATION = re.compile(r"^([1-9][0-9]{0,3})([hdw])$")
+DURATION_PATTERN = _DURATION.pattern.replace("(", "").replace(")", "")
+"""The durations a policy takes (1 to 9999 hours, days or weeks), for the HTTP schema."""
 _UNITS = {"h": timedelta(hours=1), "d": timedelta(days=1), "w": timedelta(weeks=1)}
-MAX_AFTER = timedelta(days=36_600)
+MAX_AFTER = timedelta(weeks=9999)
 
 
 class Basis(StrEnum):
@@ -59,14 +61,13 @@ class Policy:
 
 
 def parse_duration(text: str) -> timedelta:
-    """``90d``, ``12w`` or ``36h``: a positive whole number of hours, days or weeks."""
+    """``90d``, ``12w`` or ``36h``: 1 to 9999 hours, days or weeks."""
     found = _DURATION.match(text.strip()) if isinstance(text, str) else None
     if found is None:
-        raise InvalidExport(f"after must be a duration like 90d, 12w or 36h, not {text!r}")
-    after = int(found.group(1)) * _UNITS[found.group(2)]
-    if after > MAX_AFTER:
-        raise InvalidExport("after must be at most 36600 days")
-    return after
+        raise InvalidExport(
+            f"after must be a duration like 90d, 12w or 36h (1 to 9999 of a unit), not {text!r}"
+        )
+    return int(found.group(1)) * _UNITS[found.group(2)]
 
 
 def duration_text(after: timedelta) -> str:
@@ -122,7 +123,7 @@ class RetentionPolicies(Aggregate):
         """Set (or replace) policy ``policy_id``; ``at``: when, as the command's clock says."""
         valid = check_policy(basis, fmt, status)
         if not timedelta(0) < after <= MAX_AFTER:
-            raise InvalidExport("after must be more than 0 and at most 36600 days")
+            raise InvalidExport("after must be more than 0 and at most 9999 weeks")
         seconds = int(after.total_seconds())
         self._policy_set(
             actor=actor, policy_id=policy_id, after_seconds=seconds, basis=str(valid),

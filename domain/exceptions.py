@@ -191,3 +191,9 @@ class SinkNotFound(ExportLedgerError, LookupError):
     def __init__(self, name: str) -> None:
         super().__init__(f"no sink {name!r}")
         self.name = name
+
+
+class RetentionPolicyNotFound(ExportLedgerError, LookupError):
+    def __init__(self, policy_id: str) -> None:
+        super().__init__(f"no retention policy {policy_id!r}")
+        self.policy_id = policy_id

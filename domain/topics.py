@@ -29,6 +29,7 @@ EXPORT_EVENTS = (
     "HoldPlaced",
     "HoldReleased",
     "Deleted",
+    "RetentionApplied",
 )
 
 
@@ -39,5 +40,8 @@ def export_event(name: str) -> str:
 
 REQUESTED = export_event("Requested")
 IMPORTED = export_event("Imported")
+RETENTION_APPLIED = export_event("RetentionApplied")
+RETENTION_POLICIES = "domain.retention.policies:RetentionPolicies"
+"""The aggregate of the ledger's retention policies (domain/retention/policies.py)."""
 CLAIMED = IDEMPOTENCY_CLAIM + ".Claimed"
 ERASED = DATA_SUBJECT + ".Erased"

@@ -1,4 +1,5 @@
-"""The projector: the follower and the sealer, each in a thread, restarted after errors.
+"""The projector: the follower and the sealer, each in a thread, restarted after errors
+(and, when given, the live sync, the sinks' senders and the periodic retention run).
 
 ``serve`` runs one in-process so that a single process is a whole working system;
 ``project`` runs one in the foreground. A worker that fails (the database went away,
@@ -22,6 +23,7 @@ from opentelemetry.instrumentation.utils import suppress_instrumentation
 from projections.db.database import Database
 from projections.importing.sync_worker import SyncWorker
 from projections.readmodel.follower import Follower
+from projections.readmodel.retention import RetentionJob
 from projections.sinks.sender import SinkSenders, SinkSettings
 from projections.tlog.keys import KeyRing, Signer
 from projections.tlog.sealer import Sealer
@@ -30,6 +32,7 @@ from sql import statement
 from sql.names import EVENTS_CHANNEL, PROJECTOR_ROLE
 
 log = logging.getLogger("export_ledger.projector")
+Worker = Follower | Sealer | Cosigners | SyncWorker | SinkSenders | RetentionJob
 
 
 class Projector:
@@ -46,11 +49,10 @@ class Projector:
         cosigners: Cosigners | None = None,
         sync: Callable[[], SyncWorker] | None = None,
         sinks: SinkSettings | None = None,
+        retention: Callable[[], RetentionJob] | None = None,
     ) -> None:
         self.db = db
-        self._workers: list[Follower | Sealer | Cosigners | SyncWorker | SinkSenders] = [
-            Follower(db, batch_size=batch_size)
-        ]
+        self._workers: list[Worker] = [Follower(db, batch_size=batch_size)]
         if sync is not None:  # the live sync of EXPORT_LEDGER_SYNC_FROM
             self._workers.append(sync())
         if signer is not None:
@@ -60,6 +62,8 @@ class Projector:
             self._workers.append(cosigners)
         if sinks is not None:
             self._workers.append(SinkSenders(db, sinks))
+        if retention is not None:
+            self._workers.append(retention())
         self._stopping = threading.Event()
         self._threads = [
             threading.Thread(target=self._run, args=(w,), name=type(w).__name__, daemon=True)
@@ -82,7 +86,7 @@ class Projector:
         for thread in self._threads:
             thread.join(timeout=10)
 
-    def _run(self, worker: Follower | Sealer | Cosigners | SyncWorker | SinkSenders) -> None:
+    def _run(self, worker: Worker) -> None:
         """Run ``worker`` until stopped, its SQL untraced: the loops' statements run
         outside any request, and tracing them (the statement's text, a span dropped by
         the sampler) cost more per created export than the request's own spans. Their
@@ -187,9 +191,11 @@ class ElectedProjector:
         name: str | None = None,
         sync: Callable[[], SyncWorker] | None = None,
         sinks: SinkSettings | None = None,
+        retention: Callable[[], RetentionJob] | None = None,
     ) -> None:
         self.db = db
         self._sync = sync
+        self._retention = retention
         self.name = name or process_name()
         self.origin = origin
         self.cosigners = cosigners
@@ -243,6 +249,7 @@ class ElectedProjector:
                     cosigners=self.cosigners,
                     sync=self._sync,
                     sinks=self.sinks,
+                    retention=self._retention,
                 )
                 self._projector.start()
                 try:

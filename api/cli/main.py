@@ -22,6 +22,7 @@ from api.cli import (
     keys,
     privacy,
     projection,
+    retention,
     seal,
     server,
     sinks,
@@ -67,7 +68,9 @@ app = typer.Typer(
     no_args_is_help=True,
     pretty_exceptions_enable=False,
 )
-for group in (status, exports, importer, projection, seal, keys, audit, privacy, server, sinks):
+for group in (
+    status, exports, importer, projection, seal, keys, audit, privacy, retention, server, sinks,
+):  # fmt: skip
     app.add_typer(group.commands)
 app.add_typer(witness.commands, name="witness")
 

@@ -112,13 +112,16 @@ def verify_command(
 
 
 def _print_privacy(db: Database) -> None:
-    """Erased subjects, and the clear copies the seal keeps (README: Privacy)."""
+    """Erased subjects, and the clear copies the seal keeps (README: Privacy); the exports
+    shed by retention (README: Retention)."""
+    from projections.readmodel.retention import retention_summary
     from projections.subject_keys import privacy_summary
 
     with db.connect(ADMIN_ROLE, autocommit=True) as conn:
-        summary = privacy_summary(conn)
-    if summary:
-        out.print(summary, highlight=False, soft_wrap=True)
+        summaries = [privacy_summary(conn), retention_summary(conn)]
+    for summary in summaries:
+        if summary:
+            out.print(summary, highlight=False, soft_wrap=True)
 
 
 def _work(db: Database) -> int:

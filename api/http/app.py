@@ -29,6 +29,7 @@ from api.http.routes import (
     history,
     holds,
     rest_v1,
+    retention,
     subjects,
 )
 from api.http.routes import events as events_routes
@@ -169,6 +170,7 @@ def create_app(
             {"name": "history", "description": "The audit trail of an export."},
             {"name": "holds", "description": "Legal holds that keep an export's records."},
             {"name": "subjects", "description": "Data subjects: erasure and access."},
+            {"name": "retention", "description": "Retention policies (admins)."},
             {"name": "ledger", "description": "The signed Merkle seal and its proofs."},
             {"name": "audit", "description": "The compliance export of the log."},
             {"name": "events", "description": "The log's events as CloudEvents: feed, stream."},
@@ -179,7 +181,7 @@ def create_app(
     problems.install(app)
     app.add_middleware(BodyLimit, max_bytes=settings.max_body_bytes)
     app.add_middleware(RequestLog, metrics=metrics)
-    for module in (health, exports, downloads, history, holds, subjects):
+    for module in (health, exports, downloads, history, holds, subjects, retention):
         app.include_router(module.router)
     app.include_router(seal_routes.router)
     app.include_router(tlog_routes.router)

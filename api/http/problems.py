@@ -122,6 +122,7 @@ _DOMAIN: tuple[tuple[type[errors.ExportLedgerError], int, str], ...] = (
     (errors.ExportNotFound, 404, "not-found"),
     (errors.CheckpointNotFound, 404, "checkpoint-not-found"),
     (errors.HoldNotFound, 404, "hold-not-found"),
+    (errors.RetentionPolicyNotFound, 404, "retention-policy-not-found"),
     (errors.IllegalTransition, 409, "illegal-transition"),
     (errors.ExportOnHold, 409, "legal-hold"),
     (errors.SubjectErased, 409, "subject-erased"),

@@ -25,6 +25,7 @@ from projections.db.closable import Closable
 from projections.db.database import Database
 from projections.importing.sync_worker import SyncWorker
 from projections.projector import ElectedProjector, Projector, process_name
+from projections.readmodel.retention import RetentionJob, StoredRetentionCandidates
 from projections.reads.positions import PositionWatcher
 from projections.reads.read_store import ReadStore
 from projections.sinks.sender import SinkSettings
@@ -99,6 +100,7 @@ class Runtime(Closable):
             cosigners=cosigners,
             sync=self._sync_worker() if self.settings.sync_from else None,
             sinks=SinkSettings(sink_key(self.settings), origin=self.settings.log_origin),
+            retention=self._retention_job() if self.settings.retention_every_seconds else None,
         ).start()
         self.projector = projector
         self._closing.callback(projector.stop)
@@ -111,6 +113,13 @@ class Runtime(Closable):
         source = settings.sync_from
         return lambda: SyncWorker(
             source, settings.sync_table, settings.sync_slot, self.database, lambda: self.ledger
+        )
+
+    def _retention_job(self) -> Callable[[], RetentionJob]:
+        """The periodic retention run, made anew for each projector."""
+        every = self.settings.retention_every_seconds
+        return lambda: RetentionJob(
+            lambda: self.ledger.retain(StoredRetentionCandidates(self.database)), every
         )
 
     def open_for_serving(self, *, projector: bool) -> Runtime:

@@ -93,6 +93,13 @@ class Settings(BaseSettings):
         default=None,
         description="the slot EXPORT_LEDGER_SYNC_FROM follows (default export_ledger_TABLE)",
     )
+    retention_every_seconds: float = Field(
+        default=3600.0,
+        ge=0,
+        le=7 * 86_400,
+        description="how often the projector sheds the exports past their retention "
+        "policy (0: never; export-ledger retain runs it by hand)",
+    )
     projector_election: bool = Field(
         default=False,
         description="serve runs its follower and sealer only while it holds the projector "

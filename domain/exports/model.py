@@ -15,52 +15,13 @@ from uuid import UUID
 from eventsourcing.domain import Aggregate, event
 
 from domain import topics
-from domain.exceptions import ExportOnHold, HoldNotFound, IllegalTransition
+from domain.exceptions import ExportOnHold, ExportShed, HoldNotFound, IllegalTransition
 from domain.exports.ids import aggregate_id
+from domain.exports.lifecycle import ALLOWED_FROM, ENDING_COMMANDS, HELD_COMMANDS, lifecycle_path
 from domain.exports.values import Status
-from domain.privacy import SUBJECT_ATTRIBUTE
+from domain.privacy import SUBJECT_ATTRIBUTE, shed_value
 
 SYSTEM_ACTOR = "system"
-
-# The lifecycle, as the set of states each command may start from.
-_ALLOWED_FROM: dict[str, frozenset[Status]] = {
-    "start processing": frozenset({Status.QUEUED}),
-    "complete": frozenset({Status.PROCESSING}),
-    "fail": frozenset({Status.PROCESSING}),
-    "retry": frozenset({Status.FAILED}),
-    "record a download": frozenset({Status.COMPLETED}),
-    "expire": frozenset({Status.COMPLETED}),
-    "delete": frozenset(Status) - {Status.DELETED},
-    "change the expiry": frozenset({Status.COMPLETED}),
-    "place a hold": frozenset(Status) - {Status.DELETED},
-}
-
-# Commands an open legal hold refuses: they would end the export's records.
-_HELD_COMMANDS = frozenset({"expire", "delete"})
-
-# The lifecycle as moves: from each status, the statuses one command away.
-_MOVES: dict[Status, tuple[Status, ...]] = {
-    Status.QUEUED: (Status.PROCESSING,),
-    Status.PROCESSING: (Status.COMPLETED, Status.FAILED),
-    Status.FAILED: (Status.QUEUED,),
-    Status.COMPLETED: (Status.EXPIRED,),
-}
-
-
-def lifecycle_path(start: Status, target: Status) -> list[Status] | None:
-    """The statuses an export passes through from ``start`` to ``target`` by legal
-    moves (shortest first; [] when it is there), or None when none leads there."""
-    paths: dict[Status, list[Status]] = {start: []}
-    frontier = [start]
-    while frontier:
-        status = frontier.pop(0)
-        if status == target:
-            return paths[status]
-        for following in _MOVES.get(status, ()):
-            if following not in paths:
-                paths[following] = [*paths[status], following]
-                frontier.append(following)
-    return None
 
 
 class ExportLog(Aggregate):
@@ -204,6 +165,7 @@ class ExportLog(Aggregate):
         taken as given, empty where the caller knows nothing: a system that recorded
         only the status (the seed's table) still gets every step recorded.
         """
+        self._check_not_shed(f"move to {target}")
         path = lifecycle_path(self.status, target)
         if path is None:
             raise IllegalTransition(
@@ -249,9 +211,12 @@ class ExportLog(Aggregate):
     def delete(self, actor: str, reason: str | None = None) -> None:
         self._check_allowed("delete")
         self._check_not_held("delete")
+        if reason is not None:
+            self._check_not_shed("record a reason for deleting it")
         self._deleted(actor=actor, reason=reason)
 
     def place_hold(self, actor: str, hold_id: str, matter: str, reason: str | None) -> None:
+        self._check_not_shed("place a legal hold (its personal fields are gone already)")
         self._check_allowed("place a hold")
         self._hold_placed(actor=actor, hold_id=hold_id, matter=matter, reason=reason)
 
@@ -259,6 +224,20 @@ class ExportLog(Aggregate):
         if hold_id not in self.holds:
             raise HoldNotFound(self.export_id, hold_id)
         self._hold_released(actor=actor, hold_id=hold_id)
+
+    def apply_retention(self, actor: str, policy_id: str, due_at: datetime) -> None:
+        """Shed the export's own personal fields under retention policy ``policy_id``
+        (due at ``due_at``), in any status, deleted included; refused while a legal
+        hold is open, and a second time. The event carries no personal field; saving
+        it destroys the export's key (sql/migrations/0015_retention.sql)."""
+        self._check_not_shed("apply a retention policy again")
+        self.check_not_held("apply a retention policy")
+        self._retention_applied(actor=actor, policy_id=policy_id, due_at=due_at)
+
+    def shed_by(self) -> str | None:
+        """The retention policy that shed the export, if one did."""
+        retention = getattr(self, "retention", None)  # absent before retention existed
+        return None if retention is None else str(retention["policy_id"])
 
     def open_holds(self) -> dict[str, dict[str, Any]]:
         # Events stored before holds existed build exports without the attribute.
@@ -282,11 +261,17 @@ class ExportLog(Aggregate):
     # -- rules ----------------------------------------------------------------
 
     def _check_not_held(self, command: str) -> None:
-        if command in _HELD_COMMANDS:
+        if command in HELD_COMMANDS:
             self.check_not_held(command)
 
+    def _check_not_shed(self, command: str) -> None:
+        if self.shed_by() is not None:
+            raise ExportShed(self.export_id, command)
+
     def _check_allowed(self, command: str) -> None:
-        if self.status not in _ALLOWED_FROM[command]:
+        if command not in ENDING_COMMANDS:
+            self._check_not_shed(command)
+        if self.status not in ALLOWED_FROM[command]:
             raise IllegalTransition(self.export_id, self.status, command)
 
     def _check_unexpired(self, command: str, now: datetime) -> None:
@@ -369,6 +354,15 @@ class ExportLog(Aggregate):
         self.status = Status.DELETED
         self.deleted_by = actor
         self.delete_reason = reason
+        self.last_actor = actor
+
+    @event("RetentionApplied", topic=topics.RETENTION_APPLIED)
+    def _retention_applied(self, actor: str, policy_id: str, due_at: datetime) -> None:
+        self.retention = {"policy_id": policy_id, "due_at": due_at, "applied_by": actor}
+        self.config = shed_value("config")
+        for field in ("file_url", "error_message", "delete_reason"):
+            if getattr(self, field) is not None:
+                setattr(self, field, shed_value("reason" if field == "delete_reason" else field))
         self.last_actor = actor
 
 

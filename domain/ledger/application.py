@@ -35,13 +35,14 @@ from domain.exports.values import Status
 from domain.exports.views import ExportState
 from domain.ledger.idempotency import claim_secret, keyed_claim
 from domain.ledger.reads import Caller, translated_errors
+from domain.ledger.retention import RetentionCommands
 from domain.ledger.writes import LedgerWrites
 
 
-class ExportLedger(LedgerWrites):
+class ExportLedger(LedgerWrites, RetentionCommands):
     """Commands over ExportLog aggregates, one export each (how events are saved, and
     runs over many exports: domain/ledger/writes.py; queries: domain/ledger/reads.py;
-    erasure: domain/ledger/erasure.py)."""
+    erasure: domain/ledger/erasure.py; retention: domain/ledger/retention.py)."""
 
     name = "ExportLedger"
 

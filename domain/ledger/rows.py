@@ -14,7 +14,8 @@ from datetime import datetime
 from typing import Any
 
 from domain.exceptions import IllegalTransition
-from domain.exports.model import ExportLog, lifecycle_path
+from domain.exports.lifecycle import lifecycle_path
+from domain.exports.model import ExportLog
 from domain.exports.rules import check_completion, check_request, check_status
 from domain.exports.values import Status
 

@@ -17,7 +17,7 @@ from uuid import UUID
 from eventsourcing.application import project_aggregate
 from eventsourcing.persistence import Mapper, StoredEvent
 
-from domain.exceptions import IllegalTransition, InvalidExport
+from domain.exceptions import ExportShed, IllegalTransition, InvalidExport
 from domain.exports.ids import aggregate_id
 from domain.exports.model import ExportLog
 from domain.privacy import PrivacyMapper
@@ -68,9 +68,18 @@ def plan_rows(rows: Sequence[SourceRow], found: Mapping[str, ExportLog], actor: 
     plan = SyncPlan()
     for row in rows:
         export = plan.exports.get(row.export_id, found.get(row.export_id))
+        if export is not None and export.shed_by() is not None:
+            # Its fields are shed: the source's copies no longer compare. Only a move of
+            # its status is news, and a shed export records none.
+            if row.status == export.status:
+                plan.results.append(Synced(row.export_id, "unchanged"))
+            else:
+                shed = ExportShed(row.export_id, f"become {row.status}")
+                plan.results.append(Synced(row.export_id, None, str(shed)))
+            continue
         try:
             outcome, export = plan_sync(export, row, actor)
-        except (InvalidExport, IllegalTransition) as error:
+        except (InvalidExport, IllegalTransition, ExportShed) as error:
             plan.results.append(Synced(row.export_id, None, str(error)))
             continue
         plan.results.append(Synced(row.export_id, outcome))

@@ -32,7 +32,13 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any, Final, Literal
 
-from domain.exceptions import ExportLedgerError, ExportOnHold, IllegalTransition, InvalidExport
+from domain.exceptions import (
+    ExportLedgerError,
+    ExportOnHold,
+    ExportShed,
+    IllegalTransition,
+    InvalidExport,
+)
 from domain.exports.model import ExportLog
 from domain.exports.values import Status
 from domain.sync.pgoutput import UNCHANGED, Relation, Value, format_lsn
@@ -152,7 +158,13 @@ def plan_changes(
             continue
         try:
             export = _plan_one(change, mapped, current, actor)
-        except (InvalidExport, IllegalTransition, ExportOnHold, SourceSchemaChanged) as error:
+        except (
+            InvalidExport,
+            IllegalTransition,
+            ExportOnHold,
+            ExportShed,
+            SourceSchemaChanged,
+        ) as error:
             export_id = mapped or _text(change.values.get("export_id"))
             refusal = Refusal(change, export_id, str(error))
             plan.refused.append(refusal)

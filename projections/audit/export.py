@@ -51,7 +51,7 @@ COLUMNS = (
 )  # fmt: skip
 EventType = Literal[
     "Requested", "Imported", "ProcessingStarted", "Completed", "Failed", "Retried", "Downloaded",
-    "Expired", "ExpiryChanged", "Deleted", "Claimed",
+    "Expired", "ExpiryChanged", "Deleted", "RetentionApplied", "Claimed",
 ]  # fmt: skip
 EVENT_TYPES: tuple[str, ...] = get_args(EventType)
 EXPORT_EVENTS = EVENT_TYPES[:-1]

@@ -11,6 +11,7 @@ from collections.abc import Callable, Iterable, Iterator, Sequence
 from typing import Any
 
 from domain.exceptions import ReadModelError
+from domain.privacy import EXPORT_SEALED_FIELDS, erased_subject, shed_value
 from domain.sync.rows import SEED_COLUMNS
 from projections.readmodel.changes import Change, instant
 
@@ -23,6 +24,10 @@ VALIDITY = ("valid_from", "valid_from_time", "valid_to", "valid_to_time")
 VERSION_COLUMNS = (*COLUMNS, *VALIDITY)
 """A row of export_log_versions: the row after one event, and when it held."""
 
+RETENTION_APPLIED = "RetentionApplied"
+SHED_COLUMNS = tuple(c for c in EXPORT_SEALED_FIELDS if c in COLUMNS)
+"""The columns a retention sheds (config, file_url, error_message); user_id stays."""
+
 
 def apply(row: Row | None, change: Change) -> Row | None:
     """The row after ``change``; None when the export has left the table."""
@@ -32,11 +37,15 @@ def apply(row: Row | None, change: Change) -> Row | None:
         return _imported(change)
     if change.type == "Deleted":
         return None
+    if change.type == RETENTION_APPLIED and row is None:
+        return None  # a deleted export: only its versions are shed (fold_export)
     if row is None:
         raise ReadModelError(
             f"{change.type} event at position {change.position} for an export "
             f"with no row (aggregate {change.aggregate_id}); rebuild the read table"
         )
+    if change.type == RETENTION_APPLIED:
+        row = shed_row(row)
     update = _HANDLERS.get(change.type, _no_column_change)
     return {
         **row,
@@ -69,13 +78,17 @@ def fold_export(row: Row | None, changes: Sequence[Change]) -> tuple[Row | None,
     export's next change (None: still current). A change that takes the
     export out of the table (Deleted) opens none; it only closes the one
     before. The version open before ``changes[0]`` (the one matching
-    ``row``) is closed by the caller, at ``changes[0]``.
+    ``row``) is closed by the caller, at ``changes[0]``. RetentionApplied
+    sheds every version before it too (those stored before ``changes``: the
+    caller, projections/readmodel/store.py's ``shed_versions``).
     """
     versions: list[Row] = []
     for change in changes:
-        if versions:
+        if versions and versions[-1]["valid_to"] is None:
             versions[-1]["valid_to"] = change.position
             versions[-1]["valid_to_time"] = change.timestamp
+        if change.type == RETENTION_APPLIED:
+            versions = [shed_row(v) for v in versions]
         row = apply(row, change)
         if row is not None:
             versions.append(
@@ -155,6 +168,15 @@ def _expiry_changed(data: dict[str, Any]) -> Row:
 
 def _expired(_: dict[str, Any]) -> Row:
     return {"status": "expired"}
+
+
+def shed_row(row: Row) -> Row:
+    """``row`` with its export's own personal fields shed (a NULL stays NULL). An erased
+    subject's row stays erased: the follower erases shed rows when ``Erased`` comes, and
+    a rebuild, folding with the key gone, must end the same."""
+    if erased_subject(row["user_id"]) is not None:
+        return row
+    return {**row, **{c: shed_value(c) for c in SHED_COLUMNS if row[c] is not None}}
 
 
 def _no_column_change(_: dict[str, Any]) -> Row:

@@ -30,7 +30,7 @@ import psycopg
 from domain.exceptions import SnapshotTableRefused
 from projections.db.database import Database
 from projections.readmodel.changes import Change
-from projections.readmodel.fold import Row, fold_export
+from projections.readmodel.fold import RETENTION_APPLIED, Row, fold_export, shed_row
 from projections.readmodel.store import copy_rows, head_position, stream_events_by_aggregate
 from sql import statement
 
@@ -70,13 +70,15 @@ def fold_versions_by_export(changes: Iterable[Change]) -> Iterator[Row]:
 
 def rows_as_of(changes: Iterable[Change], at: datetime) -> Iterator[Row]:
     """Each export's row as it stood at ``at`` (none if it did not exist yet or
-    was deleted by then), from changes grouped by export."""
+    was deleted by then), from changes grouped by export; shed if a retention shed
+    the export since (its fields may still open under its subject's key)."""
     for group in changes_by_export(changes):
         upto = _last_at_or_before(group, at)
         if upto:
             row, _ = fold_export(None, group[:upto])
             if row is not None:
-                yield row
+                shed = any(c.type == RETENTION_APPLIED for c in group[upto:])
+                yield shed_row(row) if shed else row
 
 
 def _last_at_or_before(group: list[Change], at: datetime) -> int:
@@ -115,7 +117,8 @@ def snapshot(
     """Write export_logs as it stood at ``at`` into ``table`` (same columns,
     indexes and row-level security), folded from every event up to the head of
     one consistent snapshot. The table appears, or replaces the old one, at
-    commit: an interrupted run leaves nothing behind."""
+    commit: an interrupted run leaves nothing behind. The table is tracked, so that a
+    retention sheds its rows too (projections/readmodel/shedding.py)."""
     check_snapshot_table(table)
     if at.tzinfo is None:
         raise SnapshotTableRefused("the moment needs a time zone")
@@ -137,6 +140,7 @@ def snapshot(
             _refuse_existing(writer, table, replace)
             writer.execute(statement("rebuild", "drop_table", table=table))
             writer.execute(statement("rebuild", "create_read_table"), {"table": table})
+            writer.execute(statement("retention", "track_snapshot"), {"name": table, "at": at})
             changes = stream_events_by_aggregate(reader, head, counted)
             try:
                 rows = copy_rows(writer, table, rows_as_of(changes, at))

@@ -27,6 +27,7 @@ from domain.privacy import erased_value
 from projections.readmodel.changes import Change, decode, keyed_exports
 from projections.readmodel.fold import COLUMNS, VERSION_COLUMNS, Row, fold_export
 from projections.readmodel.holds import HOLD_EVENTS, write_holds
+from projections.readmodel.shedding import shed_versions
 from projections.subject_keys import KeySnapshot
 from sql import statement
 from sql.names import LIVE_TABLE, PROJECTED_CHANNEL, VERSIONS_TABLE
@@ -123,6 +124,7 @@ def write_changes(
         conn.execute(statement("read_model", "delete_rows", table=table), {"ids": gone})
     if history:
         _record_versions(conn, versions_table(table), list(by_export.values()), versions)
+        shed_versions(conn, versions_table(table), changes)
 
 
 def erase_rows(

@@ -63,6 +63,7 @@ _EXPORT_KINDS = {
     "Deleted": "export.deleted",
     "HoldPlaced": "export.hold_placed",
     "HoldReleased": "export.hold_released",
+    "RetentionApplied": "export.retention_applied",
 }
 TYPES: dict[str, str] = {
     **{EXPORT_TOPIC + kind: name for kind, name in _EXPORT_KINDS.items()},
@@ -74,7 +75,7 @@ CloudEventType = Literal[
     "export.requested", "export.imported", "export.processing_started", "export.completed",
     "export.failed", "export.retried", "export.downloaded", "export.expiry_changed",
     "export.expired", "export.deleted", "export.hold_placed", "export.hold_released",
-    "subject.erased",
+    "export.retention_applied", "subject.erased",
 ]  # fmt: skip
 EVENT_TYPES: tuple[str, ...] = get_args(CloudEventType)
 _META = ("timestamp", "originator_topic", "class_version", SUBJECT)

@@ -17,6 +17,7 @@ from api.wiring.metrics import Metrics
 from projections.audit.verify import UNKNOWN, verify
 from projections.db.database import Database
 from projections.readmodel.rebuild import rebuild
+from projections.readmodel.retention import retention_summary
 from projections.subject_keys import privacy_summary
 from sql.names import ADMIN_ROLE
 
@@ -128,8 +129,8 @@ def _verify(db: Database, progress: _Tracked) -> Outcome:
         f"checkpoints and {report.rows:,} rows checked in {report.seconds:.1f} s: "
     )
     with db.connect(ADMIN_ROLE, autocommit=True) as conn:
-        privacy = privacy_summary(conn)
-    notes = [privacy] if privacy else []
+        said = [privacy_summary(conn), retention_summary(conn)]
+    notes = [note for note in said if note]
     if report.ok:
         return True, summary + "the ledger matches its events, seals and signatures", notes
     details = [

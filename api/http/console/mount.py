@@ -13,7 +13,14 @@ from fastapi import FastAPI, Request
 from fastapi.responses import RedirectResponse, Response
 from fastapi.staticfiles import StaticFiles
 
-from api.http.console import exports_pages, seal_page, session, sign_in, sinks_page
+from api.http.console import (
+    exports_pages,
+    retention_page,
+    seal_page,
+    session,
+    sign_in,
+    sinks_page,
+)
 from api.http.console.counts import StatusCounts
 from api.http.console.jobs import Jobs
 from api.http.console.rendering import ConsoleState, environment, render
@@ -30,7 +37,7 @@ def install(app: FastAPI, settings: Settings, metrics: Metrics) -> None:
         jobs=Jobs(metrics),
         status_counts=StatusCounts(),
     )
-    for module in (sign_in, exports_pages, seal_page, sinks_page):
+    for module in (sign_in, exports_pages, seal_page, sinks_page, retention_page):
         app.include_router(module.router)
     static = StaticFiles(packages=[("api.http.console", "static")])
     app.mount("/ui/static", static, name="ui-static")

@@ -242,6 +242,7 @@ def test_the_guards_are_in_place(as_owner: Conn) -> None:
         {"tgname": "exportledger_events_refuse_delete", "tgenabled": "O"},
         {"tgname": "exportledger_events_refuse_truncate", "tgenabled": "O"},
         {"tgname": "exportledger_events_refuse_update", "tgenabled": "O"},
+        {"tgname": "exportledger_events_shed_export_key", "tgenabled": "O"},  # retention
     ]
 
 

@@ -42,7 +42,7 @@ def test_migrating_again_keeps_events_and_guards(ledger: ExportLedger, database_
     state = request(ledger)
     ledger.start_processing(state.export_id)
     rows, guards = stored_rows(database_url), _guards(database_url)
-    assert len(guards["triggers"]) == 3
+    assert len(guards["triggers"]) == 4  # the three guards, and the retention key trigger
 
     applied = migrate(database_url)
 
@@ -57,7 +57,7 @@ def test_concurrent_migrations_of_a_new_database(empty_database_url: str) -> Non
 
     expected = [name for name, _ in migration_scripts()]
     assert results == [expected] * 3, results
-    assert len(_guards(empty_database_url)["triggers"]) == 3
+    assert len(_guards(empty_database_url)["triggers"]) == 4
     with connect_as(empty_database_url) as conn:
         count = conn.execute(f"SELECT count(*) AS n FROM {EVENTS_TABLE}").fetchone()
     assert count == {"n": 0}

@@ -25,10 +25,14 @@ STORED_TOPICS = {
     "ExportLog.HoldPlaced": "domain.model:ExportLog.HoldPlaced",
     "ExportLog.HoldReleased": "domain.model:ExportLog.HoldReleased",
     "ExportLog.Deleted": "domain.model:ExportLog.Deleted",
+    "ExportLog.RetentionApplied": "domain.model:ExportLog.RetentionApplied",
     "IdempotencyClaim": "domain.model:IdempotencyClaim",
     "IdempotencyClaim.Claimed": "domain.model:IdempotencyClaim.Claimed",
     "DataSubject": "domain.subjects:DataSubject",
     "DataSubject.Erased": "domain.subjects:DataSubject.Erased",
+    "RetentionPolicies": "domain.retention.policies:RetentionPolicies",
+    "RetentionPolicies.PolicySet": "domain.retention.policies:RetentionPolicies.PolicySet",
+    "RetentionPolicies.PolicyRemoved": "domain.retention.policies:RetentionPolicies.PolicyRemoved",
 }
 
 _PROBE = """
@@ -36,9 +40,10 @@ import json
 from eventsourcing.utils import get_topic, resolve_topic
 from domain.exports.model import ExportLog, IdempotencyClaim
 from domain.ledger.erasure import DataSubject
+from domain.retention.policies import RetentionPolicies
 
 found = {}
-for aggregate in (ExportLog, IdempotencyClaim, DataSubject):
+for aggregate in (ExportLog, IdempotencyClaim, DataSubject, RetentionPolicies):
     found[aggregate.__name__] = get_topic(aggregate)
     for name, value in vars(aggregate).items():
         if isinstance(value, type) and name not in ("Event", "Created"):

@@ -11,7 +11,8 @@ import pytest
 
 from domain.exceptions import IllegalTransition, InvalidExport
 from domain.exports.config import check_config, normalised
-from domain.exports.model import ExportLog, lifecycle_path
+from domain.exports.lifecycle import lifecycle_path
+from domain.exports.model import ExportLog
 from domain.exports.values import Status
 from domain.ledger.application import ExportLedger
 from domain.sync.rows import SourceRow, plan_sync, source_times

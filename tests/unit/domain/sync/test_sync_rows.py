@@ -122,3 +122,16 @@ def test_rows_are_planned_again_when_another_command_got_there_first(
     assert [(e.type, e.actor) for e in history] == [
         ("Imported", "import"), ("ProcessingStarted", "worker"), ("Completed", "import"),
     ]  # fmt: skip
+
+
+def test_a_row_of_a_shed_export_is_refused_and_the_rest_recorded(ledger: ExportLedger) -> None:
+    shed, other = row("processing"), row("queued")
+    ledger.sync_rows([shed, other])
+    export = ledger._load(shed.export_id)
+    export.apply_retention("system", "ret_1", START)
+    ledger.record(export)
+    later = [replace(shed, status="failed", error_message="x"), replace(other, status="processing")]
+    results = ledger.sync_rows(later, known=RecorderExports(ledger))
+    assert "shed by a retention policy" in (results[0].refused or "")
+    assert results[1].outcome == "changed"
+    assert ledger.sync_rows([shed], known=RecorderExports(ledger))[0].outcome == "unchanged"

@@ -1,8 +1,7 @@
-"""Helpers of the retention tests: an export key row, and a run due long after now."""
+"""Helpers of the retention tests: an export's key row, and a run due long after now."""
 
 from __future__ import annotations
 
-import os
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
@@ -13,14 +12,6 @@ from domain.ledger.application import ExportLedger
 from domain.ledger.retention import RetentionRun
 from projections.db.database import Database
 from projections.readmodel.retention import StoredRetentionCandidates
-
-
-def give_key(owner: psycopg.Connection[Any], export_id: str) -> None:
-    """An export key row, as the write path makes them for new exports."""
-    owner.execute(
-        "INSERT INTO export_keys (aggregate_id, subject, key) VALUES (%s, 'subject', %s)",
-        (aggregate_id(export_id), os.urandom(32)),
-    )
 
 
 def key_row(owner: psycopg.Connection[Any], export_id: str) -> dict[str, Any]:

@@ -10,7 +10,8 @@ from domain import topics
 from domain.exports.ids import aggregate_id
 from domain.ledger.application import ExportLedger
 from tests.integration.helpers import complete, request
-from tests.integration.retention.helpers import give_key, key_row, retain_later
+from tests.integration.ledger.test_stored_events_v2 import load_v2
+from tests.integration.retention.helpers import key_row, retain_later
 
 
 def test_recording_retention_sheds_the_key(
@@ -18,8 +19,6 @@ def test_recording_retention_sheds_the_key(
 ) -> None:
     shed, kept = request(ledger).export_id, request(ledger).export_id
     complete(ledger, shed)
-    give_key(owner, shed)
-    give_key(owner, kept)
     ledger.set_retention(after="1d", basis="completion", actor="admin")
     run = retain_later(ledger, database_url)
     assert run.applied == [shed] and run.old_format == 0
@@ -31,10 +30,12 @@ def test_recording_retention_sheds_the_key(
 def test_an_export_without_a_key_row_is_counted_as_old_format(
     ledger: ExportLedger, database_url: str
 ) -> None:
+    load_v2(database_url)  # exports stored before export keys: no key rows
     export_id = request(ledger).export_id
     ledger.set_retention(after="1d", basis="last-event", actor="admin")
     run = retain_later(ledger, database_url)
-    assert run.applied == [export_id] and run.old_format == 1
+    assert export_id in run.applied and run.old_format == len(run.applied) - 1
+    assert run.old_format >= 1
     assert retain_later(ledger, database_url).applied == []
 
 
@@ -42,7 +43,6 @@ def test_a_rolled_back_insert_keeps_the_key(
     ledger: ExportLedger, owner: psycopg.Connection[Any]
 ) -> None:
     export_id = request(ledger).export_id
-    give_key(owner, export_id)
     insert = (
         "INSERT INTO exportledger_events (originator_id, originator_version, topic, state) "
         "VALUES (%s, 99, %s, '{}')"

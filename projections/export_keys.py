@@ -45,12 +45,21 @@ def export_keys_of(conn: psycopg.Connection[Any], ids: Collection[UUID]) -> dict
     return {r[0]: export_key(r) for r in rows.fetchall()}
 
 
+def export_keys_between(
+    conn: psycopg.Connection[Any], first: UUID, last: UUID
+) -> dict[UUID, ExportKey]:
+    """The keys of the exports from ``first`` to ``last`` (aggregate ids, in order)."""
+    with conn.cursor(binary=True) as cur:
+        cur.execute(statement("export_keys", "export_keys_between"), {"first": first, "last": last})
+        return {r[0]: export_key(r) for r in cur.fetchall()}
+
+
 class ExportKeyCache:
     """The writer's export keys: made and read through ``rows``, each kept for
     ``seconds`` (as the subject keys are kept) and forgotten at once when this process
     erases their subject."""
 
-    def __init__(self, run: Run, seconds: float, size: int = 100_000) -> None:
+    def __init__(self, run: Run, seconds: float, size: int = 10_000) -> None:
         self._run = run
         self._seconds = seconds
         self._size = size

@@ -29,7 +29,12 @@ from domain import topics
 from domain.exceptions import ExportKeyMissing, NotMigrated, SubjectErased, SubjectKeyMissing
 from domain.privacy import ExportKey, pseudonym
 from projections.db.database import Database
-from projections.export_keys import ExportKeyCache, export_key, export_keys_of
+from projections.export_keys import (
+    ExportKeyCache,
+    export_key,
+    export_keys_between,
+    export_keys_of,
+)
 from sql import statement
 from sql.names import ADMIN_ROLE, WRITER_ROLE
 
@@ -61,7 +66,20 @@ class KeySnapshot:
     def preload_exports(self, ids: Collection[UUID]) -> KeySnapshot:
         """The keys of these exports at hand, in place of those before (one statement;
         memory stays that of a range)."""
-        self.export_keys = export_keys_of(self.conn, ids)
+        return self.use_exports(self.fetch_exports(ids))
+
+    def fetch_exports(self, ids: Collection[UUID]) -> dict[UUID, ExportKey]:
+        """The keys of these exports (for :meth:`use_exports`; a thread of the fold's
+        may read them while it folds the range before)."""
+        return export_keys_of(self.conn, ids)
+
+    def fetch_export_range(self, first: UUID, last: UUID) -> dict[UUID, ExportKey]:
+        """The keys of the exports from ``first`` to ``last`` (for :meth:`use_exports`):
+        a fold's range in aggregate order, found without sending its ids."""
+        return export_keys_between(self.conn, first, last)
+
+    def use_exports(self, keys: dict[UUID, ExportKey]) -> KeySnapshot:
+        self.export_keys = keys
         return self
 
     def reading_key(self, subject: str) -> bytes | None:

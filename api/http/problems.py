@@ -149,8 +149,8 @@ async def _domain(request: Request, error: Exception) -> JSONResponse:
             )
     if isinstance(error, errors.SubjectKeyMissing):
         log.error("%s %s: %s", request.method, request.url.path, error)  # a pseudonym, no key
-        kind = "export-key-missing" if isinstance(error, errors.ExportKeyMissing) else None
-        return problem_response(500, str(error), kind=kind or "subject-key-missing")
+        missing = "export" if isinstance(error, errors.ExportKeyMissing) else "subject"
+        return problem_response(500, str(error), kind=f"{missing}-key-missing")
     if isinstance(error, errors.StoreUnavailable | errors.ReadModelError):
         log.warning("%s %s: %s", request.method, request.url.path, error)
         return await _problem(request, unavailable("the ledger's database is unavailable"))

@@ -58,6 +58,12 @@ def keyed_exports(rows: Iterable[Sequence[Any]]) -> set[UUID]:
     }
 
 
+def any_keyed(rows: Iterable[Sequence[Any]]) -> bool:
+    """Whether any of the rows (as :func:`keyed_exports` takes them) holds a value
+    sealed under an export's key."""
+    return any(_MARKED in row[4] for row in rows)
+
+
 def decode(row: Sequence[Any], keys: KeySource = NO_KEYS, actor: bool = True) -> Change | None:
     """A stored-event row (notification_id, originator_id, originator_version,
     topic, state) as a change, its personal fields opened with ``keys`` (or shown

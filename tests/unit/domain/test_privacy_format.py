@@ -165,13 +165,14 @@ def test_a_missing_export_key_is_an_error_naming_the_export() -> None:
 
 
 def test_the_cipher_cache_keeps_a_working_set_while_others_pass() -> None:
-    working = [bytes([i % 256, i // 256]) * 16 for i in range(100)]
-    ciphers = [sealing._cipher(k) for k in working]
-    for i in range(sealing._GENERATION * 3):
-        sealing._cipher(i.to_bytes(4, "big") * 8)
-        if i % 1000 == 0:  # the working set is used all along
-            assert [sealing._cipher(k) for k in working] == ciphers
-    assert len(sealing._young) + len(sealing._old) <= 2 * sealing._GENERATION
+    ciphers = sealing._Ciphers(64)
+    working = [bytes([i]) * 32 for i in range(40)]
+    kept = [ciphers.get(k) for k in working]
+    for i in range(1000):
+        ciphers.get(i.to_bytes(4, "big") * 8)
+        if i % 20 == 0:  # the working set is used all along
+            assert [ciphers.get(k) for k in working] == kept
+    assert len(ciphers.young) + len(ciphers.old) <= 2 * 64
 
 
 def test_the_ledger_stores_each_field_under_its_key(ledger: ExportLedger, clock: FakeClock) -> None:

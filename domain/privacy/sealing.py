@@ -18,7 +18,7 @@ from __future__ import annotations
 
 import binascii
 import os
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from typing import Any
 from uuid import UUID
 
@@ -56,7 +56,7 @@ def _export_aad(aggregate_id: UUID, field: str) -> bytes:
 
 
 def _export_prefix(aggregate_id: UUID) -> bytes:
-    return b"export:" + aggregate_id.hex.encode() + b"\x00"  # hex: a third of str()'s time
+    return b"export:%032x\x00" % aggregate_id.int  # UUID.hex: a fifth of str()'s time
 
 
 def seal_value(key: bytes, subject: str, field: str, value: Any) -> dict[str, str]:
@@ -116,34 +116,33 @@ def is_sealed(value: Any) -> bool:
     return type(value) is dict and SEALED in value
 
 
-class _Ciphers:
-    """Ciphers by key, in two generations: a key used again is kept while the young
-    one fills; when it is full it becomes the old one (the one before is dropped), so
-    a working set under ``generation`` keys never misses, and memory stays bounded
-    (about 1.4 kB a cipher) where clearing all at once would make every key miss."""
+def _ciphers(generation: int) -> Callable[[bytes], AESGCM]:
+    """A cipher by key, cached in two generations: a key used again is kept while the
+    young one fills; when it is full it becomes the old one (the one before is dropped),
+    so a working set under ``generation`` keys never misses, and memory stays bounded
+    (about 1.4 kB a cipher) where clearing all at once would make every key miss. A
+    closure: it runs once per sealed value."""
+    young: dict[bytes, AESGCM] = {}
+    old: dict[bytes, AESGCM] = {}
 
-    def __init__(self, generation: int) -> None:
-        self.generation = generation
-        self.young: dict[bytes, AESGCM] = {}
-        self.old: dict[bytes, AESGCM] = {}
+    def cipher(key: bytes) -> AESGCM:
+        nonlocal young, old
+        found = young.get(key)
+        if found is None:
+            found = old.get(key) or AESGCM(key)
+            if len(young) >= generation:
+                old, young = young, {}
+            young[key] = found
+        return found
 
-    def get(self, key: bytes) -> AESGCM:
-        cipher = self.young.get(key)
-        if cipher is None:
-            cipher = self.old.get(key) or AESGCM(key)
-            if len(self.young) >= self.generation:
-                self.old, self.young = self.young, {}
-            self.young[key] = cipher
-        return cipher
+    return cipher
 
 
-_SUBJECT_CIPHERS = _Ciphers(2048)
+_cipher = _ciphers(2048)
 """A subject's key opens values all over the log: the working set is the subjects."""
-_EXPORT_CIPHERS = _Ciphers(256)
+_export_cipher = _ciphers(256)
 """An export's key opens the few values of one export, folded together (a rebuild goes
 export by export); making a cipher again costs about a microsecond."""
-_cipher = _SUBJECT_CIPHERS.get
-_export_cipher = _EXPORT_CIPHERS.get
 
 
 # -- an event's state ---------------------------------------------------------------------
@@ -227,6 +226,7 @@ def open_state(
     key: bytes | None = _UNREAD
     export_key: ExportKey = _UNREAD
     cipher: AESGCM | None = None
+    prefix = b""
     for field in fields:
         value = state.get(field)
         if type(value) is not dict or SEALED not in value:
@@ -245,12 +245,13 @@ def open_state(
             sealed_by(value, f"export {aggregate_id}", field)  # raises: an unknown key
         if export_key is _UNREAD:
             export_key = keys.export_reading_key(aggregate_id, subject)
-            if type(export_key) is bytes:
+            if type(export_key) is bytes:  # open_export_value's, made once for the event
                 cipher = _export_cipher(export_key)
+                prefix = b"export:%032x\x00" % aggregate_id.int
         if cipher is None:  # the key is gone
             state[field] = opened_export_field(export_key, aggregate_id, subject, field, value)
-        else:  # open_export_value, its cipher made once for the event
-            aad = _export_prefix(aggregate_id) + field.encode()
+        else:
+            aad = prefix + field.encode()
             state[field] = _open(cipher, aad, value, ("export", aggregate_id), field)
     return state
 

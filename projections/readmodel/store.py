@@ -231,7 +231,7 @@ def stream_events_by_aggregate(
 
         # Each chunk's export keys are read by the fetching thread, after its rows: all
         # those of its range of aggregates, when any of its events needs one.
-        def range_keys(rows: list[Any]) -> dict[UUID, ExportKey]:
+        def range_keys(rows: list[Any]) -> dict[int, ExportKey]:
             if not any_keyed(rows):
                 return {}
             return keys.fetch_export_range(rows[0][1], rows[-1][1])

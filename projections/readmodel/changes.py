@@ -67,7 +67,7 @@ def any_keyed(rows: Iterable[Sequence[Any]]) -> bool:
 def decode(row: Sequence[Any], keys: KeySource = NO_KEYS, actor: bool = True) -> Change | None:
     """A stored-event row (notification_id, originator_id, originator_version,
     topic, state) as a change, its personal fields opened with ``keys`` (or shown
-    erased: domain/privacy.py), the actor too unless ``actor`` is False; None
+    erased: domain/privacy), the actor too unless ``actor`` is False; None
     for other aggregates' events."""
     topic: str = row[3]
     if not topic.startswith(EXPORT_EVENT_PREFIX):

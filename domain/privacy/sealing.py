@@ -223,36 +223,44 @@ def open_state(
                 if state.get(field) is not None:
                     state[field] = erased_value(field, erased)
         return state
-    key: bytes | None = _UNREAD
+    # Each key's cipher and associated-data prefix are made once for the event, and the
+    # values opened inline (open_value, open_export_value): this runs for every event
+    # a fold reads.
+    mine: AESGCM | None = _UNREAD  # the subject's cipher (None: erased)
+    own: AESGCM | None = _UNREAD  # the export's (None: its key is gone)
     export_key: ExportKey = _UNREAD
-    cipher: AESGCM | None = None
-    prefix = b""
+    mine_prefix = own_prefix = b""
     for field in fields:
         value = state.get(field)
         if type(value) is not dict or SEALED not in value:
             continue
         marker = value.get(KEY_MARKER)
         if marker is None:
-            if key is _UNREAD:
+            if mine is _UNREAD:
                 key = keys.reading_key(subject)
-            state[field] = (
-                erased_value(field, subject)
-                if key is None
-                else open_value(key, subject, field, value)
-            )
-            continue
-        if marker != EXPORT_MARKER:
-            sealed_by(value, f"export {aggregate_id}", field)  # raises: an unknown key
-        if export_key is _UNREAD:
-            export_key = keys.export_reading_key(aggregate_id, subject)
-            if type(export_key) is bytes:  # open_export_value's, made once for the event
-                cipher = _export_cipher(export_key)
-                prefix = b"export:%032x\x00" % aggregate_id.int
-        if cipher is None:  # the key is gone
-            state[field] = opened_export_field(export_key, aggregate_id, subject, field, value)
+                mine = None if key is None else _cipher(key)
+                mine_prefix = subject.encode() + b"\x00"
+            if mine is None:
+                state[field] = erased_value(field, subject)
+                continue
+            cipher, aad = mine, mine_prefix + field.encode()
         else:
-            aad = prefix + field.encode()
-            state[field] = _open(cipher, aad, value, ("export", aggregate_id), field)
+            if marker != EXPORT_MARKER:
+                sealed_by(value, f"export {aggregate_id}", field)  # raises: an unknown key
+            if own is _UNREAD:
+                export_key = keys.export_reading_key(aggregate_id, subject)
+                own = _export_cipher(export_key) if type(export_key) is bytes else None
+                own_prefix = b"export:%032x\x00" % aggregate_id.int
+            if own is None:  # the key is gone
+                state[field] = opened_export_field(export_key, aggregate_id, subject, field, value)
+                continue
+            cipher, aad = own, own_prefix + field.encode()
+        try:
+            raw = binascii.a2b_base64(value[SEALED])
+            state[field] = orjson.loads(cipher.decrypt(raw[:_NONCE], raw[_NONCE:], aad))
+        except (InvalidTag, binascii.Error, ValueError, TypeError):
+            where = f"subject {subject}" if marker is None else f"export {aggregate_id}"
+            raise SealedValueInvalid(where, field) from None
     return state
 
 

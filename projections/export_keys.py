@@ -37,12 +37,27 @@ def export_key(row: Sequence[Any]) -> ExportKey:
     return bytes(key)
 
 
-def export_keys_of(conn: psycopg.Connection[Any], ids: Collection[UUID]) -> dict[UUID, ExportKey]:
+ExportKeys = dict[int, ExportKey]
+"""Export keys by the aggregate id's integer (``UUID.int``): a fold looks one up per
+value, and a UUID's own hash is computed in Python."""
+
+
+def export_keys_of(conn: psycopg.Connection[Any], ids: Collection[UUID]) -> ExportKeys:
     """The keys of ``ids`` that have one, read on ``conn`` (in its snapshot)."""
     if not ids:
         return {}
     rows = conn.execute(statement("export_keys", "export_keys_of"), {"ids": list(ids)})
-    return {r[0]: export_key(r) for r in rows.fetchall()}
+    return {r[0].int: export_key(r) for r in rows.fetchall()}
+
+
+def export_keys_between(conn: psycopg.Connection[Any], first: UUID, last: UUID) -> ExportKeys:
+    """The keys of the exports from ``first`` to ``last`` (aggregate ids, in order)."""
+    found: ExportKeys = {}
+    with conn.cursor(binary=True) as cur:
+        cur.execute(statement("export_keys", "export_keys_between"), {"first": first, "last": last})
+        for aggregate, key, shed, erased in cur.fetchall():  # once per export of a chunk
+            found[aggregate.int] = KeyGone.ERASED if erased else KeyGone.SHED if shed else key
+    return found
 
 
 class ExportKeyCache:
@@ -50,7 +65,7 @@ class ExportKeyCache:
     ``seconds`` (as the subject keys are kept) and forgotten at once when this process
     erases their subject."""
 
-    def __init__(self, run: Run, seconds: float, size: int = 100_000) -> None:
+    def __init__(self, run: Run, seconds: float, size: int = 10_000) -> None:
         self._run = run
         self._seconds = seconds
         self._size = size

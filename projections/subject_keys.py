@@ -29,7 +29,13 @@ from domain import topics
 from domain.exceptions import ExportKeyMissing, NotMigrated, SubjectErased, SubjectKeyMissing
 from domain.privacy import ExportKey, pseudonym
 from projections.db.database import Database
-from projections.export_keys import ExportKeyCache, export_key, export_keys_of
+from projections.export_keys import (
+    ExportKeyCache,
+    ExportKeys,
+    export_key,
+    export_keys_between,
+    export_keys_of,
+)
 from sql import statement
 from sql.names import ADMIN_ROLE, WRITER_ROLE
 
@@ -50,7 +56,7 @@ class KeySnapshot:
         self.conn = conn
         self.keys: dict[str, bytes | None] = {}
         self.exports: dict[UUID, str] | None = None
-        self.export_keys: dict[UUID, ExportKey] = {}
+        self.export_keys: ExportKeys = {}
 
     def preload(self) -> KeySnapshot:
         rows = self.conn.execute(statement("subjects", "all_keys")).fetchall()
@@ -61,7 +67,20 @@ class KeySnapshot:
     def preload_exports(self, ids: Collection[UUID]) -> KeySnapshot:
         """The keys of these exports at hand, in place of those before (one statement;
         memory stays that of a range)."""
-        self.export_keys = export_keys_of(self.conn, ids)
+        return self.use_exports(self.fetch_exports(ids))
+
+    def fetch_exports(self, ids: Collection[UUID]) -> ExportKeys:
+        """The keys of these exports (for :meth:`use_exports`; a thread of the fold's
+        may read them while it folds the range before)."""
+        return export_keys_of(self.conn, ids)
+
+    def fetch_export_range(self, first: UUID, last: UUID) -> ExportKeys:
+        """The keys of the exports from ``first`` to ``last`` (for :meth:`use_exports`):
+        a fold's range in aggregate order, found without sending its ids."""
+        return export_keys_between(self.conn, first, last)
+
+    def use_exports(self, keys: ExportKeys) -> KeySnapshot:
+        self.export_keys = keys
         return self
 
     def reading_key(self, subject: str) -> bytes | None:
@@ -75,14 +94,14 @@ class KeySnapshot:
         return self.keys[subject]
 
     def export_reading_key(self, aggregate_id: UUID, subject: str) -> ExportKey:
-        key = self.export_keys.get(aggregate_id)
+        key = self.export_keys.get(aggregate_id.int)
         if key is None:  # not in the range preloaded
             row = self.conn.execute(
                 statement("export_keys", "export_key"), {"id": aggregate_id}
             ).fetchone()
             if row is None:
                 raise ExportKeyMissing(str(aggregate_id), subject)
-            key = self.export_keys[aggregate_id] = export_key(row)
+            key = self.export_keys[aggregate_id.int] = export_key(row)
         return key
 
     def erased_export(self, aggregate_id: UUID) -> str | None:

@@ -100,7 +100,7 @@ def ledger_env(
         "POSTGRES_LOCK_TIMEOUT": str(lock_timeout_seconds),
         "POSTGRES_PRE_PING": "n",  # with pre-ping, pool back-off stalls recovery ~16 s
         "CREATE_TABLE": "y" if create_table else "n",
-        # The subjects' keys, in the same database (domain/privacy.py).
+        # The subjects' keys, in the same database (domain/privacy).
         SUBJECT_KEYS_TOPIC: "projections.subject_keys:KeyTable",
     }
     options = {k: v for k, v in params.items() if k not in _DATASTORE_PARAMS}

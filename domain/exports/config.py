@@ -161,7 +161,7 @@ def _check_text(text: str) -> None:
     if "\\u0000" in text and has_nul(config):  # JSON always escapes NUL
         raise InvalidExport("config must not contain NUL characters")
     try:
-        orjson.dumps(config)  # how it is sealed (domain/privacy.py)
+        orjson.dumps(config)  # how it is sealed (domain/privacy)
     except orjson.JSONEncodeError:
         raise InvalidExport("config: integers must fit in 64 bits") from None
     _check_one_spelling(config, ExportConfig, "config")

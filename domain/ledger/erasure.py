@@ -1,10 +1,10 @@
 """Data subjects: erasure by crypto-shredding, as a command and an event.
 
-An erasure destroys the subject's data key (domain/privacy.py) and records
-``Erased`` on the subject's own aggregate (who, when, why, which exports; no
-personal data: the subject is named by its pseudonym). It is refused while any of
-the subject's exports is under a legal hold, and final: a second one records
-nothing and says so.
+An erasure destroys the subject's data key and every export key of theirs
+(domain/privacy) and records ``Erased`` on the subject's own aggregate (who, when,
+why, which exports; no personal data: the subject is named by its pseudonym). It is
+refused while any of the subject's exports is under a legal hold, and final: a second
+one records nothing and says so.
 """
 
 from __future__ import annotations

@@ -79,7 +79,7 @@ class LedgerWrites(SubjectCommands):
     ) -> None:
         """With ``group_commit``, concurrent commands share transactions
         (see domain/ledger/group_commit.py); each still waits for its own commit.
-        ``subject_keys`` seal personal fields (domain/privacy.py); in memory if not given."""
+        ``subject_keys`` seal personal fields (domain/privacy); in memory if not given."""
         self.subject_keys = subject_keys or _subject_keys(env or {})
         super().__init__(env=dict(env) if env is not None else None)
         self._clock = clock

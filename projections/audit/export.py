@@ -89,7 +89,7 @@ def topic_of(event_type: str | None) -> str | None:
 
 def _params(conn: psycopg.Connection[Any], filters: AuditFilters) -> dict[str, Any]:
     """The filters' parameters; a user is found by their pseudonym in sealed events
-    (domain/privacy.py) and by their clear user id in events stored before."""
+    (domain/privacy) and by their clear user id in events stored before."""
     params = filters.params()
     params["subject"] = subject_pseudonym(conn, filters.user_id) if filters.user_id else None
     return params

@@ -17,9 +17,9 @@ against a signed checkpoint like any filtered export), plus, on an export's even
 
 With the keys anyone holding the report can check every opened value against the
 sealed state (:func:`opened_problem`): a field under the export's key opens with
-``export_key`` and the associated data ``export:<aggregate_id>\\0<field>``, one under
-the subject's key with ``subject_key`` and ``<pseudonym>\\0<field>``. The report is the
-subject's personal data, keys included.
+``export_key`` and the associated data ``export:<aggregate id, 32 hex digits>\\0<field>``,
+one under the subject's key with ``subject_key`` and ``<pseudonym>\\0<field>``. The
+report is the subject's personal data, keys included.
 
 The events are the subject's exports' and their ``Erased`` event, found as the audit
 export's ``user_id`` filter finds them (by pseudonym, or clear user id before sealing).

@@ -58,10 +58,16 @@ def keyed_exports(rows: Iterable[Sequence[Any]]) -> set[UUID]:
     }
 
 
+def any_keyed(rows: Iterable[Sequence[Any]]) -> bool:
+    """Whether any of the rows (as :func:`keyed_exports` takes them) holds a value
+    sealed under an export's key."""
+    return any(_MARKED in row[4] for row in rows)
+
+
 def decode(row: Sequence[Any], keys: KeySource = NO_KEYS, actor: bool = True) -> Change | None:
     """A stored-event row (notification_id, originator_id, originator_version,
     topic, state) as a change, its personal fields opened with ``keys`` (or shown
-    erased: domain/privacy.py), the actor too unless ``actor`` is False; None
+    erased: domain/privacy), the actor too unless ``actor`` is False; None
     for other aggregates' events."""
     topic: str = row[3]
     if not topic.startswith(EXPORT_EVENT_PREFIX):

@@ -10,9 +10,9 @@ from __future__ import annotations
 import contextlib
 import queue
 import threading
-from collections.abc import Callable, Iterable, Iterator, Sequence
+from collections.abc import Callable, Generator, Iterable, Iterator, Sequence
 from datetime import datetime
-from typing import Any
+from typing import Any, TypeVar
 from uuid import UUID
 
 import orjson
@@ -23,8 +23,8 @@ from psycopg.types.json import Jsonb
 
 from domain import topics
 from domain.exceptions import NotMigrated
-from domain.privacy import erased_value
-from projections.readmodel.changes import Change, decode, keyed_exports
+from domain.privacy import ExportKey, erased_value
+from projections.readmodel.changes import Change, any_keyed, decode, keyed_exports
 from projections.readmodel.fold import COLUMNS, VERSION_COLUMNS, Row, fold_export
 from projections.readmodel.holds import HOLD_EVENTS, write_holds
 from projections.readmodel.shedding import shed_versions
@@ -33,6 +33,7 @@ from sql import statement
 from sql.names import LIVE_TABLE, PROJECTED_CHANNEL, VERSIONS_TABLE
 
 Connection = psycopg.Connection[Any]
+T = TypeVar("T")
 
 
 def versions_table(table: str) -> str:
@@ -229,8 +230,17 @@ def stream_events_by_aggregate(
     keys = KeySnapshot(conn).preload()  # in the same snapshot as the events
     with conn.cursor(name="rebuild_events", binary=True) as cur:
         cur.execute(statement("read_model", "events_by_aggregate"), {"upto": upto})
-        for rows in prefetched(cur, chunk):
-            keys.preload_exports(keyed_exports(rows))  # this chunk's exports
+
+        # Each chunk's export keys are read by the fetching thread, after its rows: all
+        # those of its range of aggregates, when any of its events needs one.
+        def range_keys(rows: list[Any]) -> dict[int, ExportKey]:
+            if not any_keyed(rows):
+                return {}
+            return keys.fetch_export_range(rows[0][1], rows[-1][1])
+
+        chunks = prepared(cur, chunk, range_keys)
+        for rows, export_keys in chunks:
+            keys.use_exports(export_keys)
             for row in rows:
                 change = decode(row, keys, actor)
                 if change is not None:
@@ -241,14 +251,31 @@ def stream_events_by_aggregate(
 def prefetched(cur: psycopg.ServerCursor[Any], chunk: int) -> Iterator[list[Any]]:
     """Chunks of the cursor's rows, the next one fetched by a thread while the
     caller works on the current one (the server sorts while Python folds)."""
-    chunks: queue.Queue[list[Any] | BaseException] = queue.Queue(maxsize=2)
+    chunks = prepared(cur, chunk, _nothing)
+    try:
+        for rows, _ in chunks:
+            yield rows
+    finally:
+        chunks.close()
+
+
+def _nothing(rows: list[Any]) -> None:
+    return None
+
+
+def prepared(
+    cur: psycopg.ServerCursor[Any], chunk: int, prepare: Callable[[list[Any]], T]
+) -> Generator[tuple[list[Any], T], None, None]:
+    """Chunks of the cursor's rows with what ``prepare`` made of each, both done by a
+    thread while the caller works on the chunk before (:func:`prefetched`)."""
+    chunks: queue.Queue[tuple[list[Any], T] | BaseException | None] = queue.Queue(maxsize=2)
     stopping = threading.Event()
 
     def fetch() -> None:
         try:
             while not stopping.is_set() and (rows := cur.fetchmany(chunk)):
-                chunks.put(rows)
-            chunks.put([])
+                chunks.put((rows, prepare(rows)))
+            chunks.put(None)
         except BaseException as error:  # handed to the consumer, raised there
             chunks.put(error)
 
@@ -259,7 +286,7 @@ def prefetched(cur: psycopg.ServerCursor[Any], chunk: int) -> Iterator[list[Any]
             item = chunks.get()
             if isinstance(item, BaseException):
                 raise item
-            if not item:
+            if item is None:
                 return
             yield item
     finally:

@@ -60,3 +60,9 @@ FROM export_keys WHERE aggregate_id = %(id)s;
 -- The keys of some exports (a fold's batch or chunk); an export without one is left out.
 SELECT aggregate_id, subject, key, shed_at IS NOT NULL AS shed, erased_at IS NOT NULL AS erased
 FROM export_keys WHERE aggregate_id = ANY(%(ids)s::uuid[]);
+
+-- name: export_keys_between
+-- The keys of the exports from one aggregate id to another (a rebuild's chunk, which
+-- reads the events in aggregate order); an export without one is left out.
+SELECT aggregate_id, key, shed_at IS NOT NULL AS shed, erased_at IS NOT NULL AS erased
+FROM export_keys WHERE aggregate_id BETWEEN %(first)s AND %(last)s;

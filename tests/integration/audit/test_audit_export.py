@@ -63,7 +63,7 @@ def test_a_full_export_carries_every_event_and_reproduces_the_root(
     assert [r["position"] for r in lines] == [e[0] for e in stored]
     assert [r["leaf_hash"] for r in lines] == [row_leaf_hash(e).hex() for e in stored]
     first = lines[0]
-    # As stored: the personal fields sealed under the subject's key (domain/privacy.py).
+    # As stored: the personal fields sealed under the subject's key (domain/privacy).
     assert first["type"] == "Requested" and "_sealed_" in first["actor"]
     assert "_sealed_" in first["data"]["user_id"] and first["data"]["subject"]
     assert first["export_id"] == exports["downloaded"] == first["data"]["export_id"]

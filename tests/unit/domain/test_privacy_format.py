@@ -165,13 +165,15 @@ def test_a_missing_export_key_is_an_error_naming_the_export() -> None:
 
 
 def test_the_cipher_cache_keeps_a_working_set_while_others_pass() -> None:
-    working = [bytes([i % 256, i // 256]) * 16 for i in range(100)]
-    ciphers = [sealing._cipher(k) for k in working]
-    for i in range(sealing._GENERATION * 3):
-        sealing._cipher(i.to_bytes(4, "big") * 8)
-        if i % 1000 == 0:  # the working set is used all along
-            assert [sealing._cipher(k) for k in working] == ciphers
-    assert len(sealing._young) + len(sealing._old) <= 2 * sealing._GENERATION
+    cipher = sealing._ciphers(64)
+    once = cipher(b"\xff" * 32)
+    working = [bytes([i]) * 32 for i in range(40)]
+    kept = [cipher(k) for k in working]
+    for i in range(1000):
+        cipher(i.to_bytes(4, "big") * 8)
+        if i % 20 == 0:  # the working set is used all along
+            assert [cipher(k) for k in working] == kept
+    assert cipher(b"\xff" * 32) is not once  # long unused: dropped
 
 
 def test_the_ledger_stores_each_field_under_its_key(ledger: ExportLedger, clock: FakeClock) -> None:

@@ -23,7 +23,10 @@ from domain.exports.values import ExportFormat
 EXAMPLE_ID = "exp_01JQ8Z6Y4N3M2K1H0G9F8E7D6C"
 FILE_URL_EXAMPLE = "https://storage.example.com/exports/file.jsonl"
 NO_NUL = r"^[^\x00]*$"
-NOT_BLANK = r"^[^\x00]*[^\s\x00][^\x00]*$"
+NOT_BLANK = r"^[^\x00]*[^\s\x00\x85\uFEFF][^\x00]*$"
+"""Some character that is not blank. ``\\s`` differs between the server's regex engine
+(Unicode White_Space: with U+0085, without U+FEFF) and the document's (ECMAScript: the
+reverse); both are named, so the two agree."""
 SHA256 = r"^[0-9a-f]{64}$"
 MAX_INTEGER = 2**53 - 1  # exact in every JSON parser
 _RFC3339 = re.compile(r"^\d{4}-\d{2}-\d{2}[Tt]\d{2}:\d{2}:\d{2}(\.\d{1,9})?([Zz]|[+-]\d{2}:\d{2})$")

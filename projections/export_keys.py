@@ -63,7 +63,7 @@ def export_keys_between(conn: psycopg.Connection[Any], first: UUID, last: UUID) 
 class ExportKeyCache:
     """The writer's export keys: made and read through ``rows``, each kept for
     ``seconds`` (as the subject keys are kept) and forgotten at once when this process
-    erases their subject."""
+    erases their subject, or sheds the export."""
 
     def __init__(self, run: Run, seconds: float, size: int = 10_000) -> None:
         self._run = run
@@ -125,6 +125,11 @@ class ExportKeyCache:
         with self._lock:
             for aggregate_id in [a for a, hit in self._cache.items() if hit[1] == subject]:
                 del self._cache[aggregate_id]
+
+    def forget_export(self, aggregate_id: UUID) -> None:
+        """Drop one export's key (this process shed it)."""
+        with self._lock:
+            self._cache.pop(aggregate_id, None)
 
     def _cached(self, aggregate_id: UUID) -> ExportKey | None:
         with self._lock:

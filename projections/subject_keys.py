@@ -44,8 +44,8 @@ LIBPQ_OPTIONS_KEY = "LEDGER_DB_LIBPQ_OPTIONS"
 _ATTEMPTS, _WAIT = 10, 0.2  # as the library's recorder retries a lost connection
 
 CACHE_SECONDS = 1.0
-"""How long a process keeps a key it read. An erasure by this process forgets it at
-once; one by another process is seen here within this time."""
+"""How long a process keeps a key it read. An erasure or a retention by this process
+forgets it at once; one by another process is seen here within this time."""
 
 
 class KeySnapshot:
@@ -264,6 +264,15 @@ class KeyTable:
             self._exports = None
         self._export_keys.forget(subject)
         return first
+
+    def shed(self, aggregate_id: UUID) -> None:
+        """The trigger of sql/migrations/0015_retention.sql destroyed the key as the
+        export's RetentionApplied was stored: forget it here too."""
+        self._export_keys.forget_export(aggregate_id)
+
+    def settle(self) -> None:
+        """Other processes keep a key they read for up to :data:`CACHE_SECONDS`."""
+        time.sleep(CACHE_SECONDS)
 
     def _cached(self, subject: str) -> bytes | None:
         with self._lock:

@@ -4,9 +4,11 @@ A run walks the exports not yet shed (a :class:`RetentionCandidates` lists them,
 the stored events), loads each from its own events, asks domain/retention/due.py which
 policy applies and when it falls due, and records ``RetentionApplied`` for each one due.
 Storing that event destroys the export's key in the same transaction (a trigger:
-sql/migrations/0015_retention.sql). A held export is skipped and listed. An export with
-no key of its own (sealed before export keys existed) is shed from the read tables only:
-its events stay openable under its subject's key until the subject is erased.
+sql/migrations/0015_retention.sql); this process forgets the key at once, and a run
+that shed any returns once the key caches of every process have let them go. A held
+export is skipped and listed. An export with no key of its own (sealed before export
+keys existed) is shed from the read tables only: its events stay openable under its
+subject's key until the subject is erased.
 """
 
 from __future__ import annotations
@@ -66,6 +68,7 @@ class RetentionCommands:
     repository: Any
     events: Any
     mapper: Any
+    subject_keys: Any
     _clock: Callable[[], datetime]
 
     _save: Callable[..., Any]
@@ -134,6 +137,8 @@ class RetentionCommands:
             run.seen += len(candidates)
             on_seen(len(candidates))
             after = candidates[-1][0]
+        if run.applied and not dry_run:
+            self.subject_keys.settle()  # no process holds a shed key when this returns
         return run
 
     def _retain_one(
@@ -160,6 +165,7 @@ class RetentionCommands:
                 self._save(export)
             except ConcurrentModification:
                 return  # changed meanwhile: the next run looks again
+            self.subject_keys.shed(export.id)  # destroyed as it was stored: forget it here
         run.applied.append(export.export_id)
         run.old_format += 0 if own_key else 1
 

@@ -94,6 +94,17 @@ class SubjectKeys(KeySource, Protocol):
 
     def is_erased(self, subject: str) -> bool: ...
 
+    def shed(self, aggregate_id: UUID) -> None:
+        """A retention shed the export's key: storing its RetentionApplied destroyed it
+        (the key table's trigger; a store without one destroys it here). This process
+        forgets it at once."""
+        ...
+
+    def settle(self) -> None:
+        """Return once no process can still hold a key it read before now (the key
+        caches' lifetime; at once for a store with no cache)."""
+        ...
+
 
 def new_key() -> bytes:
     return AESGCM.generate_key(bit_length=256)
@@ -174,6 +185,9 @@ class MemoryKeys:
             found = self.export_keys.get(aggregate_id)
             if found is not None and isinstance(found[1], bytes):
                 self.export_keys[aggregate_id] = (found[0], KeyGone.SHED)
+
+    def settle(self) -> None:
+        return None  # nothing cached
 
 
 def writable(aggregate_id: UUID, subject: str, key: ExportKey) -> bytes:

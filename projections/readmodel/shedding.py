@@ -1,5 +1,6 @@
 """A retention's read-table update: the versions stored before RetentionApplied, and
-the snapshots ``rebuild --as-of --into`` made.
+the snapshots ``rebuild --as-of --into`` made (an erasure's update erases those too:
+projections/readmodel/store.py's ``erase_rows``).
 
 The fold (projections/readmodel/fold.py) sheds the row and the versions it makes
 itself; the versions of earlier batches are in the history table already, and are
@@ -37,5 +38,12 @@ def shed_versions(conn: psycopg.Connection[Any], history: str, changes: Sequence
     }
     conn.execute(statement("retention", "shed_versions", table=history), params)
     if history == VERSIONS_TABLE:  # the live tables: the snapshots made of them too
-        for (name,) in conn.execute(statement("retention", "tracked_snapshots")).fetchall():
+        for name in snapshot_tables(conn):
             conn.execute(statement("retention", "shed_versions", table=name), params)
+
+
+def snapshot_tables(conn: psycopg.Connection[Any]) -> list[str]:
+    """The tables ``rebuild --as-of --into`` made that still exist (tracked in
+    read_model_snapshots): a retention sheds their rows, an erasure erases them."""
+    rows = conn.execute(statement("retention", "tracked_snapshots")).fetchall()
+    return [str(r[0]) for r in rows]

@@ -27,7 +27,7 @@ from domain.privacy import ExportKey, erased_value
 from projections.readmodel.changes import Change, any_keyed, decode, keyed_exports
 from projections.readmodel.fold import COLUMNS, VERSION_COLUMNS, Row, fold_export
 from projections.readmodel.holds import HOLD_EVENTS, write_holds
-from projections.readmodel.shedding import shed_versions
+from projections.readmodel.shedding import shed_versions, snapshot_tables
 from projections.subject_keys import KeySnapshot
 from sql import statement
 from sql.names import LIVE_TABLE, PROJECTED_CHANNEL, VERSIONS_TABLE
@@ -132,14 +132,19 @@ def erase_rows(
     conn: Connection, table: str, erasures: Sequence[bytes], *, history: bool = True
 ) -> None:
     """Show erased subjects' exports as erased in the read tables: what folding their
-    events gives once the key is gone (the rebuild folds them so from the start)."""
+    events gives once the key is gone (the rebuild folds them so from the start). The
+    live tables' erasure erases the snapshots ``rebuild --as-of --into`` made, too."""
+    if not erasures:
+        return
+    tables = [table, *([versions_table(table)] if history else [])]
+    if table == LIVE_TABLE:
+        tables.extend(snapshot_tables(conn))
     for state in erasures:
         erased = orjson.loads(state)
         params = {"user_id": erased_value("user_id", erased["subject"]),
                   "export_ids": erased["export_ids"]}  # fmt: skip
-        conn.execute(statement("subjects", "erase_rows", table=table), params)
-        if history:
-            conn.execute(statement("subjects", "erase_rows", table=versions_table(table)), params)
+        for name in tables:
+            conn.execute(statement("subjects", "erase_rows", table=name), params)
         conn.execute(statement("subjects", "erase_holds"), params)
 
 

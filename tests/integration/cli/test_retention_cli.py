@@ -76,6 +76,7 @@ def test_retain_sheds_due_exports_and_skips_a_held_one(
 def test_bad_input_is_one_line_and_exit_2(database_url: str) -> None:
     for args in (
         ("retention", "set", "--after", "9x", "--from", "expiry"),
+        ("retention", "set", "--after", "0d", "--from", "expiry"),
         ("retention", "set", "--after", "9d", "--from", "birth"),
         ("retention", "set", "--after", "9d", "--from", "expiry", "--status", "gone"),
         ("retention", "remove", "ret_nope"),

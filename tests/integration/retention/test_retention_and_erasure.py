@@ -1,6 +1,7 @@
 """Retention and erasure together: a subject erased after some of their exports were shed
 reads as erased everywhere, followed or rebuilt; a retention skips an erased subject's
-exports; a snapshot as of before a retention shows the export shed."""
+exports; a snapshot as of before a retention shows the export shed; a snapshot made
+before a retention or an erasure is shed or erased by its fold."""
 
 from __future__ import annotations
 
@@ -96,3 +97,19 @@ def test_a_snapshot_made_before_a_retention_is_shed_by_its_fold(
     assert [(r["config"], r["file_url"], r["user_id"]) for r in rows] == [
         ({"shed": True}, SHED_TEXT, "dave")
     ]
+
+
+def test_a_snapshot_made_before_an_erasure_is_erased_by_its_fold(
+    ledger: ExportLedger, database_url: str
+) -> None:
+    export_id = request(ledger, "erin", config={"title": "erin-secret"})
+    complete(ledger, export_id)
+    catch_up(database_url)
+    snapshot(Database(database_url), "erin_snapshot", datetime.now(UTC))
+    _erase(ledger, database_url, "erin")
+    with psycopg.connect(database_url, autocommit=True, row_factory=dict_row) as conn:
+        rows: list[dict[str, Any]] = conn.execute("SELECT * FROM erin_snapshot").fetchall()
+    assert [(r["export_id"], r["config"], r["file_url"]) for r in rows] == [
+        (export_id, {"erased": True}, "[erased]")
+    ]
+    assert rows[0]["user_id"].startswith("erased:")

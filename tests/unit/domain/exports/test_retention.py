@@ -127,3 +127,15 @@ def test_policies_are_events_with_who_and_when(ledger: ExportLedger) -> None:
         ledger.remove_retention(first.policy_id, actor="dpo")
     with pytest.raises(InvalidExport, match="from must be one of"):
         ledger.set_retention(after="1d", basis="creation", actor="dpo")
+
+
+def test_the_in_memory_key_store_sheds_the_key_too(
+    ledger: ExportLedger, export_in: ExportIn
+) -> None:
+    export_id = export_in(Status.COMPLETED)
+    before = next(e for e in ledger.history(export_id) if e.type == "Completed")
+    assert before.data["file_url"] != SHED_TEXT
+    ledger.set_retention(after="1d", basis="completion", actor="admin")
+    ledger.retain(AllExports(ledger, [export_id]), now=now())
+    after = next(e for e in ledger.history(export_id) if e.type == "Completed")
+    assert after.data["file_url"] == SHED_TEXT  # its events no longer open

@@ -12,7 +12,8 @@ from __future__ import annotations
 
 import threading
 import time
-from collections.abc import Callable, Collection, Mapping, Sequence
+from collections.abc import Callable, Collection, Iterator, Mapping, Sequence
+from contextlib import contextmanager
 from typing import Any
 from uuid import UUID
 
@@ -20,7 +21,7 @@ import psycopg
 from psycopg.sql import Composed
 
 from domain.exceptions import ExportKeyMissing, SubjectErased, SubjectKeyMissing
-from domain.privacy import ExportKey, KeyGone, new_key, writable
+from domain.privacy import ExportKey, KeyGone, NewExportKey, NewExportKeys, new_key, writable
 from sql import statement
 
 Run = Callable[[Composed, dict[str, Any]], list[Sequence[Any]]]
@@ -71,11 +72,34 @@ class ExportKeyCache:
         self._size = size
         self._cache: dict[UUID, tuple[float, str, ExportKey]] = {}
         self._lock = threading.Lock()
+        self._local = threading.local()  # .made: the keys this thread defers, if it does
+
+    @contextmanager
+    def deferring(self) -> Iterator[NewExportKeys]:
+        """The keys made on this thread meanwhile, kept out of the table (and of the
+        cache until :meth:`stored`): the caller stores them with its events."""
+        made: NewExportKeys = {}
+        outer, self._local.made = getattr(self._local, "made", None), made
+        try:
+            yield made
+        finally:
+            self._local.made = outer
+
+    def stored(self, made: NewExportKeys) -> None:
+        for new in made.values():
+            self._remember(new.aggregate_id, new.subject, new.key)
 
     def writing_key(
         self, aggregate_id: UUID, subject: str, make: bool, is_erased: Callable[[], bool]
     ) -> bytes | None:
         key = self._cached(aggregate_id)
+        deferred: NewExportKeys | None = getattr(self._local, "made", None)
+        if key is None and deferred is not None:
+            new = deferred.get(aggregate_id)
+            if new is None and make:
+                new = deferred[aggregate_id] = NewExportKey(aggregate_id, subject, new_key())
+            if new is not None:
+                return new.key
         if key is None and make:
             row = self._one("make_export_key", {"id": aggregate_id, "subject": subject,
                                                 "key": new_key()})  # fmt: skip

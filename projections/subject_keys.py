@@ -16,6 +16,7 @@ from __future__ import annotations
 import threading
 import time
 from collections.abc import Collection, Mapping, Sequence
+from contextlib import AbstractContextManager
 from typing import Any
 from uuid import UUID
 
@@ -27,7 +28,7 @@ from psycopg_pool import ConnectionPool
 
 from domain import topics
 from domain.exceptions import ExportKeyMissing, NotMigrated, SubjectErased, SubjectKeyMissing
-from domain.privacy import ExportKey, pseudonym
+from domain.privacy import ExportKey, NewExportKeys, pseudonym
 from projections.db.database import Database
 from projections.export_keys import (
     ExportKeyCache,
@@ -216,6 +217,12 @@ class KeyTable:
         """One statement makes the keys ``exports`` need and fetches the others; one
         another writer made meanwhile is left to ``export_writing_key``."""
         self._export_keys.prepare(exports)
+
+    def deferring_export_keys(self) -> AbstractContextManager[NewExportKeys]:
+        return self._export_keys.deferring()
+
+    def export_keys_stored(self, made: NewExportKeys) -> None:
+        self._export_keys.stored(made)
 
     def export_reading_key(self, aggregate_id: UUID, subject: str) -> ExportKey:
         return self._export_keys.reading_key(aggregate_id, subject)

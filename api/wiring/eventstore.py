@@ -23,6 +23,7 @@ from psycopg import Cursor
 from psycopg.conninfo import conninfo_to_dict
 from psycopg.sql import Identifier
 
+from domain.privacy import ExportKeysRefused, NewExportKey
 from sql import statement
 from sql.names import EVENTS_TABLE
 
@@ -31,6 +32,16 @@ LIBPQ_OPTIONS_KEY = "LEDGER_DB_LIBPQ_OPTIONS"
 _ATTEMPTS = 10
 _RETRY_WAIT_SECONDS = 0.2
 """As the library retries a lost connection: ten attempts, 0.2 s apart."""
+KEYS_REFUSED = "23K01"
+"""The SQLSTATE of new export keys not stored (sql/migrations/0016)."""
+
+
+def _key_params(keys: Sequence[NewExportKey]) -> dict[str, Any]:
+    return {
+        "key_ids": [k.aggregate_id for k in keys],
+        "key_subjects": [k.subject for k in keys],
+        "keys": [k.key for k in keys],
+    }
 
 
 class LedgerRecorder(postgres.PostgresApplicationRecorder):
@@ -44,7 +55,14 @@ class LedgerRecorder(postgres.PostgresApplicationRecorder):
     INSERT and the COMMIT; ours sends one autocommit statement that does all of
     it (``export_ledger_insert_events()``), the lock timeout being set once per
     connection by the ``Factory``.
+
+    ``insert_events(..., export_keys=[...])`` stores the keys of the new exports
+    whose fields the events seal in the same statement (sql/migrations/0016), or
+    raises ExportKeysRefused and stores nothing.
     """
+
+    stores_export_keys = True
+    """The ledger may leave new export keys to this recorder (domain/ledger/writes.py)."""
 
     def __init__(
         self, datastore: postgres.PostgresDatastore, *, events_table_name: str = "stored_events"
@@ -55,6 +73,9 @@ class LedgerRecorder(postgres.PostgresApplicationRecorder):
         self._one_statement = (datastore.schema, events_table_name) == ("public", EVENTS_TABLE)
         self._insert_in_one = statement("events", "insert_events")
         self._insert_one_event = statement("events", "insert_event")
+        self._insert_in_one_keyed = statement("events", "insert_events_keyed")
+        self._insert_one_event_keyed = statement("events", "insert_event_keyed")
+        self._store_export_keys = statement("events", "store_export_keys")
         self._select_all = statement(
             "events", "select_events", events=Identifier(datastore.schema, events_table_name)
         )
@@ -96,18 +117,34 @@ class LedgerRecorder(postgres.PostgresApplicationRecorder):
         raise AssertionError("unreachable")
 
     def _insert(self, stored_events: Sequence[StoredEvent], **kwargs: Any) -> Sequence[int] | None:
+        keys: Sequence[NewExportKey] = kwargs.pop("export_keys", None) or ()
+        try:
+            return self._insert_keyed(stored_events, keys, **kwargs)
+        except IntegrityError as error:
+            if getattr(error.__cause__, "sqlstate", None) == KEYS_REFUSED:
+                raise ExportKeysRefused(str(error)) from None
+            raise
+
+    def _insert_keyed(
+        self, stored_events: Sequence[StoredEvent], keys: Sequence[NewExportKey], **kwargs: Any
+    ) -> Sequence[int] | None:
+        """The events, and the new exports' keys sealed into them, in one transaction."""
         if not self._one_statement:
-            return self._insert_in_transaction(stored_events, **kwargs)
-        if len(stored_events) == 1:
-            return self._insert_one(stored_events[0])
+            return self._insert_in_transaction(stored_events, keys, **kwargs)
+        if len(stored_events) == 1 and len(keys) <= 1:
+            return self._insert_one(stored_events[0], keys[0] if keys else None)
         params = {
             "ids": [e.originator_id for e in stored_events],
             "versions": [e.originator_version for e in stored_events],
             "topics": [e.topic for e in stored_events],
             "states": [e.state for e in stored_events],
         }
+        query = self._insert_in_one
+        if keys:
+            query = self._insert_in_one_keyed
+            params.update(_key_params(keys))
         with self.datastore.get_connection() as conn, conn.cursor() as curs:
-            curs.execute(self._insert_in_one, params, prepare=True)
+            curs.execute(query, params, prepare=True)
             return [row["notification_id"] for row in curs.fetchall()]
 
     def _positions_if_recorded(self, stored_events: Sequence[StoredEvent]) -> list[int] | None:
@@ -126,15 +163,19 @@ class LedgerRecorder(postgres.PostgresApplicationRecorder):
                 positions.append(where[event.originator_version])
         return sorted(positions)
 
-    def _insert_one(self, event: StoredEvent) -> list[int]:
+    def _insert_one(self, event: StoredEvent, key: NewExportKey | None) -> list[int]:
         params = {
             "id": event.originator_id,
             "version": event.originator_version,
             "topic": event.topic,
             "state": event.state,
         }
+        query = self._insert_one_event
+        if key is not None:
+            query = self._insert_one_event_keyed
+            params.update(key_subject=key.subject, key=key.key)
         with self.datastore.get_connection() as conn, conn.cursor() as curs:
-            curs.execute(self._insert_one_event, params, prepare=True)
+            curs.execute(query, params, prepare=True)
             return [row["notification_id"] for row in curs.fetchall()]
 
     def select_events(
@@ -171,13 +212,15 @@ class LedgerRecorder(postgres.PostgresApplicationRecorder):
             ]
 
     def _insert_in_transaction(
-        self, stored_events: Sequence[StoredEvent], **kwargs: Any
+        self, stored_events: Sequence[StoredEvent], keys: Sequence[NewExportKey], **kwargs: Any
     ) -> Sequence[int] | None:
         with (
             self.datastore.get_connection() as conn,
             conn.transaction(),
             conn.cursor() as curs,
         ):
+            if keys:  # before the events' lock, as the functions take them
+                curs.execute(self._store_export_keys, _key_params(keys))
             self._insert_stored_events(curs, stored_events, **kwargs)
             return self._fetch_ids_after_insert_events(curs, stored_events, **kwargs)
 

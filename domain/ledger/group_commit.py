@@ -33,12 +33,15 @@ from uuid import UUID
 
 from eventsourcing.persistence import IntegrityError
 
-Record = Callable[[list[Any]], Sequence[Any]]
+Record = Callable[[list[Any], list[Any]], Sequence[Any]]
+"""Stores events, with the new export keys sealed into them, in one transaction
+(all or none); the events' recordings."""
 
 
 @dataclass(eq=False)  # compared by identity
 class _Pending:
     events: list[Any]
+    keys: list[Any] = field(default_factory=list)
     wake: threading.Event = field(default_factory=threading.Event)
     """Set when the events are stored (or failed), or when this caller is to lead."""
     finished: bool = False
@@ -60,10 +63,11 @@ class GroupCommitter:
         self._waiting: list[_Pending] = []
         self._leading = False  # someone is committing (or about to)
 
-    def submit(self, events: list[Any]) -> Sequence[Any]:
-        """Store ``events`` in the next batch; returns their recordings once
-        committed, or raises what storing them alone would have raised."""
-        pending = _Pending(events)
+    def submit(self, events: list[Any], keys: Sequence[Any] = ()) -> Sequence[Any]:
+        """Store ``events`` (and the new export ``keys`` they need) in the next batch;
+        returns their recordings once committed, or raises what storing them alone
+        would have raised."""
+        pending = _Pending(events, list(keys))
         with self._lock:
             self._waiting.append(pending)
             self._lock.notify()
@@ -121,7 +125,8 @@ class GroupCommitter:
         if not batch:
             return
         try:
-            recordings = list(self._record([e for p in batch for e in p.events]))
+            events = [e for p in batch for e in p.events]
+            recordings = list(self._record(events, [k for p in batch for k in p.keys]))
         except IntegrityError as error:
             if len(batch) == 1:
                 batch[0].error = error

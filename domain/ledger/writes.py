@@ -10,6 +10,7 @@ in (the ``eventsourcing`` library's convention); nothing here knows about SQL.
 from __future__ import annotations
 
 from collections.abc import Callable, Mapping, Sequence
+from contextlib import nullcontext
 from datetime import UTC, datetime
 from typing import Any, NamedTuple, Protocol
 from uuid import UUID
@@ -32,11 +33,20 @@ from domain.ledger.erasure import SubjectCommands
 from domain.ledger.group_commit import GroupCommitter
 from domain.ledger.reads import translated_errors
 from domain.ledger.transcoder import OrjsonTranscoder
-from domain.privacy import SUBJECT_KEYS_TOPIC, MemoryKeys, PrivacyMapper, SubjectKeys
+from domain.privacy import (
+    SUBJECT_KEYS_TOPIC,
+    ExportKeysRefused,
+    MemoryKeys,
+    NewExportKey,
+    NewExportKeys,
+    PrivacyMapper,
+    SubjectKeys,
+)
 from domain.sync.batch import BulkRecorder, StoredExports, Synced, SyncPlan, plan_rows, read_exports
 from domain.sync.rows import IMPORT_ACTOR, SourceRow
 
 _SYNC_ATTEMPTS = 3
+_NONE: NewExportKeys = {}  # never added to: no key is deferred outside deferring_export_keys
 
 
 def utc_now() -> datetime:
@@ -84,6 +94,10 @@ class LedgerWrites(SubjectCommands):
         super().__init__(env=dict(env) if env is not None else None)
         self._clock = clock
         self._committer = GroupCommitter(self._insert) if group_commit else None
+        # A new export's key goes with its first event, in the events' transaction,
+        # when the recorder can take it there (api/wiring/eventstore.py); else the
+        # key store makes it first, in a transaction of its own.
+        self._keys_with_events = bool(getattr(self.recorder, "stores_export_keys", False))
 
     def construct_transcoder(self) -> Transcoder:
         """The library's JSON format, written faster (domain/ledger/transcoder.py)."""
@@ -217,13 +231,28 @@ class LedgerWrites(SubjectCommands):
         # own events, so a group commit's leader only sends them.
         events = [e for aggregate in aggregates for e in aggregate.collect_events()]
         with translated_errors(export.export_id):
-            stored = [self.mapper.to_stored_event(e) for e in events]
-            if self._committer is None:
-                ids = self.recorder.insert_events(stored) or []
-            else:
-                ids = self._committer.submit(stored)
+            try:
+                ids = self._send(events, keys_with_events=self._keys_with_events)
+            except ExportKeysRefused:  # a subject erased meanwhile, say: find out
+                ids = self._send(events, keys_with_events=False)
         positions = [i for e, i in zip(events, ids, strict=True) if e.originator_id == export.id]
         return ExportState.of(export, positions[-1] if positions else None)
+
+    def _send(self, events: list[Any], *, keys_with_events: bool) -> Sequence[int]:
+        """Map and store ``events``; their positions. With ``keys_with_events``, the
+        keys of new exports are made here and stored in the events' transaction."""
+        keys = self.subject_keys
+        with keys.deferring_export_keys() if keys_with_events else nullcontext(_NONE) as made:
+            stored = [self.mapper.to_stored_event(e) for e in events]
+        new = list(made.values())
+        if self._committer is not None:
+            ids = self._committer.submit(stored, new)
+        elif new:
+            ids = self.recorder.insert_events(stored, export_keys=new) or []
+        else:
+            ids = self.recorder.insert_events(stored) or []
+        keys.export_keys_stored(made)
+        return ids
 
     def _stored(self, events: Sequence[Any]) -> list[StoredEvent]:
         mapper = self.mapper
@@ -231,7 +260,9 @@ class LedgerWrites(SubjectCommands):
             return mapper.to_stored_events(events)
         return [mapper.to_stored_event(e) for e in events]
 
-    def _insert(self, stored: list[StoredEvent]) -> Sequence[int]:
+    def _insert(self, stored: list[StoredEvent], keys: list[NewExportKey]) -> Sequence[int]:
+        if keys:
+            return self.recorder.insert_events(stored, export_keys=keys) or []
         return self.recorder.insert_events(stored) or []
 
     def _expire_batch(self, candidates: Sequence[str], now: datetime) -> tuple[int, int]:

@@ -13,11 +13,13 @@ from __future__ import annotations
 import enum
 import os
 import threading
-from collections.abc import Collection, Mapping
-from typing import Protocol
+from collections.abc import Collection, Iterator, Mapping
+from contextlib import AbstractContextManager, contextmanager
+from typing import NamedTuple, Protocol
 from uuid import UUID
 
 from cryptography.hazmat.primitives.ciphers.aead import AESGCM
+from eventsourcing.persistence import IntegrityError
 
 from domain.exceptions import ExportKeyMissing, ExportShed, SubjectErased, SubjectKeyMissing
 from domain.privacy.values import pseudonym
@@ -32,6 +34,24 @@ class KeyGone(enum.Enum):
 
 ExportKey = bytes | KeyGone
 """An export's key as a reader gets it: the key, or why it is gone."""
+
+
+class NewExportKey(NamedTuple):
+    """An export's key made by the writer and not stored yet: it is stored with the
+    events sealed under it, in their transaction."""
+
+    aggregate_id: UUID
+    subject: str
+    key: bytes
+
+
+NewExportKeys = dict[UUID, NewExportKey]
+
+
+class ExportKeysRefused(IntegrityError):
+    """The event store stored none of a command's new export keys, nor its events: a
+    subject was erased (or has no key), or an export has a key already. The writer
+    makes them again one by one, and learns which and why."""
 
 
 class KeySource(Protocol):
@@ -78,6 +98,17 @@ class SubjectKeys(KeySource, Protocol):
     def prepare_export_keys(self, exports: Mapping[UUID, tuple[str, bool]]) -> None:
         """Make or fetch many exports' keys at once (by aggregate id: its subject, and
         whether to make it), for the ``export_writing_key`` calls of a bulk write."""
+        ...
+
+    def deferring_export_keys(self) -> AbstractContextManager[NewExportKeys]:
+        """Within it (on this thread), a key ``export_writing_key`` has to make is made
+        here and not stored: it is added to the dict given, for the caller to store
+        with the events sealed under it, and to pass to :meth:`export_keys_stored`
+        once they are. A store that keeps its keys itself gives an empty dict."""
+        ...
+
+    def export_keys_stored(self, made: NewExportKeys) -> None:
+        """The keys ``deferring_export_keys`` gave were stored with their events."""
         ...
 
     def prepare_reading_keys(
@@ -147,6 +178,12 @@ class MemoryKeys:
     def prepare_export_keys(self, exports: Mapping[UUID, tuple[str, bool]]) -> None:
         return None  # nothing to fetch
 
+    def deferring_export_keys(self) -> AbstractContextManager[NewExportKeys]:
+        return _nothing_deferred()  # keys are kept here as they are made
+
+    def export_keys_stored(self, made: NewExportKeys) -> None:
+        return None
+
     def prepare_reading_keys(
         self, subjects: Collection[str], exports: Collection[UUID] = ()
     ) -> None:
@@ -188,6 +225,11 @@ class MemoryKeys:
 
     def settle(self) -> None:
         return None  # nothing cached
+
+
+@contextmanager
+def _nothing_deferred() -> Iterator[NewExportKeys]:
+    yield {}
 
 
 def writable(aggregate_id: UUID, subject: str, key: ExportKey) -> bytes:

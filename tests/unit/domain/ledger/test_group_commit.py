@@ -29,7 +29,7 @@ class FakeStore:
         self.fail_with: BaseException | None = None
         self.seconds = 0.0  # how long a transaction takes
 
-    def record(self, events: list[Any]) -> Sequence[Any]:
+    def record(self, events: list[Any], keys: list[Any]) -> Sequence[Any]:
         if self.fail_with is not None:
             raise self.fail_with
         time.sleep(self.seconds)
@@ -138,9 +138,9 @@ def test_callers_commit_on_their_own_threads() -> None:
     committers: list[threading.Thread] = []
     record = store.record
 
-    def recording(events: list[Any]) -> Sequence[Any]:
+    def recording(events: list[Any], keys: list[Any]) -> Sequence[Any]:
         committers.append(threading.current_thread())
-        return record(events)
+        return record(events, keys)
 
     committer = GroupCommitter(recording, window=0.01)
     committer.submit([FakeEvent(uuid4(), 1)])

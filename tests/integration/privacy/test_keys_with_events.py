@@ -17,7 +17,6 @@ from domain.exceptions import SubjectErased
 from domain.exports.ids import aggregate_id
 from domain.ledger.application import ExportLedger
 from projections.db.database import Database
-from projections.export_keys import ExportKeyCache
 from projections.readmodel.rebuild import rebuild
 from projections.subject_keys import ReadModelSubjects
 from sql.names import EVENTS_TABLE
@@ -27,20 +26,6 @@ from tests.integration.readmodel_helpers import catch_up
 def rows(url: str, query: str, *params: Any) -> list[tuple[Any, ...]]:
     with psycopg.connect(url) as conn:
         return conn.execute(query, params).fetchall()
-
-
-@pytest.fixture
-def key_statements(monkeypatch: pytest.MonkeyPatch) -> list[str]:
-    """The names of the statements the key store runs on its own connections."""
-    ran: list[str] = []
-    original = ExportKeyCache._rows
-
-    def counted(self: ExportKeyCache, name: str, params: dict[str, Any]) -> Any:
-        ran.append(name)
-        return original(self, name, params)
-
-    monkeypatch.setattr(ExportKeyCache, "_rows", counted)
-    return ran
 
 
 @pytest.fixture

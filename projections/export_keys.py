@@ -3,7 +3,9 @@ application's key store (projections/subject_keys.py's ``KeyTable``) and for fol
 (its ``KeySnapshot``, which reads them by range: the exports of a batch or a chunk).
 
 One row per export recorded since export keys, made with its first event while its
-subject's key is live (sql/queries/export_keys.sql says how that races an erasure).
+subject's key is live (sql/queries/export_keys.sql says how that races an erasure): in
+the events' own transaction when the writer defers it (:meth:`ExportKeyCache.deferring`,
+sql/migrations/0016_export_keys_with_events.sql), else in one of its own.
 A key is gone once shed (a retention) or erased (its subject's erasure); the row
 stays, so a missing key is an error and a destroyed one is not.
 """

@@ -38,7 +38,6 @@ from domain.privacy import (
     ExportKeysRefused,
     MemoryKeys,
     NewExportKey,
-    NewExportKeys,
     PrivacyMapper,
     SubjectKeys,
 )
@@ -46,7 +45,6 @@ from domain.sync.batch import BulkRecorder, StoredExports, Synced, SyncPlan, pla
 from domain.sync.rows import IMPORT_ACTOR, SourceRow
 
 _SYNC_ATTEMPTS = 3
-_NONE: NewExportKeys = {}  # never added to: no key is deferred outside deferring_export_keys
 
 
 def utc_now() -> datetime:
@@ -242,15 +240,12 @@ class LedgerWrites(SubjectCommands):
         """Map and store ``events``; their positions. With ``keys_with_events``, the
         keys of new exports are made here and stored in the events' transaction."""
         keys = self.subject_keys
-        with keys.deferring_export_keys() if keys_with_events else nullcontext(_NONE) as made:
+        deferring = keys.deferring_export_keys() if keys_with_events else nullcontext({})
+        with deferring as made:
             stored = [self.mapper.to_stored_event(e) for e in events]
         new = list(made.values())
-        if self._committer is not None:
-            ids = self._committer.submit(stored, new)
-        elif new:
-            ids = self.recorder.insert_events(stored, export_keys=new) or []
-        else:
-            ids = self.recorder.insert_events(stored) or []
+        committer = self._committer
+        ids = committer.submit(stored, new) if committer else self._insert(stored, new)
         keys.export_keys_stored(made)
         return ids
 

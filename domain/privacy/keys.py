@@ -13,8 +13,8 @@ from __future__ import annotations
 import enum
 import os
 import threading
-from collections.abc import Collection, Iterator, Mapping
-from contextlib import AbstractContextManager, contextmanager
+from collections.abc import Collection, Mapping
+from contextlib import AbstractContextManager, nullcontext
 from typing import NamedTuple, Protocol
 from uuid import UUID
 
@@ -179,7 +179,7 @@ class MemoryKeys:
         return None  # nothing to fetch
 
     def deferring_export_keys(self) -> AbstractContextManager[NewExportKeys]:
-        return _nothing_deferred()  # keys are kept here as they are made
+        return nullcontext({})  # keys are kept here as they are made
 
     def export_keys_stored(self, made: NewExportKeys) -> None:
         return None
@@ -225,11 +225,6 @@ class MemoryKeys:
 
     def settle(self) -> None:
         return None  # nothing cached
-
-
-@contextmanager
-def _nothing_deferred() -> Iterator[NewExportKeys]:
-    yield {}
 
 
 def writable(aggregate_id: UUID, subject: str, key: ExportKey) -> bytes:

@@ -28,7 +28,7 @@ from domain.exports.model import SYSTEM_ACTOR, ExportLog
 from domain.exports.rules import aware
 from domain.ledger.reads import _replay, translated_errors
 from domain.privacy import erased_subject
-from domain.retention.due import Decision, decide, facts_of
+from domain.retention.due import Checked, Decision, decide, facts_of
 from domain.retention.policies import POLICIES_ID, Policy, RetentionPolicies, parse_duration
 from domain.sync.batch import StoredRow
 
@@ -36,11 +36,19 @@ from domain.sync.batch import StoredRow
 class RetentionCandidates(Protocol):
     """Exports not yet shed, by aggregate id, after ``after`` in id order; for each,
     whether it has a key of its own (export_keys). ``stored_events``: a page's events,
-    in one call (domain/sync/batch.py's StoredExports)."""
+    in one call (domain/sync/batch.py's StoredExports).
 
-    def candidates(self, after: UUID | None, limit: int) -> Sequence[tuple[UUID, bool]]: ...
+    ``remember`` keeps a run's decisions on the exports it did not shed (``Checked``);
+    ``candidates`` then leaves out each one whose decision still stands at ``now``:
+    no event recorded since, the same policies' version, not yet due."""
+
+    def candidates(
+        self, after: UUID | None, limit: int, *, policies_version: int, now: datetime
+    ) -> Sequence[tuple[UUID, bool]]: ...
 
     def stored_events(self, originator_ids: Sequence[UUID]) -> Iterable[StoredRow]: ...
+
+    def remember(self, checked: Sequence[Checked], policies_version: int) -> None: ...
 
 
 @dataclass(frozen=True, slots=True)
@@ -60,6 +68,8 @@ class RetentionRun:
     """Of ``applied``, exports sealed before export keys: shed from the read tables,
     their events openable until their subject is erased."""
     seen: int = 0
+    """Exports read (the others were decided on before, and nothing changed since)."""
+    checked: list[Checked] = field(default_factory=list)
 
 
 class RetentionCommands:
@@ -124,16 +134,22 @@ class RetentionCommands:
     ) -> RetentionRun:
         """Shed every export past the policy that applies to it (none without a policy)."""
         moment = aware(now) if now is not None else self._clock()
-        policies = self.retention_policies()
+        found_policies = self._policies()
+        policies, version = found_policies.in_force(), found_policies.version
         run = RetentionRun()
         if not policies:
             return run
         after: UUID | None = None
-        while candidates := finder.candidates(after, batch_size):
+        while candidates := finder.candidates(
+            after, batch_size, policies_version=version, now=moment
+        ):
             loaded = self._page_of(finder, [c[0] for c in candidates])
             for originator_id, own_key in candidates:
                 if (found := loaded.get(originator_id)) is not None:
                     self._retain_one(*found, own_key, policies, moment, dry_run, run)
+            if run.checked and not dry_run:
+                finder.remember(run.checked, version)
+            run.checked.clear()
             run.seen += len(candidates)
             on_seen(len(candidates))
             after = candidates[-1][0]
@@ -152,9 +168,12 @@ class RetentionCommands:
         run: RetentionRun,
     ) -> None:
         if export.shed_by() is not None or erased_subject(export.user_id) is not None:
+            run.checked.append(Checked(export.id, export.version, None))
             return  # shed before, or erased (nothing of it is left to shed)
         decision = decide(policies, facts_of(export, events))
         if decision is None or not decision.is_due(now):
+            due = decision.due_at if decision is not None else None
+            run.checked.append(Checked(export.id, export.version, due))
             return
         for hold_id, hold in export.open_holds().items():
             run.held.append(HeldExport(export.export_id, hold_id, hold["matter"]))

@@ -13,6 +13,7 @@ from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
+from uuid import UUID
 
 from domain.retention.policies import Basis, Policy
 
@@ -41,6 +42,16 @@ class ExportFacts:
         if basis == Basis.FAILURE:
             return self.failed_at
         return self.last_event_at
+
+
+@dataclass(frozen=True, slots=True)
+class Checked:
+    """A run's decision on an export it did not shed: the version it read, and when
+    the export falls due (None: no policy applies to it)."""
+
+    originator_id: UUID
+    version: int
+    due_at: datetime | None
 
 
 @dataclass(frozen=True, slots=True)

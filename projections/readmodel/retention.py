@@ -6,13 +6,14 @@ from __future__ import annotations
 import logging
 import threading
 from collections.abc import Callable, Sequence
+from datetime import datetime
 from typing import Any
 from uuid import UUID
 
 import psycopg
 
 from domain import topics
-from domain.retention.due import OLD_FORMAT
+from domain.retention.due import OLD_FORMAT, Checked
 from projections.db.database import Database
 from sql import statement
 
@@ -27,12 +28,16 @@ class StoredRetentionCandidates:
     def __init__(self, db: Database) -> None:
         self.db = db
 
-    def candidates(self, after: UUID | None, limit: int) -> Sequence[tuple[UUID, bool]]:
+    def candidates(
+        self, after: UUID | None, limit: int, *, policies_version: int, now: datetime
+    ) -> Sequence[tuple[UUID, bool]]:
         params = {
             "created": [topics.REQUESTED, topics.IMPORTED],
             "applied": topics.RETENTION_APPLIED,
             "after": after or _NONE,
             "limit": limit,
+            "policies": policies_version,
+            "now": now,
         }
         with self.db.projector(autocommit=True) as conn:
             rows = conn.execute(statement("retention", "candidates"), params).fetchall()
@@ -42,6 +47,16 @@ class StoredRetentionCandidates:
         with self.db.projector(autocommit=True) as conn, conn.cursor(binary=True) as cursor:
             cursor.execute(statement("retention", "events_of"), {"ids": list(originator_ids)})
             return [(r[0], int(r[1]), str(r[2]), bytes(r[3])) for r in cursor]
+
+    def remember(self, checked: Sequence[Checked], policies_version: int) -> None:
+        params = {
+            "ids": [c.originator_id for c in checked],
+            "versions": [c.version for c in checked],
+            "due": [c.due_at for c in checked],
+            "policies": policies_version,
+        }
+        with self.db.projector(autocommit=True) as conn:
+            conn.execute(statement("retention", "remember_checked"), params)
 
 
 def retention_summary(conn: psycopg.Connection[Any]) -> str | None:

@@ -2,10 +2,14 @@
 
 -- name: candidates
 -- Exports not yet shed, after %(after)s in aggregate id order, from the stored
--- events (deleted ones too): each with whether it has a key of its own.
+-- events (deleted ones too): each with whether it has a key of its own. An export
+-- the last run decided on (retention_checked, sql/migrations/0017_retention_checked.sql)
+-- is left out while that decision stands: no event recorded since, the same
+-- policies, and its due time (NULL: none) still after %(now)s.
 SELECT e.originator_id,
        EXISTS (SELECT 1 FROM export_keys AS k WHERE k.aggregate_id = e.originator_id)
 FROM exportledger_events AS e
+LEFT JOIN retention_checked AS c ON c.aggregate_id = e.originator_id
 WHERE e.originator_version = 1
   AND e.topic = ANY(%(created)s::text[])
   AND e.originator_id > %(after)s
@@ -13,8 +17,28 @@ WHERE e.originator_version = 1
       SELECT 1 FROM exportledger_events AS r
       WHERE r.originator_id = e.originator_id AND r.topic = %(applied)s
   )
+  AND (
+      c.aggregate_id IS NULL
+      OR c.policies_version <> %(policies)s
+      OR c.due_at <= %(now)s
+      OR EXISTS (
+          SELECT 1 FROM exportledger_events AS n
+          WHERE n.originator_id = e.originator_id AND n.originator_version > c.export_version
+      )
+  )
 ORDER BY e.originator_id
 LIMIT %(limit)s;
+
+-- name: remember_checked
+-- The decisions of a run on exports it did not shed: for each, the version it read
+-- and when it falls due (NULL: no policy applies), under the policies' version.
+INSERT INTO retention_checked (aggregate_id, export_version, policies_version, due_at)
+SELECT t.id, t.version, %(policies)s, t.due
+FROM unnest(%(ids)s::uuid[], %(versions)s::bigint[], %(due)s::timestamptz[]) AS t(id, version, due)
+ON CONFLICT (aggregate_id) DO UPDATE
+SET export_version = EXCLUDED.export_version,
+    policies_version = EXCLUDED.policies_version,
+    due_at = EXCLUDED.due_at;
 
 -- name: shed_versions
 -- Shed the export's own personal columns of every stored version of the exports

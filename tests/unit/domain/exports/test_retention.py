@@ -14,6 +14,7 @@ from domain.exports.ids import aggregate_id
 from domain.exports.values import Status
 from domain.ledger.application import ExportLedger
 from domain.privacy import SHED_TEXT
+from domain.retention.due import Checked
 from domain.retention.policies import Basis
 from domain.sync.batch import StoredRow
 
@@ -27,9 +28,15 @@ class AllExports:
     def __init__(self, ledger: ExportLedger, ids: Sequence[str]) -> None:
         self.ids = sorted(aggregate_id(i) for i in ids)
         self.ledger = ledger
+        self.remembered: list[Checked] = []
 
-    def candidates(self, after: UUID | None, limit: int) -> list[tuple[UUID, bool]]:
+    def candidates(
+        self, after: UUID | None, limit: int, *, policies_version: int, now: datetime
+    ) -> list[tuple[UUID, bool]]:
         return [(i, False) for i in self.ids if after is None or i > after][:limit]
+
+    def remember(self, checked: Sequence[Checked], policies_version: int) -> None:
+        self.remembered.extend(checked)
 
     def stored_events(self, originator_ids: Sequence[UUID]) -> Iterator[StoredRow]:
         for originator_id in originator_ids:
@@ -111,9 +118,27 @@ def test_not_due_yet_and_filtered_out_are_left(ledger: ExportLedger, export_in: 
     export_id = export_in(Status.COMPLETED)
     ledger.set_retention(after="1d", basis="completion", format="csv", actor="admin")
     ledger.set_retention(after="9999d", basis="completion", actor="admin")
-    assert ledger.retain(AllExports(ledger, [export_id]), now=now()).applied == []
+    finder = AllExports(ledger, [export_id])
+    assert ledger.retain(finder, now=now()).applied == []
     decision = ledger.retention_of(export_id)
     assert decision is not None and decision.policy.after == timedelta(days=9999)
+    [checked] = finder.remembered  # the decision, for the next run to skip the export
+    assert checked.originator_id == aggregate_id(export_id)
+    assert checked.version == ledger._load(export_id).version
+    assert checked.due_at == decision.due_at
+
+
+def test_held_and_dry_runs_are_not_remembered(ledger: ExportLedger, export_in: ExportIn) -> None:
+    held, free = export_in(Status.COMPLETED), export_in(Status.COMPLETED)
+    ledger.place_hold(held, matter="M-7", actor="admin")
+    ledger.set_retention(after="9999d", basis="completion", actor="admin")
+    dry = AllExports(ledger, [held, free])
+    ledger.retain(dry, now=now(), dry_run=True)
+    assert dry.remembered == []
+    ledger.set_retention(after="1d", basis="completion", actor="admin")
+    finder = AllExports(ledger, [held, free])
+    ledger.retain(finder, now=now() + timedelta(days=20000))
+    assert finder.remembered == []  # one held (looked at again), one shed
 
 
 def test_policies_are_events_with_who_and_when(ledger: ExportLedger) -> None:

@@ -1,5 +1,6 @@
 """Where a value shows: every table of the database, every read route, the console's
-pages and every log line the test saw (the retention end-to-end test's search).
+pages, the live stream and a webhook sink replayed from the start, and every log line the
+test saw (the retention end-to-end test's search).
 
 A place is a name and the text it showed; :meth:`Places.showing` names the places a
 value shows in. Tables are read as text, and a ``bytea`` column (the stored events'
@@ -8,7 +9,9 @@ state) as its hex too, so a clear copy inside stored bytes is found as well.
 
 from __future__ import annotations
 
+import json
 import logging
+import time
 from collections.abc import Iterable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
@@ -21,11 +24,15 @@ from psycopg import sql
 from tests.e2e.console.test_ui_pages import sign_in
 from tests.e2e.helpers import ADMIN, bearer
 from tests.e2e.rest_v1.support import TABLE, service_headers
+from tests.e2e.stream_reader import Reader
+from tests.integration.sink_receiver import Receiver
 
-OPENING_ROUTES = frozenset({"history", "feed (personal)", "report", "console export"})
+OPENING_ROUTES = frozenset({
+    "history", "feed (personal)", "report", "console export", "stream (personal)", "webhooks",
+})  # fmt: skip
 """The routes that open an export's events (not its read rows; the console's export
-page shows its history): what they open of an export sealed before export keys stays
-openable until its subject is erased."""
+page shows its history; the sink sends personal fields): what they open of an export
+sealed before export keys stays openable until its subject is erased."""
 CLIENT_LOGS = frozenset({"httpx", "httpcore"})
 """The test's HTTP client logs its requests, query strings included: not the ledger's."""
 
@@ -117,3 +124,40 @@ def server_log(admin_url: str) -> dict[str, str]:
         row = conn.execute("SHOW data_directory").fetchone()
     path = Path(str(row[0])) / "log" if row else None
     return {"server log": path.read_text(errors="replace") if path and path.is_file() else ""}
+
+
+def head_of(feed: str) -> int:
+    """The position of the last event of a feed page (JSON lines of CloudEvents)."""
+    return max(int(json.loads(line)["id"]) for line in feed.splitlines() if line.strip())
+
+
+def live_stream(base: str, head: int) -> dict[str, str]:
+    """The live stream of a served app from the start to ``head``, with personal fields
+    opened and without."""
+    texts = {}
+    for name, personal in (("stream", "false"), ("stream (personal)", "true")):
+        url = f"{base}/api/events/stream?after=0&personal={personal}"
+        with Reader(url, ADMIN) as reader:
+            events = [reader.events.get(timeout=30)]
+            while int(events[-1]["id"]) < head:
+                events.append(reader.events.get(timeout=30))
+        texts[name] = json.dumps(events)
+    return texts
+
+
+def webhooks(client: TestClient, receiver: Receiver, sink: str, head: int) -> dict[str, str]:
+    """What a sink sending personal fields delivers when replayed from the start now."""
+    with receiver.lock:
+        mark = len(receiver.requests)
+    replayed = client.post(f"/api/sinks/{sink}/replay", json={"from": 1}, headers=ADMIN)
+    assert replayed.status_code == 200, replayed.text
+    deadline = time.monotonic() + 60
+    while True:
+        with receiver.lock:
+            sent = [r for r in receiver.requests[mark:] if r.answered == 200]
+        if max((i for r in sent for i in r.ids), default=0) >= head:
+            break
+        assert time.monotonic() < deadline, "the sink's replay did not reach the head"
+        time.sleep(0.1)
+    assert receiver.bad_signatures == 0
+    return {"webhooks": json.dumps([e for r in sent for e in r.events])}

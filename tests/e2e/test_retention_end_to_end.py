@@ -2,8 +2,9 @@
 (tests/fixtures/stored_events_v2.json) beside new ones: policies set over HTTP, the
 projector's periodic run, a held export skipped and then shed by ``retain``, and the
 subject erased after some of their exports were shed; ``rebuild --check`` and ``verify``
-pass between each step. After each step every table, read route, console page and log
-line is searched for the values shed.
+pass between each step. After each step every table, read route, console page, the live
+stream and a webhook sink replayed from the start (personal fields opened in both) and
+every log line are searched for the values shed.
 
 A new export's shed values show nowhere (its events are sealed under its own key, now
 destroyed: this part relies on the export keys). An export sealed before export keys is
@@ -28,10 +29,13 @@ from domain.privacy import SHED_TEXT
 from domain.retention.due import OLD_FORMAT
 from tests.e2e import retention_search as search
 from tests.e2e.helpers import ADMIN, Api, assert_problem, bearer, completion
+from tests.e2e.live import serving
 from tests.integration.ledger.test_stored_events_v2 import load_v2
 from tests.integration.readmodel_helpers import run_cli
+from tests.integration.sink_receiver import Receiver, receiving
 
 ALICE = bearer("alice")
+SINK = "siem"
 PAST = (datetime.now(UTC) - timedelta(days=2)).isoformat()
 """An expiry long gone: a policy counting from expiry is due at once."""
 OLD_VALUES = {  # the fixture's values (tests/fixtures/make_stored_events_v2.py)
@@ -55,6 +59,7 @@ class Ledger:
         self.new: dict[str, str] = {}
         self.old: dict[str, str] = {}
         self.policies: dict[str, str] = {}
+        self.receiver = Receiver()
 
     @property
     def ids(self) -> list[str]:
@@ -71,10 +76,23 @@ class Ledger:
         self.cli("rebuild", "--check")
         return self.cli("verify")
 
+    def add_sink(self, client: TestClient, url: str) -> None:
+        """A webhook sink sending personal fields, to the test's receiver."""
+        body = {"name": SINK, "url": url, "personal_data": True}
+        added = client.post("/api/sinks", json=body, headers=ADMIN)
+        assert added.status_code == 201, added.text
+        self.receiver.secret = added.json()["secret"]
+
     def places(self, client: TestClient, caplog: pytest.LogCaptureFixture) -> search.Places:
+        answered = search.routes(client, self.ids, ["alice", "bob"])
+        head = search.head_of(answered["feed"])
+        with serving(self.make_app(run_projector=False)) as base:
+            streamed = search.live_stream(base, head)
         return search.Places({
             "tables": search.every_table(self.url),
-            **search.routes(client, self.ids, ["alice", "bob"]),
+            **answered,
+            **streamed,
+            **search.webhooks(client, self.receiver, SINK, head),
             **search.console(client, self.ids),
             **search.log_lines(caplog.records, self.outputs),
             **search.server_log(self.admin_url),
@@ -152,15 +170,18 @@ def ledger(make_app: Callable[..., FastAPI], database_url: str, admin_url: str) 
 def test_retention_end_to_end(ledger: Ledger, caplog: pytest.LogCaptureFixture) -> None:
     caplog.set_level(logging.INFO)
     ledger.old = load_v2(ledger.url)["exports"]
-    set_up(ledger, caplog)
-    the_periodic_run(ledger, caplog)
-    retain_once_released(ledger, caplog)
-    erase_alice(ledger, caplog)
+    with receiving(ledger.receiver) as sink_url:
+        set_up(ledger, caplog, sink_url)
+        the_periodic_run(ledger, caplog)
+        retain_once_released(ledger, caplog)
+        erase_alice(ledger, caplog)
 
 
-def set_up(ledger: Ledger, caplog: pytest.LogCaptureFixture) -> None:
-    """Exports, policies and a snapshot, with the periodic run off; nothing shed yet."""
+def set_up(ledger: Ledger, caplog: pytest.LogCaptureFixture, sink_url: str) -> None:
+    """Exports, policies, a snapshot and a sink, with the periodic run off; nothing shed
+    yet."""
     with TestClient(ledger.make_app(retention_every_seconds=0)) as client:
+        ledger.add_sink(client, sink_url)
         ledger.new = make_exports(Api(client), client)
         ledger.policies = set_policies(client)
         failed = ledger.new["failed"]
@@ -170,7 +191,8 @@ def set_up(ledger: Ledger, caplog: pytest.LogCaptureFixture) -> None:
         before = ledger.places(client, caplog)
     assert "shed by retention" not in ledger.checked()
     for tag in ledger.new:  # the search finds what it looks for
-        assert {"tables", "history", "report"} <= before.showing(secret(tag)["title"])
+        shown = {"tables", "history", "report", "stream (personal)", "webhooks"}
+        assert shown <= before.showing(secret(tag)["title"])
     for values in OLD_VALUES.values():
         assert {"tables", "export", "rest", "console export"} <= before.showing(values[1])
 

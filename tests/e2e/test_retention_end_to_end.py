@@ -181,13 +181,13 @@ def set_up(ledger: Ledger, caplog: pytest.LogCaptureFixture, sink_url: str) -> N
     """Exports, policies, a snapshot and a sink, with the periodic run off; nothing shed
     yet."""
     with TestClient(ledger.make_app(retention_every_seconds=0)) as client:
-        ledger.add_sink(client, sink_url)
         ledger.new = make_exports(Api(client), client)
         ledger.policies = set_policies(client)
         failed = ledger.new["failed"]
         applies = client.get(f"/api/retention/exports/{failed}", headers=ADMIN).json()
         assert applies["policy"]["policy_id"] == ledger.policies["longest"]  # longest wins
         ledger.cli("rebuild", "--as-of", datetime.now(UTC).isoformat(), "--into", "snap")
+        ledger.add_sink(client, sink_url)  # replayed from the start by each search
         before = ledger.places(client, caplog)
     assert "shed by retention" not in ledger.checked()
     for tag in ledger.new:  # the search finds what it looks for
